@@ -1,0 +1,52 @@
+"""The ``rankzc`` command line.
+
+Commands live in :mod:`rankzc.commands`, one module per topic; every module
+there that defines ``COMMANDS`` is registered here. User mistakes
+(:class:`~rankzc.errors.RankzcError`, missing files) are shown as one line
+``Error: ...`` with exit code 1; set ``RANKZC_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+
+import click
+
+from rankzc import __version__
+from rankzc.errors import RankzcError
+
+
+class _Group(click.Group):
+    """A click group that turns user errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (RankzcError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+            if os.environ.get("RANKZC_DEBUG"):
+                raise
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise click.ClickException(msg) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rankzc")
+def main() -> None:
+    """Rank GCN architectures with zero-cost proxies, without training them."""
+
+
+def _register() -> None:
+    import rankzc.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", ()):
+            main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

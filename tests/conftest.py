@@ -1,0 +1,30 @@
+"""Shared fixtures: paths to the real benchmark data in ../shared (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RANKZC_SHARED", ROOT.parent / "shared"))
+THESIS_DIR = SHARED / "data" / "thesis-gcn-nas" / "architectures"
+NBSZ_FILE = SHARED / "data" / "nas-bench-suite-zero" / "zc_nasbench201_cifar10.json"
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def thesis_dir() -> Path:
+    if not THESIS_DIR.is_dir():
+        pytest.skip("../shared/data/thesis-gcn-nas is absent")
+    return THESIS_DIR
+
+
+@pytest.fixture(scope="session")
+def nbsz_file() -> Path:
+    if not NBSZ_FILE.is_file():
+        pytest.skip("../shared/data/nas-bench-suite-zero is absent")
+    return NBSZ_FILE
