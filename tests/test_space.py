@@ -1,0 +1,272 @@
+"""Tests of the GCN-NAS search space (rankzc.space)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rankzc.errors import RankzcError
+from rankzc.space import (
+    DEPTHS,
+    OPS,
+    SPACE,
+    Architecture,
+    count_architectures,
+    load_architectures,
+    sample_architectures,
+    save_architectures,
+)
+
+# First file of the study in sorted order (006b3152...json), weights as recorded.
+W_FIRST = [
+    [0.1189648947385359, 0.08465773121475041, 0.10477972078847028, 0.1426073532975796,
+     0.09773141054229283, 0.13984239530206966, 0.13668913764743193, 0.10950650675297534],
+    [0.12491513215202572, 0.08785179570643242, 0.12144677310516273, 0.05685085861418468,
+     0.10501738796519036, 0.1279031732468518, 0.09851248283381289, 0.09220603202332445],
+    [0.131471807993311, 0.08385702821201649, 0.13861098404711952, 0.12234644244610911,
+     0.14504747169363502, 0.10533723899315661, 0.05613135533212868, 0.13309133183121985],
+    [0.10925451524134375, 0.062278145833513765, 0.1349464578382048, 0.14124861976088288,
+     0.13397429991017945, 0.10895988689570035, 0.13965991534482436, 0.06469398022442037],
+]  # fmt: skip
+FIRST_CANONICAL = "10110111-10101100-10111101-10111110"
+
+
+# -------------------------------------------------------------------- strategies
+def block_st():
+    fixed = st.lists(st.booleans(), min_size=5, max_size=5)
+    dyn = st.lists(st.booleans(), min_size=3, max_size=3).filter(any)
+    return st.tuples(fixed, dyn).map(lambda t: tuple(t[0] + t[1]))
+
+
+arch_st = st.sampled_from(DEPTHS).flatmap(
+    lambda d: st.lists(block_st(), min_size=d, max_size=d).map(lambda b: Architecture(tuple(b)))
+)
+
+
+# -------------------------------------------------------------------- basics
+def test_constants():
+    assert SPACE == "gcn-nas"
+    assert OPS == ("L1", "Ln4", "L4", "L3", "L2", "M_S", "M_T", "M_ST")
+    assert DEPTHS == (4, 6, 8, 10)
+
+
+def test_from_weights_first_file():
+    arch = Architecture.from_weights(W_FIRST)
+    assert str(arch) == FIRST_CANONICAL
+    assert arch.depth == 4
+    assert arch == Architecture.parse(FIRST_CANONICAL)
+    assert hash(arch) == hash(Architecture.parse(FIRST_CANONICAL))
+    expected = hashlib.sha256(("gcn-nas:" + FIRST_CANONICAL).encode()).hexdigest()[:16]
+    assert arch.arch_id == expected
+    assert len(arch.arch_id) == 16
+
+
+def test_threshold_is_strict():
+    w = np.full((4, 8), 0.1)
+    w[:, 5] = 0.2
+    arch = Architecture.from_weights(w)
+    assert all(block == (False,) * 5 + (True, False, False) for block in arch.blocks)
+    assert str(Architecture.from_weights(w, threshold=0.05)) == "-".join(["11111111"] * 4)
+
+
+def test_frozen_and_normalised():
+    arch = Architecture([[1, 0, 0, 0, 0, 1, 0, 0]] * 4)
+    assert isinstance(arch.blocks, tuple) and isinstance(arch.blocks[0], tuple)
+    assert arch.blocks[0][0] is True
+    with pytest.raises(AttributeError):
+        arch.blocks = ()  # type: ignore[misc]
+    assert len({arch, Architecture.parse(str(arch))}) == 1
+
+
+def test_encoding():
+    arch = Architecture.parse(FIRST_CANONICAL)
+    enc = arch.encoding()
+    names = Architecture.encoding_names()
+    assert enc.shape == (89,) and enc.dtype == np.float64
+    assert len(names) == 89 and len(set(names)) == 89
+    assert names[0] == "b01_L1" and names[79] == "b10_M_ST" and names[80] == "depth"
+    assert names[81:] == [f"n_{op}" for op in OPS]
+    assert enc[80] == 4
+    assert np.all(enc[32:80] == 0)
+    assert enc[:8].tolist() == [1, 0, 1, 1, 0, 1, 1, 1]
+    # L1 on in all four blocks, Ln4 in none, M_ST in 2.
+    assert enc[81] == 4 and enc[82] == 0 and enc[88] == 2
+    assert arch.op_counts()["M_ST"] == 2
+
+
+# -------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "blocks, match",
+    [
+        ([[1, 1, 1, 1, 1, 0, 0, 0]] + [[0, 0, 0, 0, 0, 1, 0, 0]] * 3, "block 1"),
+        ([[0, 0, 0, 0, 0, 1, 0, 0]] * 2 + [[1] * 5 + [0] * 3] + [[0] * 7 + [1]], "block 3"),
+        ([[0, 0, 0, 0, 0, 1, 0, 0]] * 5, "depth"),
+        ([[0, 0, 0, 0, 0, 1, 0, 0]] * 12, "depth"),
+        ([[0, 0, 0, 0, 0, 1, 0]] * 4, "block 1"),
+        ([[0, 0, 0, 0, 0, 2, 0, 0]] * 4, "block 1"),
+    ],
+)
+def test_invalid_blocks(blocks, match):
+    with pytest.raises(RankzcError, match=match) as info:
+        Architecture(blocks)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_rule_named_in_message():
+    bad = [[0, 0, 0, 0, 0, 1, 0, 0]] * 3 + [[1, 0, 0, 0, 0, 0, 0, 0]]
+    with pytest.raises(RankzcError, match=r"dynamic-module: block 4 has none of M_S, M_T, M_ST"):
+        Architecture(bad)
+    with pytest.raises(RankzcError, match="block 4"):
+        Architecture.parse("00000100-00000100-00000100-10000000")
+
+
+@pytest.mark.parametrize(
+    "matrix, match",
+    [
+        (np.full((4, 7), 0.2), "shape"),
+        (np.full((8,), 0.2), "shape"),
+        ([[0.2] * 8] * 3 + [[0.2] * 7 + [float("nan")]], "non-finite"),
+        ([[0.2] * 8] * 3 + [["a"] * 8], "numbers"),
+        ([[0.2] * 8] * 3 + [[0.2] * 4], "numbers|shape"),
+        (np.full((5, 8), 0.2), "depth"),
+        ([[0.05] * 8] * 4, "block 1"),
+    ],
+)
+def test_invalid_weights(matrix, match):
+    with pytest.raises(RankzcError, match=match):
+        Architecture.from_weights(matrix)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "0000010", "00000100-00000100-00000100-0000010x", "00000100 00000100", 5]
+)
+def test_invalid_strings(text):
+    with pytest.raises(RankzcError):
+        Architecture.parse(text)  # type: ignore[arg-type]
+
+
+def test_from_dict_checks():
+    d = Architecture.parse(FIRST_CANONICAL).to_dict()
+    with pytest.raises(RankzcError, match="space"):
+        Architecture.from_dict({**d, "space": "nb201"})
+    with pytest.raises(RankzcError, match="depth"):
+        Architecture.from_dict({**d, "depth": 6})
+    with pytest.raises(RankzcError, match="blocks"):
+        Architecture.from_dict({"space": SPACE})
+    assert Architecture.from_dict({"weights": W_FIRST}) == Architecture.parse(FIRST_CANONICAL)
+
+
+# -------------------------------------------------------------------- properties
+@given(arch_st)
+def test_round_trips(arch):
+    assert Architecture.parse(str(arch)) == arch
+    d = json.loads(json.dumps(arch.to_dict()))
+    assert d["space"] == SPACE and d["depth"] == arch.depth
+    assert Architecture.from_dict(d) == arch
+    w = np.where(np.asarray(arch.blocks), 0.12, 0.08)
+    assert Architecture.from_weights(w) == arch
+    enc = arch.encoding()
+    assert enc[80] == arch.depth
+    assert enc[81:].tolist() == [arch.op_counts()[op] for op in OPS]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(0, 60),
+    depths=st.lists(st.sampled_from(DEPTHS), min_size=1, max_size=4, unique=True),
+    seed=st.integers(0, 2**31),
+)
+def test_sampler_unique_valid(n, depths, seed):
+    archs = sample_architectures(n, depths=depths, seed=seed)
+    assert len(archs) == n
+    assert len(set(archs)) == n
+    for a in archs:
+        assert a.depth in depths
+        assert all(any(block[5:]) for block in a.blocks)
+        Architecture(a.blocks)  # revalidates
+    assert archs == sample_architectures(n, depths=depths, seed=seed)
+
+
+def test_sampler_exclude_and_limits():
+    first = sample_architectures(20, depths=[4], seed=1)
+    by_obj = sample_architectures(20, depths=[4], seed=1, exclude=first[:5])
+    assert not set(by_obj) & set(first[:5])
+    by_str = sample_architectures(20, depths=[4], seed=1, exclude=[str(a) for a in first[:5]])
+    by_id = sample_architectures(20, depths=[4], seed=1, exclude=[a.arch_id for a in first[:5]])
+    assert by_obj == by_str == by_id
+    assert sample_architectures(5, seed=3) != sample_architectures(5, seed=4)
+    assert count_architectures([4]) == 224**4
+    with pytest.raises(RankzcError, match="cannot draw"):
+        sample_architectures(224**4 + 1, depths=[4])
+    with pytest.raises(RankzcError, match="depth"):
+        sample_architectures(3, depths=[5])
+    with pytest.raises(RankzcError, match="n"):
+        sample_architectures(-1)
+
+
+def test_sampler_covers_depths_and_ops():
+    archs = sample_architectures(400, seed=0)
+    assert {a.depth for a in archs} == set(DEPTHS)
+    enc = np.stack([a.encoding() for a in archs])
+    assert np.all(enc[:, 81:].sum(axis=0) > 0)
+    # every dynamic pattern appears
+    pats = {blk[5:] for a in archs for blk in a.blocks}
+    assert len(pats) == 7
+
+
+# -------------------------------------------------------------------- files
+def test_load_architectures_mixed(tmp_path):
+    a = Architecture.parse(FIRST_CANONICAL)
+    b = sample_architectures(1, depths=[6], seed=2)[0]
+    path = tmp_path / "archs.json"
+    path.write_text(json.dumps([str(a), b.to_dict(), W_FIRST, {"weights": W_FIRST}]))
+    assert load_architectures(path) == [a, b, a, a]
+    save_architectures([a, b], tmp_path / "out.json")
+    assert load_architectures(tmp_path / "out.json") == [a, b]
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"a": 1}', "JSON list"),
+        ('["10110111-10101100-10111101-10111110", "zzz"]', "item 1"),
+        ('["10110111-10101100-10111101-10111110", 3]', "item 1"),
+        ('[{"space": "gcn-nas", "blocks": [[1,0,0,0,0,0,0,0]]}]', "item 0: rule depth"),
+        (
+            '["00000100-00000100-00000100-00000100", "00000100-00000100-00000100-10000000"]',
+            "item 1: rule dynamic-module: block 4",
+        ),
+    ],
+)
+def test_load_architectures_errors(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(RankzcError, match=match) as info:
+        load_architectures(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_architectures(tmp_path / "nope.json")
+
+
+@pytest.mark.shared
+def test_thesis_patterns(thesis_dir):
+    archs = []
+    for f in sorted(thesis_dir.glob("*.json")):
+        (rec,) = json.loads(f.read_text()).values()
+        archs.append(Architecture.from_weights(rec["weights"]))
+    assert len(archs) == 693
+    assert str(archs[0]) == FIRST_CANONICAL
+    assert len({tuple(b[5:] for b in a.blocks) for a in archs}) == 693
+    assert sum(not any(b[:5]) for a in archs for b in a.blocks) == 166
+    assert {a.depth for a in archs} == set(DEPTHS)
