@@ -18,12 +18,20 @@ from rankzc import __version__
 from rankzc.errors import RankzcError
 
 
+class _UsageError(click.ClickException):
+    exit_code = 2
+
+
 class _Group(click.Group):
     """A click group that turns user errors into one-line messages."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            if os.environ.get("RANKZC_DEBUG") or ctx.resilient_parsing:
+                raise
+            raise _UsageError(err.format_message().replace("\n", " ")) from None
         except (RankzcError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
             if os.environ.get("RANKZC_DEBUG"):
                 raise

@@ -1,0 +1,139 @@
+"""Import NAS-Bench-Suite-Zero ``zc_<space>_<dataset>.json`` files.
+
+Two shapes are accepted:
+
+* dataset at the top: ``{"<dataset>": {"<arch>": record}}``;
+* search space, then dataset: ``{"<space>": {"<dataset>": {"<arch>": record}}}``.
+
+A record holds ``val_accuracy`` (percent) and one entry per proxy, either
+``{"score": s, "time": t}`` or a bare number; ``idx`` and ``arch`` are kept as extra
+fields. The architecture string and, where it is one, its integer tuple are stored.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from rankzc.errors import RankzcError
+from rankzc.importers.common import (
+    ArchRecord,
+    ImportReport,
+    accuracy_fraction,
+    parse_proxy_block,
+    read_json,
+    write_records,
+)
+from rankzc.store import Benchmark
+
+SOURCE = "nas-bench-suite-zero"
+_NON_PROXY = {"idx", "arch", "val_accuracy", "test_accuracy", "train_time", "valid_accuracy"}
+_FILE_NAME = re.compile(r"^zc_(?P<space>[a-z0-9]+?)_(?P<dataset>.+)\.json$")
+
+
+def _is_record(value: Any) -> bool:
+    return isinstance(value, dict) and "val_accuracy" in value
+
+
+def _select(data: Any, path: Path, dataset: str | None) -> tuple[str | None, str, dict]:
+    """Find ``(space, dataset, {arch: record})`` in either shape."""
+    if not isinstance(data, dict) or not data:
+        raise RankzcError(f"{path}: expected an object of datasets")
+
+    def first_value(d: dict) -> Any:
+        return next(iter(d.values())) if d else None
+
+    sample = first_value(data)
+    if isinstance(sample, dict) and _is_record(first_value(sample)):
+        space, tables = None, data
+    elif (
+        isinstance(sample, dict)
+        and isinstance(first_value(sample), dict)
+        and _is_record(first_value(first_value(sample)))
+    ):
+        if len(data) != 1:
+            raise RankzcError(f"{path}: holds several search spaces {sorted(data)}; split the file")
+        space, tables = next(iter(data.items()))
+    else:
+        raise RankzcError(
+            f"{path}: not a NAS-Bench-Suite-Zero file (no records with 'val_accuracy' found)"
+        )
+    if dataset is None:
+        if len(tables) != 1:
+            raise RankzcError(f"{path}: holds datasets {sorted(tables)}; choose one with --dataset")
+        dataset = next(iter(tables))
+    if dataset not in tables:
+        raise RankzcError(f"{path}: no dataset {dataset!r} (has {sorted(tables)})")
+    return space, dataset, tables[dataset]
+
+
+def _int_tuple(arch: str) -> list[int] | None:
+    try:
+        value = ast.literal_eval(arch)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, (tuple, list)) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return list(value)
+    return None
+
+
+def import_nbsz(
+    file: str | Path,
+    out: str | Path,
+    *,
+    dataset: str | None = None,
+    space: str | None = None,
+) -> ImportReport:
+    """Import one NAS-Bench-Suite-Zero file into the store at ``out``."""
+    path = Path(file)
+    if not path.exists():
+        raise RankzcError(f"{path}: no such file")
+    if path.is_dir():
+        raise RankzcError(f"{path}: is a directory; give a zc_*.json file")
+    start = time.perf_counter()
+    data = read_json(path)
+    found_space, dataset, table = _select(data, path, dataset)
+    m = _FILE_NAME.match(path.name)
+    space = space or found_space or (m.group("space") if m else None) or "unknown"
+    if not isinstance(table, dict) or not table:
+        raise RankzcError(f"{path}: dataset {dataset!r} holds no architectures")
+    accs = [r.get("val_accuracy") for r in table.values() if isinstance(r, dict)]
+    percent = any(isinstance(a, (int, float)) and a > 1 for a in accs)
+    records = []
+    for key, rec in table.items():
+        where = f"{path}: {dataset}/{key}"
+        if not isinstance(rec, dict):
+            raise RankzcError(f"{where}: record is not an object")
+        if "val_accuracy" not in rec:
+            raise RankzcError(f"{where}: record has no 'val_accuracy'")
+        arch = str(rec.get("arch", key))
+        tup = _int_tuple(arch)
+        extra: dict[str, Any] = {"arch": arch}
+        if tup is not None:
+            extra["tuple"] = tup
+        if "idx" in rec:
+            extra["idx"] = rec["idx"]
+        proxies = {k: v for k, v in rec.items() if k not in _NON_PROXY}
+        records.append(
+            ArchRecord(
+                arch_id=hashlib.sha256(f"{space}:{arch}".encode()).hexdigest()[:16],
+                encoding=arch,
+                depth=None,
+                val_acc=accuracy_fraction(rec["val_accuracy"], f"{where}: val_accuracy", percent),
+                train_seconds=None,
+                extra=extra,
+                proxies={-1: parse_proxy_block(proxies, where)},
+            )
+        )
+    report = ImportReport(path=str(path), read=len(records))
+    config = {"source": SOURCE, "space": space, "dataset": dataset}
+    with Benchmark.create(out, space=space, dataset=dataset, source=SOURCE) as bench:
+        write_records(bench, records, space=space, run_config=config, report=report)
+    report.seconds = time.perf_counter() - start
+    return report

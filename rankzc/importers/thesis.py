@@ -1,0 +1,103 @@
+"""Import the GCN-NAS study's benchmark: one JSON file per architecture.
+
+Each file holds ``{"<sha256>": {"weights": L x 8 floats, "val_acc": fraction,
+"time": training seconds, "zero_cost_scores": {proxy: {"score", "time"}},
+"zero_cost_scores_<e>": {...}, ...}}``. A switch is on when its weight is > 0.1;
+``zero_cost_scores`` is stored as epoch -1 (initialisation) and
+``zero_cost_scores_<e>`` as epoch ``e``. Non-finite scores ("Nan", inf) are stored
+as missing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from rankzc.errors import RankzcError
+from rankzc.importers.common import (
+    ArchRecord,
+    ImportReport,
+    accuracy_fraction,
+    parse_proxy_block,
+    read_json,
+    write_records,
+)
+from rankzc.space import SPACE, Architecture
+from rankzc.store import Benchmark
+
+SOURCE = "thesis-gcn-nas"
+DATASET = "ntu60-xview"
+#: The training run every imported label stands for (the study's recipe).
+RUN_CONFIG = {
+    "source": SOURCE,
+    "dataset": DATASET,
+    "optimizer": "sgd-nesterov",
+    "momentum": 0.9,
+    "lr": 0.1,
+    "weight_decay": 0.0006,
+    "milestones": [30, 45, 60],
+    "batch_size": 40,
+    "epochs": 70,
+}
+_EPOCH_KEY = re.compile(r"^zero_cost_scores(?:_(\d+))?$")
+
+
+def parse_thesis_file(path: Path) -> ArchRecord:
+    """Read and validate one architecture file."""
+    data = read_json(path)
+    if not isinstance(data, dict) or len(data) != 1:
+        raise RankzcError(f"{path}: expected one object {{<sha256>: record}}")
+    ((key, rec),) = data.items()
+    if not isinstance(rec, dict):
+        raise RankzcError(f"{path}: record {key!r} is not an object")
+    for field in ("weights", "val_acc"):
+        if field not in rec:
+            raise RankzcError(f"{path}: record has no '{field}'")
+    try:
+        arch = Architecture.from_weights(rec["weights"])
+    except ValueError as err:
+        msg = str(err) if str(err).startswith("weights") else f"weights: {err}"
+        raise RankzcError(f"{path}: {msg}") from None
+    acc = accuracy_fraction(rec["val_acc"], f"{path}: val_acc")
+    record = ArchRecord(
+        arch_id=arch.arch_id,
+        encoding=str(arch),
+        depth=arch.depth,
+        val_acc=acc,
+        train_seconds=rec.get("time"),
+        extra={"source_id": key},
+    )
+    for name, block in rec.items():
+        m = _EPOCH_KEY.match(name)
+        if m:
+            epoch = -1 if m.group(1) is None else int(m.group(1))
+            record.proxies[epoch] = parse_proxy_block(block, f"{path}: {name}")
+    return record
+
+
+def import_thesis(directory: str | Path, out: str | Path) -> ImportReport:
+    """Import every ``*.json`` file of ``directory`` into the store at ``out``.
+
+    All files are read and validated before anything is written.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        raise RankzcError(f"{directory}: no such directory")
+    if not directory.is_dir():
+        raise RankzcError(f"{directory}: not a directory")
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        raise RankzcError(f"{directory}: no *.json architecture files")
+    start = time.perf_counter()
+    records = [parse_thesis_file(f) for f in files]
+    seen: dict[str, Path] = {}
+    for f, r in zip(files, records, strict=True):
+        if r.arch_id in seen:
+            raise RankzcError(f"{f}: same architecture as {seen[r.arch_id].name}")
+        seen[r.arch_id] = f
+    report = ImportReport(path=str(directory), read=len(records))
+    with Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE) as bench:
+        write_records(bench, records, space=SPACE, run_config=RUN_CONFIG, report=report)
+    report.seconds = time.perf_counter() - start
+    return report
