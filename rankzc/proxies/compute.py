@@ -1,0 +1,237 @@
+"""Compute many zero-cost proxies of one model on one minibatch, sharing work.
+
+Guarantees:
+
+* one shared pass (:class:`~rankzc.proxies.context.ProxyContext`) serves every proxy
+  that needs the loss gradients, Fisher hooks, input Jacobian or ReLU codes;
+* after every proxy the model is restored exactly (weights, buffers incl. BatchNorm
+  running statistics, train/eval flags, ``requires_grad``, ``.grad``), so scores do not
+  depend on the order of ``names``;
+* a proxy that raises, or gives NaN/inf, is recorded as missing (``score=None``) with
+  the reason and a :func:`warnings.warn`; the others go on;
+* on out-of-memory the shared pass is retried with the minibatch split in 2, 4, ...
+  chunks (gradients accumulated, exact for models without batch coupling); proxies
+  that cannot be split (nwot) become missing; other proxies that run out of memory
+  become missing;
+* randomness (zen's Gaussian inputs, dropout) is seeded with ``seed``, without
+  touching the global RNG state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# importing the proxy modules registers them
+from rankzc.proxies import (  # noqa: F401
+    epe_nas,
+    fisher,
+    flops,
+    grad_norm,
+    grad_sign,
+    grasp,
+    jacov,
+    l2_norm,
+    nwot,
+    params,
+    plain,
+    snip,
+    synflow,
+    zen,
+)
+from rankzc.proxies.context import LossFn, ModelState, ProxyContext, is_oom
+from rankzc.proxies.registry import get_proxy, proxy_names
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """One proxy's outcome: ``score`` (None when missing), ``seconds``, ``error``."""
+
+    score: float | None
+    seconds: float
+    error: str | None = None
+
+    def as_tuple(self) -> tuple[float | None, float, str | None]:
+        return (self.score, self.seconds, self.error)
+
+
+def _resolve_names(names: Iterable[str] | str | None) -> list[str]:
+    if names is None:
+        return proxy_names()
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    out = []
+    for name in names:
+        spec = get_proxy(name.strip())
+        if spec.name not in out:
+            out.append(spec.name)
+    return out
+
+
+def compute_proxies(
+    model: nn.Module,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    loss_fn: LossFn | None = None,
+    names: Iterable[str] | str | None = None,
+    *,
+    split_on_oom: bool = True,
+    max_splits: int = 16,
+    seed: int = 0,
+    share: bool = True,
+    options: dict | None = None,
+) -> dict[str, ProxyResult]:
+    """Score ``model`` with the proxies ``names`` (default: all) on ``batch``.
+
+    Args:
+        model: the network; left exactly as it was.
+        batch: ``(inputs, targets)``; targets are class indices.
+        loss_fn: mean-reduced loss, default :func:`torch.nn.functional.cross_entropy`.
+        names: proxy names (a list or a comma-separated string); default all registered.
+        split_on_oom: on out-of-memory in the shared pass, retry with the batch split.
+        max_splits: largest number of chunks tried.
+        seed: seed of all random draws.
+        share: run one shared pass for all proxies (``False``: one pass per proxy,
+            for benchmarking).
+        options: proxy options: ``synflow_bn`` ("eval"|"identity"), ``nwot_ridge``,
+            ``n_classes`` (for epe_nas; default: ``max(targets) + 1``).
+
+    Returns:
+        ``{name: ProxyResult}`` in the order of ``names``.
+    """
+    if loss_fn is None:
+        loss_fn = nn.functional.cross_entropy
+    names = _resolve_names(names)
+    inputs, targets = batch
+    options = dict(options or {})
+    if "n_classes" not in options:
+        options["n_classes"] = _guess_classes(model)
+    state = ModelState(model)
+    results: dict[str, ProxyResult] = {}
+    try:
+        if share:
+            wants = {part for n in names for part in get_proxy(n).needs}
+            ctx = ProxyContext(
+                model, inputs, targets, loss_fn, seed=seed, wants=wants, options=options
+            )
+            results = _run(ctx, names, state, split_on_oom, max_splits)
+        else:
+            for name in names:
+                ctx = ProxyContext(
+                    model,
+                    inputs,
+                    targets,
+                    loss_fn,
+                    seed=seed,
+                    wants=set(get_proxy(name).needs),
+                    options=options,
+                )
+                results.update(_run(ctx, [name], state, split_on_oom, max_splits))
+    finally:
+        state.restore()
+    return results
+
+
+def _guess_classes(model: nn.Module) -> int | None:
+    n = getattr(model, "num_classes", None)
+    return int(n) if isinstance(n, int) else None
+
+
+def _run(
+    ctx: ProxyContext,
+    names: list[str],
+    state: ModelState,
+    split_on_oom: bool,
+    max_splits: int,
+) -> dict[str, ProxyResult]:
+    shared_users = [n for n in names if get_proxy(n).needs]
+    shared_error: str | None = None
+    if shared_users:
+        shared_error = _run_shared(ctx, state, split_on_oom, max_splits)
+    shared_seconds = _attribute(ctx, shared_users) if shared_error is None else {}
+
+    results: dict[str, ProxyResult] = {}
+    for name in names:
+        spec = get_proxy(name)
+        if spec.needs and shared_error is not None:
+            results[name] = _missing(name, shared_error, 0.0)
+            continue
+        t0 = time.perf_counter()
+        try:
+            score = float(spec.fn(ctx))
+            error = None if math.isfinite(score) else f"non-finite score {score}"
+        except Exception as err:  # noqa: BLE001 - one proxy must not stop the others
+            score, error = None, _describe(err)
+            if is_oom(err) and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        finally:
+            state.restore()
+        seconds = time.perf_counter() - t0 + shared_seconds.get(name, 0.0)
+        if error is not None:
+            results[name] = _missing(name, error, seconds)
+        else:
+            results[name] = ProxyResult(score, seconds, None)
+    return results
+
+
+def _run_shared(
+    ctx: ProxyContext, state: ModelState, split_on_oom: bool, max_splits: int
+) -> str | None:
+    """Run the shared pass, splitting on OOM; return an error message or None."""
+    splits = 1
+    while True:
+        ctx.reset_shared(splits)
+        try:
+            ctx.shared()
+            return None
+        except Exception as err:  # noqa: BLE001
+            if not is_oom(err):
+                return _describe(err)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if not split_on_oom or splits * 2 > max(1, min(max_splits, ctx.batch_size)):
+                return _describe(err)
+            splits *= 2
+            if "relu_codes" in ctx.wants:
+                # the NAS-WOT kernel cannot be split: drop it and go on without it
+                ctx.wants.discard("relu_codes")
+                ctx.unsplittable = True
+        finally:
+            state.restore()
+
+
+def _attribute(ctx: ProxyContext, users: list[str]) -> dict[str, float]:
+    """Split the shared pass's seconds between the proxies that used it."""
+    out = dict.fromkeys(users, 0.0)
+    if not users:
+        return out
+    shared = ctx.shared()
+    forward = shared.seconds.get("forward", 0.0)
+    for name in users:
+        out[name] += forward / len(users)
+    parts = {
+        "loss_grad": lambda needs: bool({"loss_grad", "fisher", "hessian_grad"} & set(needs)),
+        "jacobian": lambda needs: "jacobian" in needs,
+        "hessian_grad": lambda needs: "hessian_grad" in needs,
+    }
+    for part, uses in parts.items():
+        seconds = shared.seconds.get(part, 0.0)
+        who = [n for n in users if uses(get_proxy(n).needs)]
+        for name in who:
+            out[name] += seconds / len(who)
+    return out
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _missing(name: str, error: str, seconds: float) -> ProxyResult:
+    warnings.warn(f"proxy {name!r} is missing: {error}", RuntimeWarning, stacklevel=3)
+    return ProxyResult(None, seconds, error)

@@ -1,0 +1,339 @@
+"""What a proxy sees: the model, one minibatch, and passes shared between proxies.
+
+Layers are found by the shape of their weights, not by class: a *layer* is any module
+with a parameter ``weight`` of ``ndim >= 2`` (``nn.Conv*d``, ``nn.Linear``,
+``torch_geometric.nn.Linear``, ...). Layer-wise proxies (as in zero-cost-nas / NASLib)
+score these weights only; biases, BatchNorm affine parameters and free parameters are
+not scored.
+
+The shared pass (:meth:`ProxyContext.shared`) runs ONE forward pass of the minibatch in
+train mode and, from that one graph, every part that the requested proxies need:
+
+* ``relu_codes``: forward hooks on ReLU modules accumulate the NAS-WOT kernel;
+* ``loss_grad``: gradients of the loss w.r.t. the layer weights;
+* ``fisher``: tensor hooks on the layer outputs accumulate activation x gradient
+  during that same backward;
+* ``hessian_grad``: ``H g`` by double backward through the loss gradient graph (GraSP);
+* ``jacobian``: ``d sum(out) / d x`` for every sample (jacov, EPE-NAS).
+
+Its seconds are attributed to proxies as follows: the forward time is split equally
+between all proxies that use the pass; the time of each backward part is split
+equally between the proxies that need that part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class NotSplittable(RuntimeError):
+    """A proxy that cannot be computed on a split minibatch."""
+
+
+def find_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules whose parameter ``weight`` has ``ndim >= 2`` (conv- or linear-like)."""
+    layers = []
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if (
+            isinstance(weight, nn.Parameter)
+            and not isinstance(weight, nn.parameter.UninitializedParameter)
+            and weight.ndim >= 2
+        ):
+            layers.append((name, module))
+    return layers
+
+
+def find_relus(model: nn.Module) -> list[nn.Module]:
+    """Modules whose class name contains ``ReLU`` (as NAS-WOT's reference does)."""
+    return [m for m in model.modules() if "ReLU" in type(m).__name__]
+
+
+def is_oom(err: BaseException) -> bool:
+    """Whether ``err`` is an out-of-memory error (CUDA or host)."""
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+class ModelState:
+    """A snapshot of everything a proxy may change on a model, and its restore.
+
+    Saves parameters and buffers (``state_dict`` incl. BatchNorm running stats), each
+    module's train/eval flag, each parameter's ``requires_grad`` and ``.grad``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.state = {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()}
+        self.training = {m: m.training for m in model.modules()}
+        self.params = list(model.parameters())
+        self.requires_grad = [p.requires_grad for p in self.params]
+        self.grads = [None if p.grad is None else p.grad.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        current = self.model.state_dict(keep_vars=True)
+        for key, value in self.state.items():
+            target = current[key]
+            if target.dtype != value.dtype or target.shape != value.shape:
+                target.data = value.clone()
+            else:
+                target.copy_(value)
+        for module, flag in self.training.items():
+            module.training = flag
+        for p, flag, grad in zip(self.params, self.requires_grad, self.grads, strict=True):
+            p.requires_grad_(flag)
+            p.grad = None if grad is None else grad.clone()
+
+
+@dataclass
+class SharedResult:
+    """Results of the shared pass (see the module docstring)."""
+
+    loss_grads: list[torch.Tensor | None] | None = None
+    fisher: list[float] | None = None
+    hessian_grads: list[torch.Tensor | None] | None = None
+    jacobian: torch.Tensor | None = None
+    nwot_kernel: torch.Tensor | None = None
+    relu_count: int = 0
+    relu_error: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class ProxyContext:
+    """Model, minibatch and shared passes for one call of ``compute_proxies``.
+
+    Args:
+        model: the network (left exactly as it was after every proxy).
+        inputs: the minibatch inputs, first axis = samples.
+        targets: class labels (int64), one per sample.
+        loss_fn: a mean-reduced loss ``loss_fn(outputs, targets)``.
+        seed: seed of every random draw a proxy makes.
+        wants: shared-pass parts needed by the proxies of this call.
+        options: proxy options (e.g. ``synflow_bn``, ``nwot_ridge``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        loss_fn: LossFn,
+        *,
+        seed: int = 0,
+        wants: set[str] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.inputs = inputs
+        self.targets = targets
+        self.loss_fn = loss_fn
+        self.seed = seed
+        self.wants = set(wants or ())
+        self.options = dict(options or {})
+        self.layers = find_layers(model)
+        self.splits = 1
+        #: set when the NAS-WOT kernel had to be dropped because the batch was split
+        self.unsplittable = False
+        self._shared: SharedResult | None = None
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        return [m.weight for _, m in self.layers]
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded with ``seed + offset``."""
+        return torch.Generator().manual_seed(int(self.seed) + int(offset))
+
+    def shared(self) -> SharedResult:
+        """The shared pass, computed once (on the first call) for all ``wants``."""
+        if self._shared is None:
+            self._shared = self._run_shared(self.wants, self.splits)
+        return self._shared
+
+    def reset_shared(self, splits: int) -> None:
+        """Forget the shared pass; the next :meth:`shared` runs it in ``splits`` chunks."""
+        self._shared = None
+        self.splits = splits
+
+    # ------------------------------------------------------------------ shared pass
+    def _run_shared(self, wants: set[str], splits: int) -> SharedResult:
+        model, weights = self.model, self.weights
+        n = self.batch_size
+        want_codes = "relu_codes" in wants
+        want_fisher = "fisher" in wants
+        want_hess = "hessian_grad" in wants
+        want_grad = "loss_grad" in wants or want_fisher or want_hess
+        want_jac = "jacobian" in wants
+        if want_codes and splits > 1:
+            raise NotSplittable("the NAS-WOT kernel needs the whole minibatch in one pass")
+
+        seconds: dict[str, float] = defaultdict(float)
+        res = SharedResult()
+        device = self.inputs.device
+        grads: list[torch.Tensor | None] = [None] * len(weights)
+        hgrads: list[torch.Tensor | None] = [None] * len(weights)
+        fisher = [0.0] * len(weights)
+        jac_rows: list[torch.Tensor] = []
+        kernel = torch.zeros(n, n, dtype=torch.float64, device=device)
+        relu_count = 0
+        fisher_on = [False]
+        chunk_frac = [1.0]
+
+        def code_hook(module, inp, out):
+            nonlocal relu_count
+            a = inp[0]
+            if a.shape[0] % n:
+                res.relu_error = (
+                    f"a ReLU input has {a.shape[0]} rows, not a multiple of the batch size {n}"
+                )
+                return
+            x = (a.detach().reshape(n, -1) > 0).to(torch.float64)
+            kernel.add_(x @ x.T).add_((1.0 - x) @ (1.0 - x).T)
+            relu_count += 1
+
+        def fisher_hook_factory(index: int, linear_like: bool):
+            def fwd_hook(module, inp, out):
+                if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                    return
+                act = out.detach()
+
+                def grad_hook(grad):
+                    if not fisher_on[0]:
+                        return
+                    g = act * grad.detach()
+                    if linear_like:
+                        g = g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
+                    elif g.ndim > 2:
+                        g = g.flatten(2).sum(2)
+                    rows = g.shape[0]
+                    fisher_k = 0.5 * g.double().pow(2).sum(0) * chunk_frac[0] / rows
+                    w = weights[index]
+                    per_channel = w[0].numel()
+                    fisher[index] += float(fisher_k.sum()) * per_channel
+
+                out.register_hook(grad_hook)
+
+            return fwd_hook
+
+        handles = []
+        try:
+            if want_codes:
+                handles += [m.register_forward_hook(code_hook) for m in find_relus(model)]
+            if want_fisher:
+                for i, (_, layer) in enumerate(self.layers):
+                    hook = fisher_hook_factory(i, layer.weight.ndim == 2)
+                    handles.append(layer.register_forward_hook(hook))
+            model.train()
+            for w in weights:
+                w.requires_grad_(True)
+            bounds = torch.linspace(0, n, splits + 1).round().long().tolist()
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(self.seed)
+                for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+                    if stop <= start:
+                        continue
+                    chunk_frac[0] = (stop - start) / n
+                    t0 = time.perf_counter()
+                    x = self.inputs[start:stop].detach().clone().requires_grad_(want_jac)
+                    with torch.set_grad_enabled(want_grad or want_jac):
+                        out = model(x)
+                    seconds["forward"] += time.perf_counter() - t0
+                    g = None
+                    if want_grad:
+                        t0 = time.perf_counter()
+                        loss = self.loss_fn(out, self.targets[start:stop]) * chunk_frac[0]
+                        fisher_on[0] = want_fisher
+                        g = torch.autograd.grad(
+                            loss,
+                            weights,
+                            retain_graph=True,
+                            create_graph=want_hess and splits == 1,
+                            allow_unused=True,
+                        )
+                        fisher_on[0] = False
+                        for i, gi in enumerate(g):
+                            if gi is not None:
+                                gi_d = gi.detach()
+                                grads[i] = gi_d.clone() if grads[i] is None else grads[i] + gi_d
+                        seconds["loss_grad"] += time.perf_counter() - t0
+                    if want_jac:
+                        t0 = time.perf_counter()
+                        (jx,) = torch.autograd.grad(
+                            out,
+                            x,
+                            grad_outputs=torch.ones_like(out),
+                            retain_graph=want_hess,
+                            allow_unused=True,
+                            materialize_grads=True,
+                        )
+                        jac_rows.append(jx.detach().reshape(jx.shape[0], -1))
+                        seconds["jacobian"] += time.perf_counter() - t0
+                    if want_hess and splits == 1:
+                        t0 = time.perf_counter()
+                        hgrads = self._hessian_grad(g, [gi for gi in grads])
+                        seconds["hessian_grad"] += time.perf_counter() - t0
+                    del out, g
+                if want_hess and splits > 1:
+                    # two-phase GraSP: the full-batch g first, then H g chunk by chunk
+                    t0 = time.perf_counter()
+                    g_full = [gi for gi in grads]
+                    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+                        if stop <= start:
+                            continue
+                        frac = (stop - start) / n
+                        out = model(self.inputs[start:stop])
+                        loss = self.loss_fn(out, self.targets[start:stop]) * frac
+                        gc = torch.autograd.grad(
+                            loss, weights, create_graph=True, allow_unused=True
+                        )
+                        part = self._hessian_grad(gc, g_full)
+                        hgrads = [
+                            a if b is None else (b if a is None else a + b)
+                            for a, b in zip(hgrads, part, strict=True)
+                        ]
+                    seconds["hessian_grad"] += time.perf_counter() - t0
+        finally:
+            for h in handles:
+                h.remove()
+        if want_grad:
+            res.loss_grads = grads
+        if want_fisher:
+            res.fisher = fisher
+        if want_hess:
+            res.hessian_grads = hgrads
+        if want_jac:
+            res.jacobian = torch.cat(jac_rows, 0)
+        if want_codes:
+            res.nwot_kernel = kernel
+            res.relu_count = relu_count
+        res.seconds = dict(seconds)
+        return res
+
+    def _hessian_grad(
+        self, g_graph: tuple[torch.Tensor | None, ...], g_stop: list[torch.Tensor | None]
+    ) -> list[torch.Tensor | None]:
+        """``H g``: gradient of ``sum(stopgrad(g) * g(w))`` w.r.t. the layer weights."""
+        z = None
+        for gi, si in zip(g_graph, g_stop, strict=True):
+            if gi is not None and si is not None and gi.requires_grad:
+                term = (si.detach() * gi).sum()
+                z = term if z is None else z + term
+        if z is None:
+            return [None] * len(g_stop)
+        hg = torch.autograd.grad(z, self.weights, allow_unused=True)
+        return [None if h is None else h.detach() for h in hg]

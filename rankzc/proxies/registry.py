@@ -1,0 +1,99 @@
+"""Registry of zero-cost proxies.
+
+A proxy is a function ``fn(ctx: ProxyContext) -> float`` registered with :func:`proxy`::
+
+    @proxy("synflow", higher_is_better=True, needs_data=False)
+    def synflow(ctx): ...
+
+``needs`` names the shared passes of :mod:`rankzc.proxies.context` whose results the proxy
+reads (``"forward"``, ``"loss_grad"``, ``"fisher"``, ``"jacobian"``, ``"relu_codes"``,
+``"hessian_grad"``); :func:`~rankzc.proxies.compute.compute_proxies` runs each shared pass
+once for every proxy that needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankzc.proxies.context import ProxyContext
+
+#: Shared-pass parts a proxy may declare in ``needs``.
+SHARED_PARTS: tuple[str, ...] = (
+    "forward",
+    "relu_codes",
+    "loss_grad",
+    "fisher",
+    "jacobian",
+    "hessian_grad",
+)
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """A registered proxy.
+
+    Attributes:
+        name: registry name (as in the study, e.g. ``"synflow"``).
+        fn: ``fn(ctx) -> float``.
+        higher_is_better: whether a larger score predicts a better architecture.
+        needs_data: whether the score depends on the minibatch values (not only its shape).
+        needs: shared-pass parts the proxy reads (see :data:`SHARED_PARTS`).
+        doc: first line of the function's docstring.
+    """
+
+    name: str
+    fn: Callable[[ProxyContext], float]
+    higher_is_better: bool
+    needs_data: bool
+    needs: tuple[str, ...]
+    doc: str
+
+
+PROXIES: dict[str, ProxySpec] = {}
+
+
+def proxy(
+    name: str,
+    *,
+    higher_is_better: bool = True,
+    needs_data: bool = True,
+    needs: tuple[str, ...] = (),
+) -> Callable[[Callable[[ProxyContext], float]], Callable[[ProxyContext], float]]:
+    """Register ``fn(ctx) -> float`` as the proxy ``name`` (a decorator)."""
+    unknown = set(needs) - set(SHARED_PARTS)
+    if unknown:
+        raise ValueError(f"proxy {name!r}: unknown shared parts {sorted(unknown)}")
+
+    def register(fn: Callable[[ProxyContext], float]) -> Callable[[ProxyContext], float]:
+        if name in PROXIES:
+            raise KeyError(f"proxy {name!r} is registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        PROXIES[name] = ProxySpec(
+            name=name,
+            fn=fn,
+            higher_is_better=higher_is_better,
+            needs_data=needs_data,
+            needs=tuple(needs),
+            doc=doc[0] if doc else "",
+        )
+        return fn
+
+    return register
+
+
+def proxy_names() -> list[str]:
+    """Names of all registered proxies, sorted."""
+    return sorted(PROXIES)
+
+
+def get_proxy(name: str) -> ProxySpec:
+    """The :class:`ProxySpec` of ``name``; raises RankzcError for an unknown name."""
+    from rankzc.errors import RankzcError
+
+    try:
+        return PROXIES[name]
+    except KeyError:
+        raise RankzcError(f"unknown proxy {name!r}; known: {', '.join(proxy_names())}") from None
