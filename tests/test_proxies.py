@@ -257,7 +257,7 @@ def test_failures_are_missing_not_zero():
         warnings.simplefilter("always")
         res = compute_proxies(ConstantNet(), (x, y), names=["jacov", "nwot", "params", "snip"])
     assert res["jacov"].score is None and "not finite" in res["jacov"].error
-    assert res["nwot"].score is None and "no ReLU" in res["nwot"].error
+    assert res["nwot"].score is None and "no ReLU ran" in res["nwot"].error
     assert res["params"].score == 8 and res["snip"].score is not None
     assert sum("missing" in str(w.message) for w in caught) == 2
 
@@ -295,3 +295,23 @@ def test_oom_splits_the_batch():
     with pytest.warns(RuntimeWarning, match="snip"):
         no_split = compute_proxies(net, (x, y), names=["snip"], split_on_oom=False)
     assert no_split["snip"].score is None and "OutOfMemoryError" in no_split["snip"].error
+
+
+class FunctionalReluNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.b(torch.nn.functional.relu(self.a(x)))
+
+
+def test_functional_relu_counts_like_a_module():
+    torch.manual_seed(0)
+    fnet = FunctionalReluNet()
+    mnet = nn.Sequential(fnet.a, nn.ReLU(), fnet.b)
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    names = ["nwot", "zen"]
+    a, b = compute_proxies(fnet, (x, y), names=names), compute_proxies(mnet, (x, y), names=names)
+    assert a["nwot"].score == b["nwot"].score and a["nwot"].score is not None
+    assert a["zen"].score == b["zen"].score

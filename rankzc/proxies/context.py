@@ -9,7 +9,8 @@ not scored.
 The shared pass (:meth:`ProxyContext.shared`) runs ONE forward pass of the minibatch in
 train mode and, from that one graph, every part that the requested proxies need:
 
-* ``relu_codes``: forward hooks on ReLU modules accumulate the NAS-WOT kernel;
+* ``relu_codes``: every ReLU call (module or functional, see :class:`relu_calls`)
+  adds its binary codes to the NAS-WOT kernel;
 * ``loss_grad``: gradients of the loss w.r.t. the layer weights;
 * ``fisher``: tensor hooks on the layer outputs accumulate activation x gradient
   during that same backward;
@@ -23,6 +24,7 @@ equally between the proxies that need that part.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -53,9 +56,32 @@ def find_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return layers
 
 
-def find_relus(model: nn.Module) -> list[nn.Module]:
-    """Modules whose class name contains ``ReLU`` (as NAS-WOT's reference does)."""
-    return [m for m in model.modules() if "ReLU" in type(m).__name__]
+_RELUS = (
+    torch.nn.functional.relu,
+    torch.nn.functional.relu_,
+    torch.relu,
+    torch.relu_,
+    torch.Tensor.relu,
+    torch.Tensor.relu_,
+)
+
+
+class relu_calls(TorchFunctionMode):
+    """Context manager calling ``callback(output)`` after every ReLU of a forward pass.
+
+    Catches ``nn.ReLU`` modules and functional calls (``F.relu``, ``torch.relu``,
+    ``Tensor.relu``, in place or not) alike, so models need not use ReLU modules.
+    """
+
+    def __init__(self, callback: Callable[[torch.Tensor], None]) -> None:
+        super().__init__()
+        self.callback = callback
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func in _RELUS and isinstance(out, torch.Tensor):
+            self.callback(out)
+        return out
 
 
 def is_oom(err: BaseException) -> bool:
@@ -194,15 +220,14 @@ class ProxyContext:
         fisher_on = [False]
         chunk_frac = [1.0]
 
-        def code_hook(module, inp, out):
+        def code_hook(a: torch.Tensor) -> None:
             nonlocal relu_count
-            a = inp[0]
             if a.shape[0] % n:
                 res.relu_error = (
                     f"a ReLU input has {a.shape[0]} rows, not a multiple of the batch size {n}"
                 )
                 return
-            x = (a.detach().reshape(n, -1) > 0).to(torch.float64)
+            x = (a.detach().reshape(n, -1) > 0).to(torch.float64)  # relu(a) > 0 iff a > 0
             kernel.add_(x @ x.T).add_((1.0 - x) @ (1.0 - x).T)
             relu_count += 1
 
@@ -231,9 +256,8 @@ class ProxyContext:
             return fwd_hook
 
         handles = []
+        tap = relu_calls(code_hook) if want_codes else contextlib.nullcontext()
         try:
-            if want_codes:
-                handles += [m.register_forward_hook(code_hook) for m in find_relus(model)]
             if want_fisher:
                 for i, (_, layer) in enumerate(self.layers):
                     hook = fisher_hook_factory(i, layer.weight.ndim == 2)
@@ -250,7 +274,7 @@ class ProxyContext:
                     chunk_frac[0] = (stop - start) / n
                     t0 = time.perf_counter()
                     x = self.inputs[start:stop].detach().clone().requires_grad_(want_jac)
-                    with torch.set_grad_enabled(want_grad or want_jac):
+                    with torch.set_grad_enabled(want_grad or want_jac), tap:
                         out = model(x)
                     seconds["forward"] += time.perf_counter() - t0
                     g = None

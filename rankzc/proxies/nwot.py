@@ -26,7 +26,7 @@ def nwot_logdet(kernel: torch.Tensor, ridge: float = NWOT_RIDGE) -> float:
 def nwot(ctx: ProxyContext) -> float:
     r""":math:`\log|K|` of the binary-code kernel of the ReLU units.
 
-    Each ReLU input of sample :math:`i` gives a binary code :math:`c_i` (unit > 0);
+    Each ReLU call (module or functional) of sample :math:`i` gives a binary code :math:`c_i` (unit > 0);
     :math:`K_{ij} = c_i^\top c_j + (1-c_i)^\top(1-c_j)` (units where :math:`i,j` agree),
     summed over all ReLU modules, plus a small ridge (``nwot_ridge``, relative to the
     mean diagonal; default :data:`NWOT_RIDGE`) so that duplicate codes stay finite.
@@ -40,5 +40,5 @@ def nwot(ctx: ProxyContext) -> float:
     if shared.relu_error is not None:
         raise ValueError(shared.relu_error)
     if shared.relu_count == 0:
-        raise ValueError("no ReLU module ran in the forward pass")
+        raise ValueError("no ReLU ran in the forward pass")
     return nwot_logdet(shared.nwot_kernel, float(ctx.options.get("nwot_ridge", NWOT_RIDGE)))

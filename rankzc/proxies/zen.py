@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from rankzc.proxies.context import ProxyContext, find_layers
+from rankzc.proxies.context import ProxyContext, find_layers, relu_calls
 from rankzc.proxies.registry import proxy
 
 #: Size of the input perturbation, as in the reference.
@@ -19,24 +19,21 @@ def pre_pool_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The feature map before global pooling.
 
     ``model.forward_before_global_avg_pool(x)`` when the model defines it, otherwise the
-    output of the last leaf module (in execution order) whose output has ``ndim >= 3``,
-    otherwise the model's output.
+    output of the last ReLU (module or functional) whose output has ``ndim >= 3`` (a
+    feature map; in the GCN-NAS network the last block's output), otherwise the
+    model's output.
     """
     method = getattr(model, "forward_before_global_avg_pool", None)
     if callable(method):
         return method(x)
     last: list[torch.Tensor] = []
 
-    def hook(module, inp, out):
-        if isinstance(out, torch.Tensor) and out.ndim >= 3:
+    def keep(out: torch.Tensor) -> None:
+        if out.ndim >= 3:
             last[:] = [out]
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    try:
+    with relu_calls(keep):
         out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
     return last[0] if last else out
 
 
