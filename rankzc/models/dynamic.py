@@ -1,0 +1,77 @@
+r"""Dynamic-graph modules ``M_S``, ``M_T`` and ``M_ST`` of the GCN-NAS gcn unit.
+
+For each subset :math:`k \in \{0, 1, 2\}` a module adds the data-dependent
+:math:`V \times V` matrix
+
+.. math::
+    B_k(x) = \operatorname{softmax}_{\text{axis}=-2}\!\Big(
+        \frac{\bar P_k(x)\, \bar Q_k(x)}{C_e T}\Big),
+
+where :math:`P_k, Q_k` are convolutions :math:`C_{in} \to C_e` (:math:`C_e` = ``inter``),
+:math:`\bar P_k(x) \in \mathbb{R}^{N \times V \times C_e T}` is :math:`P_k(x)` permuted to
+``N, V, C_e, T`` and flattened, and :math:`\bar Q_k(x) \in \mathbb{R}^{N \times C_e T \times V}`.
+
+- ``M_S``: :math:`P_k, Q_k` are 1x1 convolutions;
+- ``M_T``: 9x1 temporal convolutions (padding 4);
+- ``M_ST``: each of ``P`` and ``Q`` holds six convolutions
+  ``[1x1, 9x1, 1x1, 9x1, 1x1, 9x1]`` (a 1x1 and a 9x1 per subset), but, as in the study's
+  forward pass, subset :math:`k` uses entry :math:`k`: subsets 0, 1, 2 use a 1x1, a 9x1 and
+  a 1x1 convolution. Entries 3-5 are registered (their parameters count) but never used.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rankzc.models.init import conv_init
+
+NUM_SUBSETS = 3
+TEMPORAL_KERNEL = 9
+
+#: Kernel heights of the registered ``P``/``Q`` convolutions of each module.
+MODULE_KERNELS: dict[str, tuple[int, ...]] = {
+    "M_S": (1, 1, 1),
+    "M_T": (9, 9, 9),
+    "M_ST": (1, 9, 1, 9, 1, 9),
+}
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
+    conv = nn.Conv2d(in_channels, out_channels, (kernel, 1), padding=((kernel - 1) // 2, 0))
+    conv_init(conv)
+    return conv
+
+
+class DynamicGraph(nn.Module):
+    """One dynamic-graph module (``kind`` in ``M_S``, ``M_T``, ``M_ST``).
+
+    Args:
+        kind: module name.
+        in_channels: channels of the gcn unit's input.
+        inter_channels: embedding channels :math:`C_e` (``out_channels // 4``).
+    """
+
+    def __init__(self, kind: str, in_channels: int, inter_channels: int) -> None:
+        super().__init__()
+        if kind not in MODULE_KERNELS:
+            raise ValueError(f"unknown dynamic module {kind!r}")
+        self.kind = kind
+        self.inter_channels = inter_channels
+        kernels = MODULE_KERNELS[kind]
+        self.P = nn.ModuleList(_conv(in_channels, inter_channels, k) for k in kernels)
+        self.Q = nn.ModuleList(_conv(in_channels, inter_channels, k) for k in kernels)
+
+    def used(self) -> list[tuple[nn.Conv2d, nn.Conv2d]]:
+        """The ``(P, Q)`` convolutions subsets 0, 1, 2 use: entry ``k`` for subset ``k``."""
+        return [(self.P[k], self.Q[k]) for k in range(NUM_SUBSETS)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Attention matrices ``(N, 3, V, V)`` for input ``(N, C, T, V)`` (readable form)."""
+        N, _, T, V = x.shape
+        out = []
+        for P, Q in self.used():
+            p = P(x).permute(0, 3, 1, 2).reshape(N, V, self.inter_channels * T)
+            q = Q(x).reshape(N, self.inter_channels * T, V)
+            out.append(torch.softmax(torch.matmul(p, q) / p.shape[-1], dim=-2))
+        return torch.stack(out, dim=1)

@@ -1,0 +1,205 @@
+r"""The GCN-NAS graph-convolution unit.
+
+For input :math:`x \in \mathbb{R}^{N \times C_{in} \times T \times V}` and subsets
+:math:`k = 0, 1, 2`:
+
+.. math::
+    M_k(x) = F_k + PA_k + \sum_{m \in \text{on}} B^{(m)}_k(x), \qquad
+    y = \operatorname{ReLU}\Big(\operatorname{BN}\Big(\sum_k W_k\,(x M_k(x)) + b_k\Big)
+        + \operatorname{down}(x)\Big),
+
+where :math:`F_k` is the sum of the switched-on fixed operators
+(:mod:`rankzc.models.graph`, zero when none is on), :math:`PA` a learnable
+:math:`3 \times V \times V` parameter initialised to :math:`10^{-6}`, :math:`B^{(m)}` the
+dynamic modules (:mod:`rankzc.models.dynamic`), :math:`x M_k` the per-frame product
+(``x`` viewed as ``N x (C T) x V``), :math:`W_k` the 1x1 convolution ``conv_d[k]``, and
+``down`` a 1x1 convolution + BatchNorm when :math:`C_{in} \ne C_{out}` (else identity).
+
+The forward pass computes the same function as :meth:`UnitGCN.forward_reference`
+(the study's per-subset loop) but fuses work: all 1x1 (and all 9x1) attention
+embeddings are one convolution each, the three subsets are aggregated by one batched
+product, and the three ``conv_d`` branches are one convolution over the stacked
+subsets.
+
+``aggregation`` selects how :math:`x M_k` is computed:
+
+- ``"dense"`` (default): one batched dense product with the full :math:`V \times V`
+  matrices (per sample when a dynamic module is on);
+- ``"sparse"``: the sparse part of :math:`F_k` (``L1, L2, L3, L4``: bones and the
+  diagonal) goes through PyG's sparse-dense product :func:`torch_geometric.utils.spmm`
+  on a CSR matrix; the dense remainder (``Ln4``, which a softmax makes dense, :math:`PA`
+  and the attention terms, which are dense and per sample) stays dense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.utils import spmm, to_torch_csr_tensor
+
+from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph
+from rankzc.models.graph import fixed_operator_sum
+from rankzc.models.init import bn_init, conv_branch_init, conv_init
+
+AGGREGATIONS = ("dense", "sparse")
+DYNAMIC_MODULES = ("M_S", "M_T", "M_ST")
+SPARSE_FIXED = ("L1", "L4", "L3", "L2")
+
+
+class UnitGCN(nn.Module):
+    """Graph-convolution unit of one GCN-NAS block.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels; the attention embedding has ``out_channels // 4``.
+        A: the ``3 x V x V`` spatial partition.
+        switches: the block's 8 switches, in the order of :data:`rankzc.space.OPS`.
+        aggregation: ``"dense"`` or ``"sparse"`` (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        A: Tensor,
+        switches: Sequence[bool],
+        aggregation: str = "dense",
+    ) -> None:
+        super().__init__()
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if len(switches) != 8:
+            raise ValueError(f"expected 8 switches, got {len(switches)}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.inter_channels = out_channels // 4
+        self.switches = tuple(bool(s) for s in switches)
+        self.aggregation = aggregation
+        fixed_sw, dyn_sw = self.switches[:5], self.switches[5:]
+        V = A.shape[-1]
+
+        self.register_buffer("A", A.detach().clone())
+        self.register_buffer("fixed", fixed_operator_sum(self.A, fixed_sw))
+        # Split of `fixed` used by the sparse aggregation (not saved in the state dict).
+        sparse_part = fixed_operator_sum(self.A, fixed_sw, ops=SPARSE_FIXED)
+        k, v, w = sparse_part.nonzero(as_tuple=True)
+        self.register_buffer("sparse_index", torch.stack([k * V + w, v]), persistent=False)
+        self.register_buffer("sparse_value", sparse_part[k, v, w], persistent=False)
+        self.register_buffer("dense_rest", self.fixed - sparse_part, persistent=False)
+
+        self.PA = nn.Parameter(torch.full_like(self.A, 1e-6))
+        self.dynamic = nn.ModuleDict(
+            {
+                name: DynamicGraph(name, in_channels, self.inter_channels)
+                for name, on in zip(DYNAMIC_MODULES, dyn_sw, strict=True)
+                if on
+            }
+        )
+        self.conv_d = nn.ModuleList(nn.Conv2d(in_channels, out_channels, 1) for _ in range(3))
+        self.bn = nn.BatchNorm2d(out_channels)
+        if in_channels != out_channels:
+            self.down: nn.Module = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)
+            )
+        else:
+            self.down = nn.Identity()
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                conv_init(m)
+            elif isinstance(m, nn.BatchNorm2d):
+                bn_init(m, 1.0)
+        bn_init(self.bn, 1e-6)
+        for conv in self.conv_d:
+            conv_branch_init(conv, NUM_SUBSETS)
+        self._plan_attention()
+
+    # ---------------------------------------------------------------- attention
+    def _plan_attention(self) -> None:
+        """Group the used (P, Q) pairs by kernel height for the fused convolutions."""
+        groups: dict[int, list[tuple[nn.Conv2d, nn.Conv2d, int]]] = {}
+        for module in self.dynamic.values():
+            for k, (P, Q) in enumerate(module.used()):
+                groups.setdefault(P.kernel_size[0], []).append((P, Q, k))
+        self._groups = sorted(groups.items())
+        subsets = [k for _, pairs in self._groups for _, _, k in pairs]
+        self.register_buffer(
+            "_subset_of", torch.tensor(subsets, dtype=torch.long), persistent=False
+        )
+
+    def attention(self, x: Tensor) -> Tensor | None:
+        """Sum of the switched-on dynamic modules' matrices, ``(N, 3, V, V)``, or ``None``."""
+        if not self._groups:
+            return None
+        N, _, T, V = x.shape
+        ce = self.inter_channels
+        logits = []
+        for kernel, pairs in self._groups:
+            convs = [P for P, _, _ in pairs] + [Q for _, Q, _ in pairs]
+            weight = torch.cat([c.weight for c in convs])
+            bias = torch.cat([c.bias for c in convs])
+            y = F.conv2d(x, weight, bias, padding=((kernel - 1) // 2, 0))
+            y = y.view(N, 2, len(pairs), ce, T, V)
+            logits.append(torch.einsum("ngctv,ngctw->ngvw", y[:, 0], y[:, 1]))
+        probs = torch.softmax(torch.cat(logits, dim=1) / (ce * T), dim=-2)
+        out = probs.new_zeros(N, NUM_SUBSETS, V, V)
+        return out.index_add_(1, self._subset_of, probs)
+
+    # ---------------------------------------------------------------- forward
+    def _aggregate(self, x: Tensor) -> Tensor:
+        """``x M_k`` for the three subsets, ``(N, 3, C, T, V)``."""
+        att = self.attention(x)
+        if self.aggregation == "dense":
+            M = self.fixed + self.PA
+            if att is None:
+                return torch.einsum("nctv,kvw->nkctw", x, M)
+            return torch.einsum("nctv,nkvw->nkctw", x, M + att)
+        N, C, T, V = x.shape
+        rest = self.dense_rest + self.PA
+        if att is not None:
+            rest = rest + att
+        eq = "nctv,kvw->nkctw" if rest.dim() == 3 else "nctv,nkvw->nkctw"
+        out = torch.einsum(eq, x, rest)
+        if self.sparse_value.numel():
+            S = to_torch_csr_tensor(
+                self.sparse_index, self.sparse_value.to(x.dtype), size=(NUM_SUBSETS * V, V)
+            )
+            X = x.permute(3, 0, 1, 2).reshape(V, N * C * T)
+            sp = spmm(S, X).view(NUM_SUBSETS, V, N, C, T).permute(2, 0, 3, 4, 1)
+            out = out + sp
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, C_in, T, V) -> (N, C_out, T, V)``."""
+        N, C, T, V = x.shape
+        xa = self._aggregate(x).reshape(N, NUM_SUBSETS * C, T, V)
+        weight = torch.cat([c.weight for c in self.conv_d], dim=1)
+        bias = self.conv_d[0].bias + self.conv_d[1].bias + self.conv_d[2].bias
+        y = F.conv2d(xa, weight, bias)
+        return F.relu(self.bn(y) + self.down(x))
+
+    def forward_reference(self, x: Tensor) -> Tensor:
+        """The study's per-subset loop (readable, slower); same result as :meth:`forward`."""
+        N, C, T, V = x.shape
+        y = None
+        for k in range(NUM_SUBSETS):
+            M = (self.fixed[k] + self.PA[k]).expand(N, V, V)
+            for module in self.dynamic.values():
+                P, Q = module.used()[k]
+                p = P(x).permute(0, 3, 1, 2).reshape(N, V, self.inter_channels * T)
+                q = Q(x).reshape(N, self.inter_channels * T, V)
+                M = M + torch.softmax(torch.matmul(p, q) / p.shape[-1], dim=-2)
+            z = self.conv_d[k](torch.matmul(x.reshape(N, C * T, V), M).view(N, C, T, V))
+            y = z if y is None else y + z
+        return F.relu(self.bn(y) + self.down(x))
+
+    def extra_repr(self) -> str:
+        on = [
+            op
+            for op, s in zip(("L1", "Ln4", "L4", "L3", "L2"), self.switches[:5], strict=True)
+            if s
+        ]
+        return f"fixed={'+'.join(on) or 'none'}, aggregation={self.aggregation!r}"
