@@ -33,12 +33,14 @@ subsets.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import spmm, to_torch_csr_tensor
+from torch_geometric.index import index2ptr
+from torch_geometric.utils import spmm
 
 from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph
 from rankzc.models.graph import fixed_operator_sum
@@ -85,8 +87,11 @@ class UnitGCN(nn.Module):
         self.register_buffer("fixed", fixed_operator_sum(self.A, fixed_sw))
         # Split of `fixed` used by the sparse aggregation (not saved in the state dict).
         sparse_part = fixed_operator_sum(self.A, fixed_sw, ops=SPARSE_FIXED)
-        k, v, w = sparse_part.nonzero(as_tuple=True)
-        self.register_buffer("sparse_index", torch.stack([k * V + w, v]), persistent=False)
+        # CSR matrix S of shape (3V, V) with S[k V + w, v] = F_k[v, w] (rows: subset and
+        # target joint, columns: source joint), built once with PyG.
+        k, w, v = sparse_part.transpose(1, 2).nonzero(as_tuple=True)  # row-major in (k, w)
+        self.register_buffer("sparse_crow", index2ptr(k * V + w, NUM_SUBSETS * V), persistent=False)
+        self.register_buffer("sparse_col", v, persistent=False)
         self.register_buffer("sparse_value", sparse_part[k, v, w], persistent=False)
         self.register_buffer("dense_rest", self.fixed - sparse_part, persistent=False)
 
@@ -164,9 +169,15 @@ class UnitGCN(nn.Module):
         eq = "nctv,kvw->nkctw" if rest.dim() == 3 else "nctv,nkvw->nkctw"
         out = torch.einsum(eq, x, rest)
         if self.sparse_value.numel():
-            S = to_torch_csr_tensor(
-                self.sparse_index, self.sparse_value.to(x.dtype), size=(NUM_SUBSETS * V, V)
-            )
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore")
+                S = torch.sparse_csr_tensor(
+                    self.sparse_crow,
+                    self.sparse_col,
+                    self.sparse_value.to(x.dtype),
+                    size=(NUM_SUBSETS * V, V),
+                    check_invariants=False,
+                )
             X = x.permute(3, 0, 1, 2).reshape(V, N * C * T)
             sp = spmm(S, X).view(NUM_SUBSETS, V, N, C, T).permute(2, 0, 3, 4, 1)
             out = out + sp
