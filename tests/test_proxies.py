@@ -81,6 +81,26 @@ def test_params_and_flops_exact():
     assert res["flops"].score == 2 * 5 * 3 * 9 * 4 * 4 + 2 * 80 * 7
 
 
+class NormSoftmaxNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(4)
+        self.bn_plain = nn.BatchNorm1d(4, affine=False)
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        a = torch.bmm(x.unsqueeze(2), x.unsqueeze(1))  # (N, 4, 4): not counted
+        x = self.bn_plain(self.bn(x)) + a.sum((1, 2)).unsqueeze(1)
+        return torch.softmax(self.lin(x), dim=1)
+
+
+def test_flops_normalisation_and_softmax_rules():
+    x = torch.randn(5, 4)
+    res = compute_proxies(NormSoftmaxNet(), (x, torch.arange(5) % 3), names="flops")
+    # affine BN 8/element, plain BN 4/element, linear 2*4*3, softmax 2*(3*3-1) per row
+    assert res["flops"].score == 8 * 4 + 4 * 4 + 2 * 4 * 3 + 2 * (3 * 3 - 1)
+
+
 def test_params_ignores_frozen_parameters():
     net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
     net[0].weight.requires_grad_(False)

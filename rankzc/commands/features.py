@@ -1,0 +1,196 @@
+"""``rankzc features``: score architectures with zero-cost proxies at initialisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rankzc.errors import RankzcError
+
+
+def _progress(total: int, label: str):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+
+
+@click.command("features")
+@click.option(
+    "--benchmark",
+    "-b",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Score every architecture of this store that lacks the proxies (resumable).",
+)
+@click.option(
+    "--archs",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="JSON file of architectures to score.",
+)
+@click.option("--sample", type=int, default=None, help="Score N random architectures.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output .csv or .parquet (with --archs / --sample).",
+)
+@click.option("--proxies", default="", help="Comma-separated proxy names (default: all 14).")
+@click.option("--data", default="synthetic", show_default=True, help="Data spec.")
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "cpu", "ntu60"]),
+    default="cpu",
+    show_default=True,
+    help="Model size.",
+)
+@click.option("--batch-size", type=int, default=20, show_default=True, help="Minibatch size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--depths",
+    default="4,6,8,10",
+    show_default=True,
+    help="Depths to draw from with --sample.",
+)
+def features(
+    benchmark: Path | None,
+    archs: Path | None,
+    sample: int | None,
+    out: Path | None,
+    proxies: str,
+    data: str,
+    preset: str,
+    batch_size: int,
+    seed: int,
+    device: str,
+    depths: str,
+) -> None:
+    """Score architectures at initialisation with zero-cost proxies.
+
+    Either fill a benchmark store (--benchmark B.db: every architecture lacking the
+    proxies; interrupted runs resume), or write a table (--archs FILE.json or --sample N
+    with --out F.csv|F.parquet: arch_id, depth, arch, one column per proxy). The settings
+    are stored with the scores (store, CSV sidecar F.csv.json, parquet metadata).
+    """
+    from rankzc.proxies.features import ProxySettings
+
+    sources = [s for s in (benchmark, archs, sample) if s is not None]
+    if len(sources) != 1:
+        raise RankzcError("give exactly one of --benchmark, --archs, --sample")
+    settings = ProxySettings(
+        preset=preset,
+        data=data,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        proxies=proxies,
+    )
+    if benchmark is not None:
+        if out is not None:
+            raise RankzcError("--out: not used with --benchmark (scores go to the store)")
+        _fill_store(benchmark, settings)
+        return
+    if out is None:
+        raise RankzcError("--out: required with --archs / --sample")
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise RankzcError(f"{out}: output must end in .csv or .parquet")
+    arch_list = _architectures(archs, sample, seed, depths)
+    _write_table(arch_list, settings, out)
+
+
+def _architectures(path: Path | None, sample: int | None, seed: int, depths: str) -> list:
+    from rankzc.space import load_architectures, sample_architectures
+
+    if path is not None:
+        return load_architectures(path)
+    if sample is None or sample < 1:
+        raise RankzcError(f"--sample: must be a positive integer, got {sample}")
+    try:
+        depth_list = tuple(int(d) for d in depths.split(",") if d.strip())
+    except ValueError:
+        raise RankzcError(f"--depths: expected comma-separated integers, got {depths!r}") from None
+    return sample_architectures(sample, depths=depth_list, seed=seed)
+
+
+def _write_table(arch_list: list, settings, out: Path) -> None:
+    from rankzc.commands._common import atomic_write_frame
+    from rankzc.proxies.features import score_architectures
+
+    with _progress(len(arch_list), "features") as bar:
+        task = bar.add_task("features", total=len(arch_list))
+        df = score_architectures(arch_list, settings, progress=lambda arch, res: bar.advance(task))
+    meta = {"settings": df.attrs["settings"], "errors": df.attrs["errors"]}
+    atomic_write_frame(df, out, **meta)
+    n_missing = int(df[settings.names].isna().sum().sum())
+    click.echo(
+        f"wrote {len(df)} architectures x {len(settings.names)} proxies to {out}"
+        f" ({n_missing} missing scores)"
+    )
+
+
+def _fill_store(path: Path, settings) -> None:
+    from rankzc.proxies.features import iter_scores
+    from rankzc.space import SPACE, Architecture
+    from rankzc.store import Benchmark
+
+    if not path.exists():
+        raise RankzcError(f"{path}: benchmark store not found")
+    with Benchmark.open(path) as bench:
+        if bench.meta.get("space") not in (None, SPACE):
+            raise RankzcError(
+                f"{path}: space {bench.meta.get('space')!r} is not {SPACE!r}; "
+                "rankzc features builds GCN-NAS models only"
+            )
+        names = settings.names
+        todo_ids = set(bench.missing_proxies(names, epoch=-1))
+        table = bench.architectures()
+        ids, todo = [], []
+        for arch_id, enc in table["encoding"].items():
+            if arch_id in todo_ids:
+                ids.append(arch_id)
+                todo.append(Architecture.parse(str(enc)))
+        done = len(table) - len(todo)
+        if not todo:
+            click.echo(f"{path}: all {len(table)} architectures already have {len(names)} proxies")
+            return
+        record = settings.to_dict()
+        missing = 0
+        with _progress(len(todo), "features") as bar:
+            task = bar.add_task("features", total=len(todo))
+            for arch_id, (_, results) in zip(ids, iter_scores(todo, settings), strict=False):
+                bench.record_proxies(
+                    arch_id,
+                    -1,
+                    {n: r.as_tuple() for n, r in results.items()},
+                    settings=record,
+                )
+                missing += sum(r.score is None for r in results.values())
+                bar.advance(task)
+        click.echo(
+            f"{path}: scored {len(todo)} architectures ({done} already done), "
+            f"{missing} missing scores"
+        )
+
+
+COMMANDS = [features]

@@ -1,0 +1,187 @@
+"""Score architectures of the search space at initialisation, reproducibly.
+
+:class:`ProxySettings` is everything that fixes a score: model preset, data spec,
+minibatch size, seed, device, proxy names and proxy options. Stored with the scores
+(store ``proxy_settings``, CSV sidecar or parquet metadata), it lets a ranker score new
+architectures the same way later with :func:`score_architectures`.
+
+Reproducibility: the minibatch is the same for every architecture (``batch_size``
+training samples drawn with ``seed``); each model is initialised from torch's generator
+seeded with :func:`arch_seed` (``seed`` and ``arch_id``), so one architecture gets the
+same weights whatever else is scored with it and in whatever order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import pandas as pd
+import torch
+
+from rankzc.errors import RankzcError
+from rankzc.proxies.compute import ProxyResult, compute_proxies
+from rankzc.proxies.registry import get_proxy, proxy_names
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """How proxies are scored (recorded with every score).
+
+    Attributes:
+        preset: model size (``tiny``, ``cpu``, ``ntu60``; see :mod:`rankzc.models`).
+        data: data spec (:func:`rankzc.datasets.parse_data_spec`).
+        batch_size: samples in the minibatch (the study used 20).
+        seed: seed of the minibatch draw, model initialisations and proxy randomness.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        proxies: proxy names; empty = all registered.
+        options: proxy options passed to :func:`compute_proxies` (e.g. ``synflow_bn``).
+    """
+
+    preset: str = "cpu"
+    data: str = "synthetic"
+    batch_size: int = 20
+    seed: int = 0
+    device: str = "auto"
+    proxies: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        from rankzc.models import PRESETS
+
+        if self.preset not in PRESETS:
+            raise RankzcError(f"preset: must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if int(self.batch_size) < 2:
+            raise RankzcError(f"batch_size: must be >= 2, got {self.batch_size}")
+        if self.device not in DEVICES:
+            raise RankzcError(f"device: must be one of {list(DEVICES)}, got {self.device!r}")
+        names = self.proxies
+        if isinstance(names, str):
+            names = tuple(n.strip() for n in names.split(",") if n.strip())
+        object.__setattr__(self, "proxies", tuple(get_proxy(n).name for n in names))
+
+    @property
+    def names(self) -> list[str]:
+        """The proxies to compute (all registered when ``proxies`` is empty)."""
+        return list(self.proxies) or proxy_names()
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RankzcError("device: 'cuda' was asked for but CUDA is not available")
+        return torch.device(self.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``proxies`` resolved to the names actually computed)."""
+        out = asdict(self)
+        out["proxies"] = self.names
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProxySettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"rankzc_version", "num_classes", "num_frames"})
+        if unknown:
+            raise RankzcError(f"proxy settings: unknown fields {unknown}")
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if "proxies" in kwargs:
+            kwargs["proxies"] = tuple(kwargs["proxies"])
+        return cls(**kwargs)
+
+
+def arch_seed(seed: int, arch_id: str) -> int:
+    """Seed of an architecture's initial weights: a 63-bit hash of ``seed`` and ``arch_id``."""
+    digest = hashlib.sha256(f"{int(seed)}:{arch_id}".encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
+def load_minibatch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The seeded minibatch ``(x, y, num_classes)`` of ``settings`` (training split).
+
+    Samples are resampled to the preset's frame count; ``batch_size`` of them are
+    drawn without replacement with ``seed``.
+    """
+    from rankzc.datasets import load_dataset
+    from rankzc.models import PRESETS
+
+    frames = int(PRESETS[settings.preset]["num_frames"])
+    data = load_dataset(settings.data, "train", num_frames=frames)
+    if len(data) < settings.batch_size:
+        raise RankzcError(
+            f"data {settings.data!r}: {len(data)} training samples, fewer than "
+            f"batch_size {settings.batch_size}"
+        )
+    gen = torch.Generator().manual_seed(int(settings.seed))
+    index = torch.randperm(len(data), generator=gen)[: settings.batch_size]
+    return data.data[index].clone(), data.labels[index].clone(), int(data.num_classes)
+
+
+def iter_scores(
+    archs: Iterable[Any],
+    settings: ProxySettings,
+    *,
+    batch: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+) -> Iterator[tuple[Any, dict[str, ProxyResult]]]:
+    """Yield ``(arch, {name: ProxyResult})`` for every architecture, in order."""
+    from rankzc.models import PRESETS, build_model
+
+    device = settings.resolved_device()
+    x, y, data_classes = batch if batch is not None else load_minibatch(settings)
+    x, y = x.to(device), y.to(device)
+    num_classes = max(int(PRESETS[settings.preset]["num_classes"]), int(data_classes))
+    options = dict(settings.options)
+    options.setdefault("n_classes", num_classes)
+    for arch in archs:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(arch_seed(settings.seed, arch.arch_id))
+            model = build_model(arch, settings.preset, num_classes=num_classes)
+        model.to(device)
+        results = compute_proxies(
+            model, (x, y), names=settings.names, seed=settings.seed, options=options
+        )
+        yield arch, results
+        del model
+
+
+def score_architectures(
+    archs: Iterable[Any],
+    settings: ProxySettings | None = None,
+    *,
+    progress: Callable[[Any, dict[str, ProxyResult]], None] | None = None,
+) -> pd.DataFrame:
+    """Score ``archs`` (:class:`~rankzc.space.Architecture`) at initialisation.
+
+    Returns a frame indexed by ``arch_id`` with columns ``depth``, ``arch`` (canonical
+    string) and one column per proxy (NaN = missing). ``df.attrs`` holds ``settings``
+    (:meth:`ProxySettings.to_dict`), ``seconds`` and ``errors`` (``{arch_id: {name:
+    ...}}``). ``progress(arch, results)`` is called after each architecture.
+    """
+    settings = settings or ProxySettings()
+    names = settings.names
+    rows, seconds, errors = [], {}, {}
+    for arch, results in iter_scores(archs, settings):
+        row = {"arch_id": arch.arch_id, "depth": arch.depth, "arch": str(arch)}
+        row.update({n: results[n].score for n in names})
+        rows.append(row)
+        seconds[arch.arch_id] = {n: results[n].seconds for n in names}
+        errs = {n: results[n].error for n in names if results[n].error}
+        if errs:
+            errors[arch.arch_id] = errs
+        if progress is not None:
+            progress(arch, results)
+    df = pd.DataFrame(rows, columns=["arch_id", "depth", "arch", *names])
+    df[names] = df[names].astype(float)
+    df = df.set_index("arch_id")
+    df.attrs.update(settings=settings.to_dict(), seconds=seconds, errors=errors)
+    return df
+
+
+def settings_json(settings: ProxySettings) -> str:
+    """The settings as canonical JSON."""
+    return json.dumps(settings.to_dict(), sort_keys=True)
