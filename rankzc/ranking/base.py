@@ -1,0 +1,98 @@
+"""Common base of the rankers: scikit-learn style ``fit(X, y) -> self`` and ``predict(X)``.
+
+A ranker's ``predict`` returns one score per row; a *higher score means a better (more
+accurate) architecture*. ``X`` is a :class:`pandas.DataFrame` (columns are feature names) or
+a 2-D array; rankers remember the training columns in ``feature_names_in_`` and reorder a
+DataFrame given to ``predict`` by name. Missing values are NaN.
+
+Persistence (:mod:`rankzc.ranking.io`) goes through ``_export`` / ``_import``: JSON-able
+configuration, named float arrays (stored with safetensors) and named text blobs (e.g. a
+LightGBM text model). Nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from rankzc.errors import RankzcError
+
+__all__ = ["BaseRanker", "as_matrix"]
+
+
+def as_matrix(
+    X, names: Sequence[str] | None = None, *, fitting: bool = False
+) -> tuple[np.ndarray, list[str]]:
+    """Float matrix and column names of ``X``.
+
+    When ``names`` is given and ``fitting`` is False, a DataFrame is reordered to ``names``
+    (extra columns are ignored; absent ones raise :class:`RankzcError` naming them) and an
+    array must have ``len(names)`` columns.
+    """
+    if isinstance(X, pd.DataFrame):
+        cols = [str(c) for c in X.columns]
+        if names is not None and not fitting:
+            missing = [n for n in names if n not in set(cols)]
+            if missing:
+                shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+                raise RankzcError(f"features missing from the input: {shown}")
+            X = X.loc[:, list(names)]
+            cols = list(names)
+        values = X.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        values = np.asarray(X, dtype=float)
+        if values.ndim == 1:
+            values = values[:, None]
+        if names is not None and not fitting:
+            if values.shape[1] != len(names):
+                raise RankzcError(f"expected {len(names)} feature columns, got {values.shape[1]}")
+            cols = list(names)
+        else:
+            cols = [f"x{k}" for k in range(values.shape[1])]
+    if values.ndim != 2:
+        raise RankzcError(f"features must be a 2-D table, got shape {values.shape}")
+    return values, cols
+
+
+class BaseRanker(BaseEstimator):
+    """Base class: parameters in ``__init__`` (unchanged), fitted state ending in ``_``."""
+
+    #: registry name (``single``, ``vote``, ...), set by subclasses
+    name: str = ""
+
+    def fit(self, X, y) -> BaseRanker:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, X, y) -> float:
+        """Spearman correlation between ``predict(X)`` and ``y``."""
+        return float(spearmanr(self.predict(X), np.asarray(y, dtype=float))[0])
+
+    def _check_fitted(self, attr: str) -> None:
+        if not hasattr(self, attr):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X, y) first")
+
+    @staticmethod
+    def _check_y(X: np.ndarray, y) -> np.ndarray:
+        y = np.asarray(y, dtype=float).ravel()
+        if len(y) != len(X):
+            raise RankzcError(f"X has {len(X)} rows but y has {len(y)} labels")
+        if len(y) < 2 or not np.all(np.isfinite(y)):
+            raise RankzcError("need at least 2 finite labels to fit a ranker")
+        return y
+
+    # persistence hooks: (json config, arrays, texts)
+    def _export(self) -> tuple[dict, dict[str, np.ndarray], dict[str, str]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _import(
+        self, config: dict, arrays: dict[str, np.ndarray], texts: dict[str, str]
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,135 @@
+"""Feature matrices for the rankers, built from a benchmark store.
+
+Feature sets:
+
+* ``proxies``: one column per proxy scored after ``epoch`` (-1 = at initialisation);
+* ``arch``: the architecture's encoding. For ``gcn-nas`` it is
+  :meth:`rankzc.space.Architecture.encoding` (80 switches padded to 10 blocks, depth,
+  8 operator counts). For other spaces (NAS-Bench-Suite-Zero stores integer-tuple strings
+  such as ``"(0, 2, 3, 2, 3, 1)"``) it is a positional one-hot: column ``pos<k>=<v>`` is 1
+  when position ``k`` holds ``v``;
+* ``all``: both, proxies first.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rankzc.errors import RankzcError
+
+__all__ = ["FEATURE_SETS", "FeatureSet", "feature_matrix", "arch_features", "parse_tuple"]
+
+FEATURE_SETS = ("proxies", "arch", "all")
+
+
+@dataclass
+class FeatureSet:
+    """Features ``X`` (index arch_id), labels ``y`` (None when unlabelled), ``depth`` (or None)."""
+
+    X: pd.DataFrame
+    y: pd.Series | None
+    depth: pd.Series | None
+    space: str
+    features: str
+    proxies: list[str]
+
+
+def parse_tuple(text: str) -> tuple[int, ...]:
+    """Parse ``"(0, 2, 3)"`` (or ``"0,2,3"``, ``"[0, 2, 3]"``) to a tuple of ints."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise RankzcError(
+            f"encoding {text!r}: expected an integer tuple such as '(0, 2, 3)'"
+        ) from None
+    if isinstance(value, int):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, int) for v in value):
+        raise RankzcError(f"encoding {text!r}: expected an integer tuple such as '(0, 2, 3)'")
+    return tuple(int(v) for v in value)
+
+
+def _gcn_encoding(encodings: Sequence[str]) -> pd.DataFrame:
+    from rankzc.space import Architecture
+
+    rows = [Architecture.parse(e).encoding() for e in encodings]
+    return pd.DataFrame(
+        np.vstack(rows) if rows else np.zeros((0, len(Architecture.encoding_names()))),
+        columns=Architecture.encoding_names(),
+    )
+
+
+def arch_features(
+    encodings: Sequence[str] | pd.Series, space: str, columns: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Encoding features of architectures of ``space``.
+
+    For tuple-encoded spaces, ``columns`` (names ``pos<k>=<v>``, e.g. from a fitted ranker)
+    fixes the one-hot columns; without it every (position, value) seen is a column.
+    """
+    index = encodings.index if isinstance(encodings, pd.Series) else None
+    encodings = [str(e) for e in encodings]
+    if space == "gcn-nas":
+        out = _gcn_encoding(encodings)
+    else:
+        tuples = [parse_tuple(e) for e in encodings]
+        if columns is None:
+            seen = sorted({(k, v) for t in tuples for k, v in enumerate(t)})
+            cols = [f"pos{k}={v}" for k, v in seen]
+        else:
+            cols = [c for c in columns if c.startswith("pos") and "=" in c]
+        keys = [tuple(int(p) for p in c[3:].split("=")) for c in cols]
+        data = np.zeros((len(tuples), len(cols)))
+        for r, t in enumerate(tuples):
+            for c, (k, v) in enumerate(keys):
+                data[r, c] = float(k < len(t) and t[k] == v)
+        out = pd.DataFrame(data, columns=cols)
+    if index is not None:
+        out.index = index
+    return out
+
+
+def feature_matrix(
+    bench,
+    features: str = "proxies",
+    *,
+    epoch: int = -1,
+    proxies: Iterable[str] | None = None,
+    labelled_only: bool = True,
+) -> FeatureSet:
+    """Features of the architectures in ``bench`` (a :class:`rankzc.store.Benchmark`).
+
+    With ``labelled_only`` (default), only architectures with a finished run are kept and
+    ``y`` holds their ``val_acc``. Proxies that are missing for every kept architecture are
+    dropped.
+    """
+    if features not in FEATURE_SETS:
+        raise RankzcError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
+    archs = bench.architectures()
+    space = str(bench.meta.get("space", ""))
+    labels = bench.labels()
+    index = labels.index if labelled_only else archs.index
+    if labelled_only and len(index) == 0:
+        raise RankzcError(f"{bench.path}: no labelled architectures (no finished runs)")
+    parts = []
+    names: list[str] = []
+    if features in ("proxies", "all"):
+        feats = bench.features(epoch, proxies=proxies).reindex(index)
+        feats = feats.loc[:, feats.notna().any(axis=0)]
+        if feats.shape[1] == 0:
+            raise RankzcError(f"{bench.path}: no proxy scores at epoch {epoch}")
+        names = [str(c) for c in feats.columns]
+        parts.append(feats)
+    if features in ("arch", "all"):
+        parts.append(arch_features(archs["encoding"].reindex(index), space))
+    X = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+    X.index.name = "arch_id"
+    y = labels["val_acc"].reindex(index).astype(float) if labelled_only else None
+    depth = archs["depth"].reindex(index)
+    depth = None if depth.isna().all() else depth.astype(float)
+    return FeatureSet(X=X, y=y, depth=depth, space=space, features=features, proxies=names)

@@ -1,0 +1,166 @@
+r"""LambdaRank with gradient-boosted trees (LightGBM ``LGBMRanker``).
+
+LambdaRank needs integer relevance levels and queries:
+
+* **relevance**: the continuous label is cut into ``n_levels`` quantile bins of the training
+  labels (level 0 = worst), fewer when there are fewer distinct labels; ``label_gain`` has one
+  entry per level, linear (:math:`g_l = l`, default) or exponential (:math:`2^l - 1`, LightGBM's
+  default, which puts almost all weight on the top level);
+* **queries**: the training rows are shuffled (seeded) and cut into chunks of at most
+  ``query_size`` rows (LightGBM refuses queries over 10,000 rows; the lambda gradients cost
+  :math:`O(n_q^2)` per query);
+* **truncation**: ``lambdarank_truncation_level`` is set to the largest query size unless
+  ``truncation`` is given, so every pair of a query contributes a gradient. We rank whole
+  search spaces and measure Spearman over all architectures, not NDCG@k of the top few; a
+  small truncation would learn the top of each query only. There is no evaluation set, so
+  ``eval_at`` is unused.
+
+Trees are invariant to monotone transforms, but the same training-only preprocessing as the
+other rankers (median imputation with missing indicators) is applied for consistency.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+
+from rankzc.errors import RankzcError
+from rankzc.ranking.base import BaseRanker, as_matrix
+from rankzc.ranking.preprocessing import ProxyPreprocessor
+
+__all__ = ["LambdaRankRanker", "relevance_levels", "query_chunks"]
+
+MAX_QUERY = 10_000
+
+
+def relevance_levels(y: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer levels ``0..L-1`` by training quantile bins of ``y``, and the ``L-1`` inner edges."""
+    y = np.asarray(y, dtype=float)
+    n_levels = int(max(1, min(n_levels, len(np.unique(y)))))
+    edges = np.unique(np.quantile(y, np.linspace(0, 1, n_levels + 1)[1:-1]))
+    return np.searchsorted(edges, y, side="right").astype(np.int32), edges
+
+
+def query_chunks(n: int, query_size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """A shuffled row order and the sizes of consecutive queries of at most ``query_size`` rows."""
+    n_q = max(1, int(np.ceil(n / query_size)))
+    order = rng.permutation(n)
+    sizes = [len(c) for c in np.array_split(order, n_q)]
+    return order, sizes
+
+
+class LambdaRankRanker(BaseRanker):
+    """LightGBM LambdaRank on quantile relevance levels (see the module docstring).
+
+    Args:
+        n_estimators, learning_rate, num_leaves, min_child_samples, subsample,
+            colsample_bytree, reg_lambda: LightGBM settings.
+        n_levels: most relevance levels.
+        gain: ``"linear"`` or ``"exponential"`` label gain.
+        query_size: most rows per query (below 10,000).
+        query_repeats: how many different random partitions into queries the training rows
+            appear in (more pairs across chunks, at the cost of more rows).
+        truncation: ``lambdarank_truncation_level``; None = the largest query (all pairs).
+        n_jobs: LightGBM threads.
+        seed: seed of the query split and of LightGBM.
+    """
+
+    name = "lambdarank"
+
+    def __init__(
+        self,
+        n_estimators: int = 500,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 10,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        n_levels: int = 32,
+        gain: str = "linear",
+        query_size: int = 20,
+        query_repeats: int = 4,
+        truncation: int | None = None,
+        n_jobs: int = 1,
+        seed: int = 0,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.n_levels = n_levels
+        self.gain = gain
+        self.query_size = query_size
+        self.query_repeats = query_repeats
+        self.truncation = truncation
+        self.n_jobs = n_jobs
+        self.seed = seed
+
+    def fit(self, X, y) -> LambdaRankRanker:
+        if not 2 <= self.query_size < MAX_QUERY:
+            raise RankzcError(f"lambdarank: query_size must be in 2..{MAX_QUERY - 1}")
+        if self.gain not in ("linear", "exponential"):
+            raise RankzcError(f"lambdarank: gain must be linear or exponential, got {self.gain!r}")
+        X, names = as_matrix(X, fitting=True)
+        y = self._check_y(X, y)
+        self.feature_names_in_ = names
+        self.pre_ = ProxyPreprocessor(transform="quantile", direction=False).fit(X, y, names)
+        Z = self.pre_.transform_matrix(X)
+        levels, self.edges_ = relevance_levels(y, self.n_levels)
+        n_lv = int(levels.max()) + 1
+        gain = np.arange(n_lv, dtype=float) if self.gain == "linear" else 2.0 ** np.arange(n_lv) - 1
+        rng = np.random.default_rng(self.seed)
+        order, sizes = [], []
+        for _ in range(max(1, int(self.query_repeats))):
+            o, s = query_chunks(len(y), self.query_size, rng)
+            order.append(o)
+            sizes += s
+        order = np.concatenate(order)
+        trunc = int(self.truncation) if self.truncation is not None else int(max(sizes))
+        model = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1 else 0,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            label_gain=gain.tolist(),
+            lambdarank_truncation_level=trunc,
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+        model.fit(Z[order], levels[order], group=sizes)
+        self.booster_ = model.booster_
+        self.n_levels_ = n_lv
+        self.truncation_ = trunc
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        self._check_fitted("booster_")
+        X, _ = as_matrix(X, self.feature_names_in_)
+        return np.asarray(self.booster_.predict(self.pre_.transform_matrix(X)), dtype=float)
+
+    def _export(self):
+        pconf, parr = self.pre_.export()
+        arrays = {f"pre.{k}": v for k, v in parr.items()}
+        arrays["edges"] = np.asarray(self.edges_, dtype=float)
+        config = {"pre": pconf, "n_levels": self.n_levels_, "truncation": self.truncation_}
+        return config, arrays, {"model.txt": self.booster_.model_to_string()}
+
+    def _import(self, config, arrays, texts) -> None:
+        self.pre_ = ProxyPreprocessor.from_state(
+            config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
+        )
+        self.edges_ = arrays["edges"]
+        self.n_levels_ = int(config["n_levels"])
+        self.truncation_ = int(config["truncation"])
+        self.booster_ = lgb.Booster(model_str=texts["model.txt"])

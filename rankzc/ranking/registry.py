@@ -1,0 +1,32 @@
+"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rankzc.errors import RankzcError
+from rankzc.ranking.base import BaseRanker
+
+__all__ = ["RANKERS", "make_ranker", "ranker_class"]
+
+#: name -> "module:Class" (imported lazily so that torch and LightGBM load only when used)
+RANKERS: dict[str, str] = {
+    "single": "rankzc.ranking.single:SingleProxyRanker",
+    "vote": "rankzc.ranking.vote:MajorityVoteRanker",
+    "wam": "rankzc.ranking.wam:WeightedMeanRanker",
+    "ranknet": "rankzc.ranking.ranknet:RankNetRanker",
+    "lambdarank": "rankzc.ranking.lambdarank:LambdaRankRanker",
+}
+
+
+def ranker_class(name: str) -> type[BaseRanker]:
+    if name not in RANKERS:
+        raise RankzcError(f"unknown model {name!r}; choose from {', '.join(RANKERS)}")
+    module, cls = RANKERS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_ranker(name: str, **params: Any) -> BaseRanker:
+    """A new, unfitted ranker ``name`` with ``params``."""
+    return ranker_class(name)(**params)
