@@ -172,7 +172,7 @@ def skeleton_to_array(path: str | Path, max_frame: int = MAX_FRAME) -> tuple[np.
     out = np.zeros((3, max_frame, NUM_JOINTS, MAX_BODIES), np.float32)
     for m, (frames, joints) in enumerate(ranked[:MAX_BODIES]):
         keep = np.asarray(frames) < max_frame
-        out[:, np.asarray(frames)[keep], :, m] = joints[keep].transpose(2, 0, 1)
+        out[..., m][:, np.asarray(frames)[keep]] = joints[keep].transpose(2, 0, 1)
     facts = {"frames": n_frames, "bodies": len(bodies)}
     return out, facts
 
@@ -454,7 +454,8 @@ def load_pyskl(
         report.extra_bodies += len(kp) > MAX_BODIES
         report.truncated += kp.shape[1] > max_frame
         for m, b in enumerate(order[:MAX_BODIES]):
-            data[i, :, :, :, m] = kp[b, :max_frame].transpose(2, 0, 1)
+            seq = kp[b, :max_frame]
+            data[i, :, : len(seq), :, m] = seq.transpose(2, 0, 1)
     names = [str(a["frame_dir"]) for a in anns]
     parsed = [NTUName.parse(n) for n in names]
     return SkeletonSet(
