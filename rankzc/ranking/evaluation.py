@@ -128,8 +128,9 @@ def evaluate_models(
             (the paired tests need it).
         features: ``proxies``, ``arch`` or ``all``.
         folds, repeats, seed, cv: the splits (:func:`make_folds`).
-        train_size: ``None`` (whole training part), ``N``, or a list of sizes for a
-            learning curve (``models`` then holds whole-training-part results).
+        train_size: ``None`` (whole training part), ``N`` (or ``[N]``), or a list of
+            several sizes for a learning curve (``models`` then holds whole-training-part
+            results).
         report_dir: write ``report.md`` and PNG plots there.
         epoch: proxy epoch (-1 = at initialisation).
         params: per-model constructor parameters, e.g. ``{"ranknet": {"epochs": 30}}``.
@@ -137,7 +138,8 @@ def evaluate_models(
     Returns:
         JSON-able dict: ``models[m]`` has ``<metric>_mean``/``<metric>_std`` for every metric,
         ``fit_seconds_mean``, ``paired_test_vs_single`` {statistic, p_value, n} and
-        ``per_fold_spearman``; ``baselines`` (fixed rules on the same test folds); ``cv``;
+        ``per_fold_spearman``; ``cv_baselines`` (depth, params, flops as fixed rules on the
+        same test folds); ``cv`` (kind, folds, repeats, optimistic, description, note);
         ``n_architectures``, ``features``, ``n_features``, ``seconds``; ``learning_curve``
         when ``train_size`` is a list.
     """
@@ -155,6 +157,8 @@ def evaluate_models(
     depth = None if fs.depth is None else fs.depth.to_numpy(dtype=float)
     n = len(y)
     splits = make_folds(n, folds=folds, repeats=repeats, seed=seed, cv=cv)
+    if isinstance(train_size, (list, tuple)) and len(train_size) == 1:
+        train_size = int(train_size[0])
     sizes = list(train_size) if isinstance(train_size, (list, tuple)) else None
     main_size = None if sizes is not None else train_size
     rng = np.random.default_rng(seed)
@@ -203,7 +207,7 @@ def evaluate_models(
 
     result: dict[str, Any] = {
         "models": out_models,
-        "baselines": baselines,
+        "cv_baselines": baselines,
         "cv": {
             "kind": cv,
             "folds": 1 if cv == "none" else folds,
@@ -211,6 +215,12 @@ def evaluate_models(
             "seed": seed,
             "train_size": main_size,
             "optimistic": cv == "none",
+            "description": (
+                "in-sample, optimistic"
+                if cv == "none"
+                else f"{folds}-fold CV x {repeats}"
+                + ("" if main_size is None else f", train on {main_size}")
+            ),
             "note": (
                 "in-sample: trained and scored on the same architectures (optimistic)"
                 if cv == "none"
@@ -268,7 +278,10 @@ def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[st
 def results_table(result: dict) -> pd.DataFrame:
     """One row per model (and baseline): mean ± std of the metrics, p-value vs single."""
     recs = []
-    for kind, group in (("model", result["models"]), ("baseline", result.get("baselines", {}))):
+    for kind, group in (
+        ("model", result["models"]),
+        ("baseline", result.get("cv_baselines", {})),
+    ):
         for name, e in group.items():
             rec = {"name": name, "kind": kind}
             for m in METRICS:

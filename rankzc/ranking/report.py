@@ -1,0 +1,118 @@
+"""Markdown report of a ranker comparison, with PNG plots (matplotlib, Agg backend).
+
+Written by :func:`rankzc.ranking.evaluation.evaluate_models` when ``report_dir`` is given:
+``report.md``, ``proxy_correlations.png`` (via :mod:`rankzc.analysis`), ``warmup.png``
+(when the store has proxies after several epochs), ``predicted_vs_true.png`` (out-of-fold
+predictions of the first repeat) and ``learning_curve.png`` (when a learning curve was run).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+
+from rankzc.ranking.features import FeatureSet
+from rankzc.ranking.metrics import METRICS
+
+__all__ = ["write_report"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def _scatter(path: Path, oof: dict[str, np.ndarray], y: np.ndarray) -> None:
+    plt = _plt()
+    names = [m for m in oof if np.isfinite(oof[m]).any()]
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.6 * rows), squeeze=False)
+    for ax, m in zip(axes.ravel(), names, strict=False):
+        ok = np.isfinite(oof[m])
+        ax.scatter(rankdata(oof[m][ok]) / ok.sum(), y[ok], s=6, alpha=0.6)
+        ax.set_title(m)
+        ax.set_xlabel("predicted rank (out of fold, 0-1)")
+        ax.set_ylabel("true accuracy")
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _learning(path: Path, curve: dict[str, list[dict]]) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, pts in curve.items():
+        xs = [p["train_size"] for p in pts]
+        mu = np.array([np.nan if p["spearman_mean"] is None else p["spearman_mean"] for p in pts])
+        sd = np.array([0.0 if p["spearman_std"] is None else p["spearman_std"] for p in pts])
+        ax.errorbar(xs, mu, yerr=sd, marker="o", capsize=3, label=m)
+    ax.set_xlabel("training architectures per fold")
+    ax.set_ylabel("held-out Spearman")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    report_dir: str | Path, result: dict, fs: FeatureSet, oof: dict[str, np.ndarray], bench=None
+) -> Path:
+    """Write ``report.md`` and its plots into ``report_dir``; return the Markdown path."""
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Ranker comparison",
+        "",
+        f"{result['n_architectures']} labelled architectures, features `{result['features']}` "
+        f"({result['n_features']} columns). {result['cv']['note']}.",
+        "",
+        "| model | " + " | ".join(METRICS) + " | p vs single |",
+        "|---" * (len(METRICS) + 2) + "|",
+    ]
+    for name, e in result["models"].items():
+        cells = [f"{_fmt(e[f'{m}_mean'])} ± {_fmt(e[f'{m}_std'])}" for m in METRICS]
+        p = e["paired_test_vs_single"]["p_value"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_fmt(p)} |")
+    for name, e in result.get("cv_baselines", {}).items():
+        cells = [f"{_fmt(e[f'{m}_mean'])} ± {_fmt(e[f'{m}_std'])}" for m in METRICS]
+        lines.append(f"| baseline: {name} | " + " | ".join(cells) + " | - |")
+    lines += [
+        "",
+        "p vs single: Wilcoxon signed-rank test over the per-fold Spearman values "
+        "(approximate: folds share training data).",
+        "",
+    ]
+    if bench is not None and not isinstance(bench, (str, Path, FeatureSet)) and fs.proxies:
+        try:
+            from rankzc import analysis
+        except ImportError:  # pragma: no cover - analysis helpers absent
+            analysis = None
+        if analysis is not None:
+            single = analysis.single_proxy_report(bench, n_boot=200, group_by_depth=False)
+            analysis.plot_proxy_correlations(single, str(out / "proxy_correlations.png"))
+            lines += ["## Single proxies", "", "![](proxy_correlations.png)", ""]
+            if len(bench.proxy_epochs()) > 1:
+                analysis.plot_warmup(analysis.warmup_report(bench), str(out / "warmup.png"))
+                lines += ["## Warm-up", "", "![](warmup.png)", ""]
+    _scatter(out / "predicted_vs_true.png", oof, fs.y.to_numpy(dtype=float))
+    lines += ["## Predicted against true (out of fold)", "", "![](predicted_vs_true.png)", ""]
+    if result.get("learning_curve"):
+        _learning(out / "learning_curve.png", result["learning_curve"])
+        lines += ["## Learning curve", "", "![](learning_curve.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
