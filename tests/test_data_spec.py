@@ -40,7 +40,7 @@ def test_parse_synthetic_defaults_and_options():
         ("synthetic:n=abc", "n='abc' is not an int"),
         ("synthetic:difficulty=2", r"difficulty must be in \[0, 1\]"),
         ("synthetic:split=random", "split must be xsub or xview"),
-        ("synthetic:classes=50", "classes=50 out of range"),
+        ("synthetic:classes=500", "classes=500 out of range"),
         ("synthetic:n", "'n' is not key=value"),
         ("imagenet", "expected 'synthetic"),
         ("ntu:", r"expected ntu:PATH"),

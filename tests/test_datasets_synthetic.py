@@ -44,12 +44,12 @@ def test_shapes_labels_and_metadata():
 
 def test_second_body_only_for_interactions():
     s = generate(n=400, classes=12, frames=16, seed=1)
-    pairs = np.array([ACTIONS[i][1] for i in action_pool(12)])[s.labels]
+    pairs = np.array([a[1] for a in action_pool(12)])[s.labels]
     has_second = np.abs(s.data[..., 1]).reshape(len(s), -1).sum(1) > 0
     np.testing.assert_array_equal(has_second, pairs)
     one = generate(n=50, classes=8, frames=16, persons=1)
     assert one.data.shape[-1] == 1
-    assert not any(ACTIONS[i][1] for i in action_pool(8, persons=1))
+    assert not any(a[1] for a in action_pool(8, persons=1))
 
 
 def test_body_is_plausible_at_zero_difficulty():
@@ -84,8 +84,20 @@ def test_difficulty_makes_noisier_data():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(difficulty=1.5), dict(persons=3), dict(classes=1), dict(classes=99), dict(n=0)]
+    "kwargs", [dict(difficulty=1.5), dict(persons=3), dict(classes=1), dict(classes=121), dict(n=0)]
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(RankzcError, match="synthetic"):
         generate(**kwargs)
+
+
+def test_many_classes_use_procedural_actions():
+    s = generate(n=240, classes=60, frames=12, seed=0)
+    assert s.num_classes == 60 and s.labels.max() < 60
+    assert s.class_names[: len(ACTIONS)] == tuple(a[0] for a in ACTIONS)
+    assert s.class_names[-1] == "procedural action 60"
+    one = action_pool(30, persons=1)
+    assert len(one) == 30 and not any(a[1] for a in one)
+    # Procedural classes are fixed per class number, whatever the data seed.
+    a = [generate(n=120, classes=25, frames=8, seed=k, difficulty=0.0) for k in (0, 1)]
+    assert a[0].class_names == a[1].class_names

@@ -373,16 +373,61 @@ ACTIONS: tuple[tuple[str, bool, Callable[[_Ctx], _Motion]], ...] = (
 )
 
 
-def action_pool(classes: int, persons: int = 2) -> list[int]:
-    """Indices into :data:`ACTIONS` used for ``classes`` classes and ``persons`` bodies."""
-    pool = [i for i, (_, pair, _) in enumerate(ACTIONS) if persons == 2 or not pair]
-    if not 2 <= classes <= len(pool):
-        raise RankzcError(
-            f"synthetic: classes={classes} out of range; 2..{len(pool)} for persons={persons}"
+MAX_CLASSES = 120
+# Degrees of freedom procedural actions move: (joint, axis, lowest, highest) in degrees.
+_PROC_DOFS = (
+    (5, 1, 20, 160), (9, 1, 20, 160), (5, 2, 20, 110), (9, 2, 20, 110),
+    (5, 0, -40, 40), (9, 0, -40, 40), (6, 1, 30, 140), (10, 1, 30, 140),
+    (13, 1, 20, 90), (17, 1, 20, 90), (14, 1, -110, -20), (18, 1, -110, -20),
+    (2, 1, -50, 15), (21, 0, -35, 35), (3, 1, -30, 20), (3, 2, -25, 25),
+)  # fmt: skip
+
+
+def _procedural(k: int) -> Callable[[_Ctx], _Motion]:
+    """Action number ``k`` (0-based, after the named ones): 2-4 random joint motions, fixed per ``k``."""
+    r = np.random.default_rng([k, 271828])
+    picks = r.choice(len(_PROC_DOFS), size=int(r.integers(2, 5)), replace=False)
+    parts = []
+    for i in picks:
+        j, axis, lo, hi = _PROC_DOFS[i]
+        parts.append(
+            (j, axis, float(r.uniform(lo, hi)), int(r.integers(0, 4)), float(r.uniform(1, 4)))
         )
-    return pool[:classes]
+
+    def motion(c: _Ctx) -> _Motion:
+        out: dict = {}
+        for j, axis, size, shape, cycles in parts:
+            if shape == 0:
+                prof = _hold(c.u)
+            elif shape == 1:
+                prof = _bump(c.u)
+            elif shape == 2:
+                prof = _hold(c.u) * (0.5 + 0.5 * _osc(c, cycles))
+            else:
+                prof = _smooth(c.u / 0.6)
+            out[(j, axis)] = out.get((j, axis), 0.0) + size * prof * c.amp
+        return _Motion(out)
+
+    return motion
 
 
+def action_pool(classes: int, persons: int = 2) -> list[tuple[str, bool, Callable]]:
+    """The ``(name, two-person?, motion)`` of each of ``classes`` classes.
+
+    The first come from :data:`ACTIONS` (only one-person ones when ``persons=1``);
+    beyond them, procedural one-person actions (see :func:`_procedural`) fill up
+    to :data:`MAX_CLASSES`, so NTU-sized label sets (60, 120) are possible.
+    """
+    named = [a for a in ACTIONS if persons == 2 or not a[1]]
+    if not 2 <= classes <= MAX_CLASSES:
+        raise RankzcError(f"synthetic: classes={classes} out of range; 2..{MAX_CLASSES}")
+    extra = [
+        (f"procedural action {k + 1}", False, _procedural(k)) for k in range(len(named), classes)
+    ]
+    return (named + extra)[:classes]
+
+
+# ----------------------------------------------------------------------- geometry
 def _rot_y(a: np.ndarray) -> np.ndarray:
     c, s = np.cos(a), np.sin(a)
     z, o = np.zeros_like(a), np.ones_like(a)
@@ -522,13 +567,13 @@ def generate(
         names=names,
         subjects=subjects.copy(),
         cameras=cameras.copy(),
-        class_names=tuple(ACTIONS[i][0] for i in pool),
+        class_names=tuple(a[0] for a in pool),
         report=report,
     )
 
 
 def _block(
-    x: np.ndarray, rng: np.random.Generator, pool: list[int], d: float, subject_table: tuple
+    x: np.ndarray, rng: np.random.Generator, pool: list, d: float, subject_table: tuple
 ) -> np.ndarray:
     """Fill ``x`` ``(n, 3, T, 25, M)`` with actions; return (label, subject, camera, rep) rows."""
     n, _, frames, _, persons = x.shape
@@ -566,7 +611,7 @@ def _block(
     lift_a = np.zeros((n, frames), f32)
     dist = np.zeros((n, frames), f32)
     face_away = np.zeros(n, bool)
-    pair = np.array([ACTIONS[pool[k]][1] for k in range(classes)])[labels]
+    pair = np.array([a[1] for a in pool])[labels]
 
     def add(ang: np.ndarray, motion: dict, idx: np.ndarray, w) -> None:
         for (j, axis), val in motion.items():
@@ -576,7 +621,7 @@ def _block(
     distract = rng.integers(0, classes, n)
     w_dis = rng.uniform(0.0, 1.5 * d, n).astype(f32)
     for k in range(classes):
-        fn = ACTIONS[pool[k]][2]
+        fn = pool[k][2]
         for lab, weight in ((labels, None), (distract, w_dis)):
             idx = np.flatnonzero(lab == k)
             if idx.size == 0:
