@@ -270,3 +270,68 @@ def test_thesis_patterns(thesis_dir):
     assert len({tuple(b[5:] for b in a.blocks) for a in archs}) == 693
     assert sum(not any(b[:5]) for a in archs for b in a.blocks) == 166
     assert {a.depth for a in archs} == set(DEPTHS)
+
+
+# -------------------------------------------------------------------- CLI
+def _cli(args):
+    from click.testing import CliRunner
+
+    from rankzc.cli import main
+
+    return CliRunner().invoke(main, args)
+
+
+def test_cli_sample_and_info(tmp_path):
+    out = tmp_path / "archs.json"
+    res = _cli(["space", "sample", "5", "--depths", "4,6", "--seed", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert len(data) == 5 and all(d["space"] == SPACE and d["depth"] in (4, 6) for d in data)
+    archs = load_architectures(out)
+    assert archs == sample_architectures(5, depths=[4, 6], seed=3)
+    res = _cli(["space", "sample", "2", "--seed", "3"])
+    assert res.exit_code == 0 and len(json.loads(res.stdout)) == 2
+    excl = _cli(["space", "sample", "5", "--depths", "4,6", "--seed", "3", "--exclude", str(out)])
+    assert not set(load_architectures_text(excl.stdout)) & set(archs)
+
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps([W_FIRST, FIRST_CANONICAL]))
+    res = _cli(["space", "info", str(first)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].split() == ["arch_id", "depth", "arch", "params"]
+    a = Architecture.parse(FIRST_CANONICAL)
+    assert lines[1].split() == [a.arch_id, "4", FIRST_CANONICAL, "3341748"]
+    res = _cli(["space", "info", str(first), "--preset", "tiny", "--format", "json"])
+    rows = json.loads(res.stdout)
+    assert rows[0]["arch_id"] == a.arch_id and 0 < rows[0]["params"] < 3341748
+
+
+def load_architectures_text(text):
+    return [Architecture.from_dict(d) for d in json.loads(text)]
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["space", "sample", "3", "--depths", "5"], "rule depth"),
+        (["space", "sample", "3", "--depths", "x"], "--depths"),
+        (["space", "sample", "--", "-1"], "n: must be"),
+        (["space", "info", "MISSING"], "No such file"),
+    ],
+)
+def test_cli_errors(args, match):
+    res = _cli(args)
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: ") and match in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_cli_info_bad_item(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('["00000100-00000100-00000100-00000100", "00000100-00000100-00000100-10000000"]')
+    res = _cli(["space", "info", str(bad)])
+    assert res.exit_code == 1
+    assert res.output.strip() == (
+        f"Error: {bad}: item 1: rule dynamic-module: block 4 has none of M_S, M_T, M_ST on"
+    )

@@ -1,0 +1,94 @@
+"""``rankzc space``: sample and inspect GCN-NAS architectures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from rankzc.errors import RankzcError
+from rankzc.models import PRESETS, build_model, count_parameters
+from rankzc.space import DEPTHS, load_architectures, sample_architectures
+
+
+def _parse_depths(text: str) -> list[int]:
+    try:
+        depths = [int(d) for d in text.split(",") if d.strip()]
+    except ValueError:
+        raise RankzcError(f"--depths: expected comma-separated integers, got {text!r}") from None
+    bad = [d for d in depths if d not in DEPTHS]
+    if not depths or bad:
+        raise RankzcError(
+            f"--depths: rule depth: depths must be among {list(DEPTHS)}, got {text!r}"
+        )
+    return depths
+
+
+def count_params(arch, preset: str = "ntu60") -> int:
+    """Trainable parameters of ``arch`` at ``preset`` size (built on the meta device)."""
+    with torch.device("meta"):
+        return count_parameters(build_model(arch, preset=preset))
+
+
+@click.group("space")
+def space() -> None:
+    """Sample and inspect architectures of the GCN-NAS search space."""
+
+
+@space.command("sample")
+@click.argument("n", type=int)
+@click.option("--depths", default=",".join(map(str, DEPTHS)), show_default=True, help="e.g. 4,6")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--exclude",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON list of architectures never to draw.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON list here (default: standard output).",
+)
+def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | None) -> None:
+    """Draw N distinct valid architectures (JSON list of {space, depth, blocks})."""
+    excluded = load_architectures(exclude) if exclude else []
+    archs = sample_architectures(n, depths=_parse_depths(depths), seed=seed, exclude=excluded)
+    text = json.dumps([a.to_dict() for a in archs], indent=1)
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text + "\n")
+        click.echo(f"wrote {len(archs)} architectures to {out}", err=True)
+
+
+@space.command("info")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="ntu60", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def info(file: Path, preset: str, fmt: str) -> None:
+    """Validate FILE (JSON list of architectures) and list id, depth, pattern, params."""
+    archs = load_architectures(file)
+    rows = [
+        {
+            "arch_id": a.arch_id,
+            "depth": a.depth,
+            "arch": str(a),
+            "params": count_params(a, preset),
+        }
+        for a in archs
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
+    width = max([len(r["arch"]) for r in rows] + [4])
+    click.echo(f"{'arch_id':<17}{'depth':>5}  {'arch':<{width}}  {'params':>10}")
+    for r in rows:
+        click.echo(f"{r['arch_id']:<17}{r['depth']:>5}  {r['arch']:<{width}}  {r['params']:>10}")
+    click.echo(f"{len(rows)} architectures, preset {preset}", err=True)
+
+
+COMMANDS = [space]
