@@ -335,3 +335,16 @@ def test_functional_relu_counts_like_a_module():
     a, b = compute_proxies(fnet, (x, y), names=names), compute_proxies(mnet, (x, y), names=names)
     assert a["nwot"].score == b["nwot"].score and a["nwot"].score is not None
     assert a["zen"].score == b["zen"].score
+
+
+def test_dropout_is_seeded_and_global_rng_untouched():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    state = torch.get_rng_state()
+    a = compute_proxies(net, (x, y), names=["grad_norm", "grad_sign", "nwot"], seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = compute_proxies(net, (x, y), names=["grad_norm", "grad_sign", "nwot"], seed=4)
+    c = compute_proxies(net, (x, y), names=["grad_norm"], seed=5)
+    assert all(a[n].score == b[n].score for n in a)
+    assert a["grad_norm"].score != c["grad_norm"].score

@@ -185,6 +185,16 @@ class ProxyContext:
         """A CPU generator seeded with ``seed + offset``."""
         return torch.Generator().manual_seed(int(self.seed) + int(offset))
 
+    @contextlib.contextmanager
+    def seeded(self):
+        """Seed torch's global generators (CPU and the input's CUDA device) with ``seed``
+        inside the block, and restore their previous states afterwards."""
+        device = self.inputs.device
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(self.seed))
+            yield
+
     def shared(self) -> SharedResult:
         """The shared pass, computed once (on the first call) for all ``wants``."""
         if self._shared is None:
@@ -266,8 +276,7 @@ class ProxyContext:
             for w in weights:
                 w.requires_grad_(True)
             bounds = torch.linspace(0, n, splits + 1).round().long().tolist()
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(self.seed)
+            with self.seeded():
                 for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                     if stop <= start:
                         continue

@@ -22,8 +22,7 @@ def grad_sign(ctx: ProxyContext) -> float:
     for w in weights:
         w.requires_grad_(True)
     acc = [torch.zeros_like(w, dtype=torch.float32) for w in weights]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed)
+    with ctx.seeded():
         for i in range(ctx.batch_size):
             out = model(ctx.inputs[i : i + 1])
             loss = ctx.loss_fn(out, ctx.targets[i : i + 1])
