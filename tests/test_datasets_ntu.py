@@ -228,6 +228,7 @@ def test_npy_without_part_word_splits_by_names(tmp_path):
         ((2, 2, 4, V, 3), r"looks like N, M, T, V, C"),
         ((2, 3, 4, 18, 2), "18 joints"),
         ((2, 3, 4, V, 4), "4 bodies"),
+        ((2, 3, 4, V, 3), "ambiguous: axes 1 and 4 both have size 3"),
     ],
 )
 def test_npy_bad_shapes_are_refused(tmp_path, shape, match):

@@ -141,7 +141,9 @@ def check_canonical(data: np.ndarray, source: str, max_bodies: int = MAX_BODIES)
     if (c, v) == (NUM_COORDS, NUM_JOINTS) and 1 <= m <= max_bodies:
         return
     hint = ""
-    if shape[-1] == NUM_COORDS and NUM_JOINTS in shape[1:4]:
+    if c == NUM_COORDS and m == NUM_COORDS and v == NUM_JOINTS:
+        hint = " (ambiguous: axes 1 and 4 both have size 3)"
+    elif shape[-1] == NUM_COORDS and NUM_JOINTS in shape[1:4]:
         hint = " (looks like N, M, T, V, C: move the coordinate axis to position 1)"
     elif c == 2:
         hint = " (2-D keypoints are not supported)"

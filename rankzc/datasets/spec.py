@@ -134,8 +134,15 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
         for key in ("label", "missing"):
             if key in opts and not Path(opts[key]).is_file():
                 raise RankzcError(f"{opts[key]}: {key} file not found (data spec {text!r})")
+        for key in ("label", "missing"):
+            if key in opts:
+                opts[key] = str(Path(opts[key]).resolve())
         return DataSpec(
-            "ntu", path=path, split=split, format=fmt, options=tuple(sorted(opts.items()))
+            "ntu",
+            path=str(Path(path).resolve()),
+            split=split,
+            format=fmt,
+            options=tuple(sorted(opts.items())),
         )
     raise RankzcError(
         f"data spec {text!r}: expected 'synthetic[:key=value,...]' or 'ntu:PATH[:SPLIT]'"
