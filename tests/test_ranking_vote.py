@@ -1,0 +1,104 @@
+"""Majority-vote subset search against a brute-force loop; study values on the real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rankzc.errors import RankzcError
+from rankzc.ranking.vote import MajorityVoteRanker, search_subsets, vote_accuracy
+
+
+def brute_force(X: np.ndarray, y: np.ndarray, cols: tuple[int, ...]) -> float:
+    """The study's rule, pair by pair; a NaN proxy abstains."""
+    good = total = 0
+    for i in range(len(y)):
+        for j in range(i + 1, len(y)):
+            if y[i] == y[j]:
+                continue
+            pos = voters = 0
+            for c in cols:
+                d = X[i, c] - X[j, c]
+                if np.isnan(d):
+                    continue
+                voters += 1
+                pos += d > 0
+            first_better = pos > voters / 2
+            good += first_better == (y[i] > y[j])
+            total += 1
+    return good / total
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_search_matches_brute_force(with_nan):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(18, 5))
+    X[:, 1] = np.round(X[:, 1])  # ties in a proxy
+    y = X[:, 0] + rng.normal(size=18)
+    y[3] = y[4]  # a tie in accuracy (pair skipped)
+    if with_nan:
+        X[2, 0] = np.nan
+        X[7, 3] = np.nan
+    res = search_subsets(X, y, list("abcde"), max_size=5)
+    assert len(res["subsets"]) == 31
+    for s in res["subsets"]:
+        cols = tuple(s["columns"])
+        assert s["score"] == pytest.approx(brute_force(X, y, cols), abs=1e-12), cols
+        assert s["proxies"] == sorted("abcde"[c] for c in cols)
+        assert vote_accuracy(X, y, cols) == pytest.approx(s["score"], abs=1e-12)
+    scores = [s["score"] for s in res["subsets"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_even_subset_tie_goes_to_second():
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])  # proxies disagree: 1 positive of 2 -> second better
+    assert vote_accuracy(X, np.array([1.0, 0.0])) == 0.0
+    assert vote_accuracy(X, np.array([0.0, 1.0])) == 1.0
+
+
+def test_search_errors():
+    with pytest.raises(RankzcError, match="same accuracy"):
+        search_subsets(np.ones((4, 2)), np.ones(4))
+    with pytest.raises(RankzcError, match="min-size"):
+        search_subsets(np.ones((4, 2)), np.arange(4.0), min_size=3, max_size=2)
+
+
+def test_copeland_scores_new_architectures():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 4))
+    y = X[:, 0] + X[:, 1] + X[:, 2] + 0.1 * rng.normal(size=60)
+    m = MajorityVoteRanker(max_size=3).fit(X, y)
+    assert sorted(m.subset_.tolist()) == [0, 1, 2]
+    new = np.array([[10.0, 10, 10, 0], [-10.0, -10, -10, 0], [10.0, -10, np.nan, 0]])
+    s = m.predict(new)
+    # beats every training architecture, loses to all, draws (one vote each way, one abstains)
+    assert s.tolist() == [1.0, -1.0, 0.0]
+
+
+def test_study_table_5_2(thesis_store):
+    """Doc Table 5.2: best three-proxy subsets, and zen alone."""
+    from rankzc.ranking.features import feature_matrix
+
+    fs = feature_matrix(thesis_store, "proxies")
+    res = search_subsets(fs.X.to_numpy(), fs.y.to_numpy(), fs.proxies, max_size=3, min_size=3)
+    top = [(tuple(s["proxies"]), round(s["score"], 4)) for s in res["subsets"][:5]]
+    assert top[0] == (("fisher", "synflow", "zen"), 0.7899)
+    assert top[1] == (("nwot", "synflow", "zen"), 0.7888)
+    assert top[2] == (("flops", "synflow", "zen"), 0.7885)
+    assert {t[1] for t in top[3:]} == {0.7883}
+    zen = fs.proxies.index("zen")
+    assert round(vote_accuracy(fs.X.to_numpy(), fs.y.to_numpy(), [zen]), 4) == 0.7912
+
+
+@pytest.fixture(scope="module")
+def thesis_store(thesis_dir, tmp_path_factory):
+    from click.testing import CliRunner
+
+    from rankzc.cli import main
+    from rankzc.store import Benchmark
+
+    out = tmp_path_factory.mktemp("thesis") / "t.db"
+    res = CliRunner().invoke(main, ["import", "thesis", str(thesis_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with Benchmark.open(out) as bench:
+        yield bench
