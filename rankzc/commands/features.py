@@ -142,11 +142,17 @@ def _write_table(arch_list: list, settings, out: Path) -> None:
         df = score_architectures(arch_list, settings, progress=lambda arch, res: bar.advance(task))
     meta = {"settings": df.attrs["settings"], "errors": df.attrs["errors"]}
     atomic_write_frame(df, out, **meta)
-    n_missing = int(df[settings.names].isna().sum().sum())
+    missing = df[settings.names].isna().sum()
     click.echo(
         f"wrote {len(df)} architectures x {len(settings.names)} proxies to {out}"
-        f" ({n_missing} missing scores)"
+        f"{_missing_text(missing[missing > 0].to_dict())}"
     )
+
+
+def _missing_text(missing: dict[str, int]) -> str:
+    if not missing:
+        return " (no missing scores)"
+    return " (missing: " + ", ".join(f"{n} x{c}" for n, c in sorted(missing.items())) + ")"
 
 
 def _fill_store(path: Path, settings) -> None:
@@ -175,7 +181,7 @@ def _fill_store(path: Path, settings) -> None:
             click.echo(f"{path}: all {len(table)} architectures already have {len(names)} proxies")
             return
         record = settings.to_dict()
-        missing = 0
+        missing: dict[str, int] = {}
         with _progress(len(todo), "features") as bar:
             task = bar.add_task("features", total=len(todo))
             for arch_id, (_, results) in zip(ids, iter_scores(todo, settings), strict=False):
@@ -185,11 +191,13 @@ def _fill_store(path: Path, settings) -> None:
                     {n: r.as_tuple() for n, r in results.items()},
                     settings=record,
                 )
-                missing += sum(r.score is None for r in results.values())
+                for name, r in results.items():
+                    if r.score is None:
+                        missing[name] = missing.get(name, 0) + 1
                 bar.advance(task)
         click.echo(
-            f"{path}: scored {len(todo)} architectures ({done} already done), "
-            f"{missing} missing scores"
+            f"{path}: scored {len(todo)} architectures ({done} already done)"
+            f"{_missing_text(missing)}"
         )
 
 

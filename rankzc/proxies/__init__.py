@@ -10,14 +10,17 @@ space with recorded :class:`ProxySettings`.
 """
 
 from rankzc.proxies.compute import ProxyResult, compute_proxies
+from rankzc.proxies.features import ProxySettings, score_architectures
 from rankzc.proxies.registry import PROXIES, ProxySpec, get_proxy, proxy, proxy_names
 
 __all__ = [
     "PROXIES",
     "ProxyResult",
+    "ProxySettings",
     "ProxySpec",
     "compute_proxies",
     "get_proxy",
     "proxy",
     "proxy_names",
+    "score_architectures",
 ]

@@ -151,17 +151,22 @@ def iter_scores(
 
 def score_architectures(
     archs: Iterable[Any],
-    settings: ProxySettings | None = None,
+    settings: ProxySettings | dict[str, Any] | None = None,
     *,
     progress: Callable[[Any, dict[str, ProxyResult]], None] | None = None,
 ) -> pd.DataFrame:
     """Score ``archs`` (:class:`~rankzc.space.Architecture`) at initialisation.
+
+    ``settings`` may be a :class:`ProxySettings` or its recorded dict form
+    (:meth:`ProxySettings.to_dict`, as stored with earlier scores).
 
     Returns a frame indexed by ``arch_id`` with columns ``depth``, ``arch`` (canonical
     string) and one column per proxy (NaN = missing). ``df.attrs`` holds ``settings``
     (:meth:`ProxySettings.to_dict`), ``seconds`` and ``errors`` (``{arch_id: {name:
     ...}}``). ``progress(arch, results)`` is called after each architecture.
     """
+    if isinstance(settings, dict):
+        settings = ProxySettings.from_dict(settings)
     settings = settings or ProxySettings()
     names = settings.names
     rows, seconds, errors = [], {}, {}

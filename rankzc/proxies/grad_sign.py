@@ -15,7 +15,9 @@ def grad_sign(ctx: ProxyContext) -> float:
     :math:`g_{i,\theta}` is the loss gradient of sample :math:`i` alone (one forward and
     backward per sample, train mode) for every layer weight :math:`\theta`. The reference
     sums over weights; the study's values (about 2 to 10) are this mean, i.e. the sum
-    divided by the number of layer weights, which we follow.
+    divided by the number of layer weights, which we follow. A model that cannot run
+    one sample in train mode (e.g. BatchNorm over a single value per channel) gives a
+    missing score.
     """
     model, weights = ctx.model, ctx.weights
     model.train()
