@@ -213,16 +213,10 @@ def load_skeleton_dir(
         raise RankzcError(f"{path / bad[0]}.skeleton: name is not SsssCcccPpppRrrrAaaa")
     report = LoadReport(source=str(path), format="skeleton")
     listed = np.array([n in skip for n in names], bool)
-    report.dropped_missing = int(
-        (listed & (is_training(names, split, str(path)) == (part == "train"))).sum()
-    )
-    chosen = [
-        i for i, t in enumerate(is_training(names, split, str(path))) if t == (part == "train")
-    ]
+    in_part = is_training(names, split, str(path)) == (part == "train")
+    report.dropped_missing = int((listed & in_part).sum())
     arrays, keep = [], []
-    for i in chosen:
-        if listed[i]:
-            continue
+    for i in np.flatnonzero(in_part & ~listed):
         arr, facts = skeleton_to_array(files[i], max_frame)
         if facts["frames"] == 0 or facts["bodies"] == 0:
             report.dropped_empty += 1
