@@ -294,7 +294,7 @@ class ProxyContext:
                         g = torch.autograd.grad(
                             loss,
                             weights,
-                            retain_graph=True,
+                            retain_graph=want_jac or want_hess,
                             create_graph=want_hess and splits == 1,
                             allow_unused=True,
                         )
