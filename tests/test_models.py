@@ -22,7 +22,6 @@ from rankzc.models import (
 )
 from rankzc.space import DEPTHS, Architecture, sample_architectures
 
-
 # (architecture, params) recorded by the study (zero_cost_scores.params.score); the first
 # entry is the first file in sorted order (006b3152...json), given as its weights matrix.
 W_FIRST = [
@@ -319,3 +318,34 @@ def test_bad_inputs():
         model(torch.randn(2, 3, 8, 25))
     with pytest.raises(ValueError, match="input"):
         model(torch.randn(2, 3, 8, 25, 1))
+
+
+@pytest.mark.parametrize("aggregation", ["dense", "sparse"])
+def test_fused_and_module_calls_agree_and_hooks_see_every_conv(aggregation):
+    arch = Architecture.parse("10111111-01000111-11111011-00000001")
+    torch.manual_seed(0)
+    fused = build_model(arch, preset="tiny", aggregation=aggregation)
+    with torch.no_grad():
+        for p in fused.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    plain = build_model(arch, preset="tiny", aggregation=aggregation, fuse=False)
+    plain.load_state_dict(fused.state_dict())
+    x = fused.example_input(2)
+    assert torch.allclose(fused(x), plain(x), atol=1e-5, rtol=1e-5)
+
+    called: list[str] = []
+    convs = {
+        name: m
+        for name, m in fused.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and name.split(".")[-1] not in {"3", "4", "5"}
+    }
+    # every registered conv except the unused M_ST entries 3-5
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, name=name: called.append(name))
+        for name, m in convs.items()
+    ]
+    y_hooked = fused(x)
+    for h in handles:
+        h.remove()
+    assert set(convs) - set(called) == set()
+    assert torch.allclose(y_hooked, plain(x), atol=1e-5, rtol=1e-5)

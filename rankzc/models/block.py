@@ -25,7 +25,7 @@ class Block(nn.Module):
         switches: the block's 8 switches (order of :data:`rankzc.space.OPS`).
         stride: temporal stride of the tcn and the residual projection.
         residual: ``False`` for the first block.
-        aggregation: passed to :class:`~rankzc.models.unit_gcn.UnitGCN`.
+        aggregation, fuse: passed to :class:`~rankzc.models.unit_gcn.UnitGCN`.
     """
 
     def __init__(
@@ -37,9 +37,12 @@ class Block(nn.Module):
         stride: int = 1,
         residual: bool = True,
         aggregation: str = "dense",
+        fuse: bool = True,
     ) -> None:
         super().__init__()
-        self.gcn = UnitGCN(in_channels, out_channels, A, switches, aggregation=aggregation)
+        self.gcn = UnitGCN(
+            in_channels, out_channels, A, switches, aggregation=aggregation, fuse=fuse
+        )
         self.tcn = UnitTCN(out_channels, out_channels, stride=stride)
         self.has_residual = residual
         if not residual:

@@ -70,6 +70,7 @@ class GCNNASNet(nn.Module):
         num_frames: frames :math:`T` the model is meant for (used by :meth:`example_input`;
             the network accepts any length).
         aggregation: ``"dense"`` or ``"sparse"`` (see :mod:`rankzc.models.unit_gcn`).
+        fuse: fuse the gcn units' convolutions when no hook watches them (same function).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class GCNNASNet(nn.Module):
         width: float = 1.0,
         num_frames: int = 300,
         aggregation: str = "dense",
+        fuse: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -103,7 +105,7 @@ class GCNNASNet(nn.Module):
 
         self.data_bn = nn.BatchNorm1d(num_person * in_channels * NUM_JOINTS)
         self.blocks = nn.ModuleList(
-            Block(c_in, c_out, A, sw, stride=s, residual=i > 0, aggregation=aggregation)
+            Block(c_in, c_out, A, sw, stride=s, residual=i > 0, aggregation=aggregation, fuse=fuse)
             for i, ((c_in, c_out, s), sw) in enumerate(zip(plan, arch.blocks, strict=True))
         )
         self.out_channels = plan[-1][1]

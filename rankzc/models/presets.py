@@ -6,7 +6,7 @@
 
 Overrides (keyword arguments of :func:`build_model`): ``width``, ``num_classes``,
 ``num_person``, ``in_channels``, ``num_frames``, ``aggregation`` (``"dense"`` |
-``"sparse"``).
+``"sparse"``), ``fuse`` (bool; see :mod:`rankzc.models.unit_gcn`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(width=0.25, num_classes=10, num_person=2, in_channels=3, num_frames=32),
     "tiny": dict(width=0.0625, num_classes=5, num_person=2, in_channels=3, num_frames=16),
 }
-OVERRIDES = ("width", "num_classes", "num_person", "in_channels", "num_frames", "aggregation")
+OVERRIDES = (
+    "width",
+    "num_classes",
+    "num_person",
+    "in_channels",
+    "num_frames",
+    "aggregation",
+    "fuse",
+)
 
 
 def preset_config(preset: str = "ntu60", **overrides: Any) -> dict[str, Any]:

@@ -16,10 +16,13 @@ dynamic modules (:mod:`rankzc.models.dynamic`), :math:`x M_k` the per-frame prod
 ``down`` a 1x1 convolution + BatchNorm when :math:`C_{in} \ne C_{out}` (else identity).
 
 The forward pass computes the same function as :meth:`UnitGCN.forward_reference`
-(the study's per-subset loop) but fuses work: all 1x1 (and all 9x1) attention
-embeddings are one convolution each, the three subsets are aggregated by one batched
-product, and the three ``conv_d`` branches are one convolution over the stacked
-subsets.
+(the study's per-subset loop) but batches the attention products and softmaxes of all
+(module, subset) pairs and aggregates the three subsets in one product. With
+``fuse=True`` (default) it also runs all attention embeddings of one kernel height as one
+convolution and the three ``conv_d`` branches as one convolution over the stacked
+subsets (same arithmetic, fewer calls); whenever a hook is registered on one of those
+convolutions (or a global module hook exists, e.g. the ``fisher`` proxy's forward hooks),
+it calls every convolution as a module instead, so hooks see exactly the study's calls.
 
 ``aggregation`` selects how :math:`x M_k` is computed:
 
@@ -39,6 +42,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules import module as _module
 from torch_geometric.index import index2ptr
 from torch_geometric.utils import spmm
 
@@ -60,6 +64,7 @@ class UnitGCN(nn.Module):
         A: the ``3 x V x V`` spatial partition.
         switches: the block's 8 switches, in the order of :data:`rankzc.space.OPS`.
         aggregation: ``"dense"`` or ``"sparse"`` (see the module docstring).
+        fuse: fuse convolutions when no hook watches them (see the module docstring).
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class UnitGCN(nn.Module):
         A: Tensor,
         switches: Sequence[bool],
         aggregation: str = "dense",
+        fuse: bool = True,
     ) -> None:
         super().__init__()
         if aggregation not in AGGREGATIONS:
@@ -80,6 +86,7 @@ class UnitGCN(nn.Module):
         self.inter_channels = out_channels // 4
         self.switches = tuple(bool(s) for s in switches)
         self.aggregation = aggregation
+        self.fuse = fuse
         fixed_sw, dyn_sw = self.switches[:5], self.switches[5:]
         V = A.shape[-1]
 
@@ -124,39 +131,73 @@ class UnitGCN(nn.Module):
 
     # ---------------------------------------------------------------- attention
     def _plan_attention(self) -> None:
-        """Group the used (P, Q) pairs by kernel height for the fused convolutions."""
-        groups: dict[int, list[tuple[nn.Conv2d, nn.Conv2d, int]]] = {}
-        for module in self.dynamic.values():
-            for k, (P, Q) in enumerate(module.used()):
-                groups.setdefault(P.kernel_size[0], []).append((P, Q, k))
-        self._groups = sorted(groups.items())
-        subsets = [k for _, pairs in self._groups for _, _, k in pairs]
+        """The used (P, Q) pairs, the subset each serves, and their grouping by kernel."""
+        self._pairs = [pair for module in self.dynamic.values() for pair in module.used()]
+        subsets = [k for _ in self.dynamic for k in range(NUM_SUBSETS)]
+        kernels = sorted({P.kernel_size[0] for P, _ in self._pairs})
+        # Fused order: pairs grouped by kernel height (one convolution per group).
+        self._fused_groups = [
+            (kh, [i for i, (P, _) in enumerate(self._pairs) if P.kernel_size[0] == kh])
+            for kh in kernels
+        ]
+        order = [i for _, idx in self._fused_groups for i in idx]
         self.register_buffer(
             "_subset_of", torch.tensor(subsets, dtype=torch.long), persistent=False
         )
+        self.register_buffer(
+            "_fused_subset_of",
+            torch.tensor([subsets[i] for i in order], dtype=torch.long),
+            persistent=False,
+        )
+        self._convs = [c for pair in self._pairs for c in pair] + list(self.conv_d)
 
-    def attention(self, x: Tensor) -> Tensor | None:
-        """Sum of the switched-on dynamic modules' matrices, ``(N, 3, V, V)``, or ``None``."""
-        if not self._groups:
+    def _hooked(self) -> bool:
+        """True when a hook watches one of the convolutions the fused path bypasses."""
+        if (
+            _module._global_forward_hooks
+            or _module._global_forward_pre_hooks
+            or _module._global_backward_hooks
+            or _module._global_backward_pre_hooks
+        ):
+            return True
+        return any(
+            c._forward_hooks or c._forward_pre_hooks or c._backward_hooks or c._backward_pre_hooks
+            for c in self._convs
+        )
+
+    def attention(self, x: Tensor, fused: bool = False) -> Tensor | None:
+        """Sum of the switched-on dynamic modules' matrices, ``(N, 3, V, V)``, or ``None``.
+
+        ``fused=False`` calls every convolution as a module; ``fused=True`` runs all
+        embeddings with the same kernel as one convolution. Products and softmaxes of all
+        (module, subset) pairs are batched either way.
+        """
+        if not self._pairs:
             return None
         N, _, T, V = x.shape
         ce = self.inter_channels
-        logits = []
-        for kernel, pairs in self._groups:
-            convs = [P for P, _, _ in pairs] + [Q for _, Q, _ in pairs]
-            weight = torch.cat([c.weight for c in convs])
-            bias = torch.cat([c.bias for c in convs])
-            y = F.conv2d(x, weight, bias, padding=((kernel - 1) // 2, 0))
-            y = y.view(N, 2, len(pairs), ce, T, V)
-            logits.append(torch.einsum("ngctv,ngctw->ngvw", y[:, 0], y[:, 1]))
-        probs = torch.softmax(torch.cat(logits, dim=1) / (ce * T), dim=-2)
-        out = probs.new_zeros(N, NUM_SUBSETS, V, V)
-        return out.index_add_(1, self._subset_of, probs)
+        if fused:
+            logits, subsets = [], self._fused_subset_of
+            for kh, idx in self._fused_groups:
+                convs = [self._pairs[i][0] for i in idx] + [self._pairs[i][1] for i in idx]
+                weight = torch.cat([c.weight for c in convs])
+                bias = torch.cat([c.bias for c in convs])
+                y = F.conv2d(x, weight, bias, padding=((kh - 1) // 2, 0))
+                y = y.view(N, 2, len(idx), ce, T, V)
+                logits.append(torch.einsum("ngctv,ngctw->ngvw", y[:, 0], y[:, 1]))
+            logits = torch.cat(logits, dim=1)
+        else:
+            subsets = self._subset_of
+            P = torch.stack([P(x) for P, _ in self._pairs], dim=1)  # N, G, C_e, T, V
+            Q = torch.stack([Q(x) for _, Q in self._pairs], dim=1)
+            logits = torch.einsum("ngctv,ngctw->ngvw", P, Q)
+        probs = torch.softmax(logits / (ce * T), dim=-2)
+        return probs.new_zeros(N, NUM_SUBSETS, V, V).index_add_(1, subsets, probs)
 
     # ---------------------------------------------------------------- forward
-    def _aggregate(self, x: Tensor) -> Tensor:
+    def _aggregate(self, x: Tensor, fused: bool = False) -> Tensor:
         """``x M_k`` for the three subsets, ``(N, 3, C, T, V)``."""
-        att = self.attention(x)
+        att = self.attention(x, fused=fused)
         if self.aggregation == "dense":
             M = self.fixed + self.PA
             if att is None:
@@ -186,10 +227,14 @@ class UnitGCN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C_in, T, V) -> (N, C_out, T, V)``."""
         N, C, T, V = x.shape
-        xa = self._aggregate(x).reshape(N, NUM_SUBSETS * C, T, V)
-        weight = torch.cat([c.weight for c in self.conv_d], dim=1)
-        bias = self.conv_d[0].bias + self.conv_d[1].bias + self.conv_d[2].bias
-        y = F.conv2d(xa, weight, bias)
+        fused = self.fuse and not self._hooked()
+        xa = self._aggregate(x, fused=fused)
+        if fused:
+            weight = torch.cat([c.weight for c in self.conv_d], dim=1)
+            bias = self.conv_d[0].bias + self.conv_d[1].bias + self.conv_d[2].bias
+            y = F.conv2d(xa.reshape(N, NUM_SUBSETS * C, T, V), weight, bias)
+        else:
+            y = self.conv_d[0](xa[:, 0]) + self.conv_d[1](xa[:, 1]) + self.conv_d[2](xa[:, 2])
         return F.relu(self.bn(y) + self.down(x))
 
     def forward_reference(self, x: Tensor) -> Tensor:
