@@ -202,3 +202,25 @@ def test_thesis_ranker_without_settings_refuses_to_compute_proxies():
     )  # fmt: skip
     with pytest.raises(RankzcError, match="no proxy settings"):
         fr.score(sample_architectures(2))
+
+
+def test_cli_score_with_settings_override(tmp_path):
+    from rankzc.ranking.single import SingleProxyRanker
+
+    X = pd.DataFrame({"params": [1.0, 2.0, 3.0]})
+    fr = FittedRanker(
+        SingleProxyRanker().fit(X, [1.0, 2.0, 3.0]),
+        features="proxies", feature_names=["params"], proxies=["params"], space="gcn-nas",
+    )  # fmt: skip
+    path = save_ranker(fr, tmp_path / "s.rzc")
+    run = CliRunner().invoke
+    res = run(main, ["score", "-r", str(path), "--sample", "2", "--format", "json"])
+    assert res.exit_code == 1 and "no proxy settings" in res.output
+    settings = json.dumps({k: v for k, v in SETTINGS.items() if k != "proxies"})
+    res = run(main, ["score", "-r", str(path), "--sample", "2", "--settings", settings,
+                     "--format", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)["ranking"]
+    assert rows[0]["params"] >= rows[1]["params"]  # params ranks itself, best first
+    res = run(main, ["score", "-r", str(path), "--sample", "2", "--settings", "{oops"])
+    assert res.exit_code == 1 and "--settings" in res.output

@@ -191,6 +191,18 @@ def fit(model, benchmark, features, epoch, params, out, fmt) -> None:
         click.echo(f"proxy: {summary['proxy']}")
 
 
+def _settings(text: str) -> dict:
+    path = Path(text)
+    try:
+        raw = path.read_text() if text.strip().endswith(".json") else text
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise RankzcError(f"--settings: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise RankzcError("--settings: expected a JSON object")
+    return data
+
+
 @click.command("score")
 @click.option(
     "--ranker",
@@ -224,9 +236,16 @@ def fit(model, benchmark, features, epoch, params, out, fmt) -> None:
     default=None,
     help="Override the device of the recorded proxy settings.",
 )
+@click.option(
+    "--settings",
+    "settings_text",
+    default=None,
+    help="Proxy settings (JSON text or a .json file) replacing the ranker's recorded ones, "
+    'e.g. \'{"preset": "cpu", "data": "synthetic", "batch_size": 20}\'.',
+)
 @click.option("--top", type=click.IntRange(1), default=None, help="Show only the K best.")
 @format_option()
-def score(ranker, archs, sample, features_csv, seed, device, top, fmt) -> None:
+def score(ranker, archs, sample, features_csv, seed, device, settings_text, top, fmt) -> None:
     """Rank new architectures with a fitted ranker (best first)."""
     from rankzc.ranking.io import load_ranker, rank_table
 
@@ -251,7 +270,8 @@ def score(ranker, archs, sample, features_csv, seed, device, top, fmt) -> None:
             if archs is not None
             else sample_architectures(sample, seed=seed)
         )
-        settings = dict(fitted.settings) if fitted.settings else None
+        settings = _settings(settings_text) if settings_text else fitted.settings
+        settings = dict(settings) if settings else None
         if settings is not None and device is not None:
             settings["device"] = device
         ranked = fitted.score(items, settings=settings)

@@ -149,10 +149,8 @@ class FittedRanker:
                 )
             from rankzc.proxies.features import ProxySettings, score_architectures
 
-            ps = ProxySettings.from_dict(dict(settings))
-            missing = [p for p in self.proxies if p not in ps.names]
-            if missing and ps.proxies:
-                ps = ProxySettings.from_dict({**dict(settings), "proxies": self.proxies})
+            # compute only the proxies the model reads, with the recorded settings
+            ps = ProxySettings.from_dict({**dict(settings), "proxies": list(self.proxies)})
             table = score_architectures(items, ps)
         else:
             table = pd.DataFrame(
