@@ -1,0 +1,174 @@
+"""``rankzc bench build``: train architectures into a benchmark store, resumably."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from rankzc.errors import RankzcError
+
+
+@click.group("bench")
+def bench() -> None:
+    """Build benchmarks by training architectures."""
+
+
+def _architectures(text: str, depths: tuple[int, ...], seed: int):
+    from rankzc.space import load_architectures, sample_architectures
+
+    path = Path(text)
+    if text.isdigit():
+        n = int(text)
+        if n < 1:
+            raise RankzcError(f"--archs: need at least 1 architecture, got {n}")
+        return sample_architectures(n, depths=depths, seed=seed)
+    if path.suffix.lower() == ".json" or path.exists():
+        if not path.exists():
+            raise RankzcError(f"--archs {text}: no such file")
+        archs = load_architectures(path)
+        if not archs:
+            raise RankzcError(f"--archs {text}: the file lists no architectures")
+        return archs
+    raise RankzcError(f"--archs: expected a number or a .json file, got {text!r}")
+
+
+@bench.command("build")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Benchmark store to create or resume.",
+)
+@click.option(
+    "--archs",
+    required=True,
+    help="Number of architectures to sample (unique, seeded) or a JSON file of architectures.",
+)
+@click.option("--depths", default="4,6,8,10", show_default=True, help="Depths to sample from.")
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "cpu", "ntu60"]),
+    default="cpu",
+    show_default=True,
+    help="Model size and training budget.",
+)
+@click.option(
+    "--data",
+    "data_spec",
+    default="synthetic",
+    show_default=True,
+    help="Data specification (synthetic[:k=v,...] or ntu:PATH[:split]).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Training epochs (default: the preset's; milestones scale with it).",
+)
+@click.option(
+    "--warmup-epochs",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Score proxies after each of the first K epochs (and always at initialisation).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampling and training.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True
+)
+@click.option(
+    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True
+)
+@click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Ray workers for a local Ray instance.",
+)
+@click.option(
+    "--proxies",
+    default="all",
+    show_default=True,
+    help="Comma-separated proxies scored during warm-up ('all' or 'none').",
+)
+@click.option("--retry-failed", is_flag=True, help="Train failed architectures again.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def build(
+    out: Path,
+    archs: str,
+    depths: str,
+    preset: str,
+    data_spec: str,
+    epochs: int | None,
+    warmup_epochs: int,
+    seed: int,
+    device: str,
+    precision: str,
+    executor: str,
+    ray_address: str | None,
+    workers: int,
+    proxies: str,
+    retry_failed: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Train architectures and record accuracy per epoch, the final label and proxies.
+
+    The label is the top-1 validation accuracy after the last epoch. Proxies are
+    scored at initialisation (epoch -1) and after each of the first
+    --warmup-epochs epochs, on one fixed seeded minibatch of 20 training samples.
+    Run the same command again to resume: finished architectures are skipped,
+    partial ones continue from their checkpoint in OUT.ckpt/.
+    """
+    from rankzc.training import TrainConfig, build_benchmark
+    from rankzc.training.config import parse_depths
+    from rankzc.training.runner import check_executor, check_output
+    from rankzc.training.trainer import resolve_device
+
+    # Everything is checked before any training starts.
+    check_output(out)
+    check_executor(executor, workers, ray_address)
+    resolve_device(device)
+    config = TrainConfig.for_preset(
+        preset,
+        data=data_spec,
+        epochs=epochs,
+        warmup_epochs=warmup_epochs,
+        precision=precision,
+        proxies=proxies,
+    )
+    arch_list = _architectures(archs, parse_depths(depths), seed)
+    summary = build_benchmark(
+        out,
+        arch_list,
+        config,
+        seed,
+        device=device,
+        executor=executor,
+        workers=workers,
+        ray_address=ray_address,
+        retry_failed=retry_failed,
+        progress=False if quiet else None,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    click.echo(
+        f"{out}: {summary.done} trained, {summary.failed} failed, "
+        f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
+        f"(skipped), {summary.seconds:.1f} s"
+    )
+    for arch_id, error in summary.errors.items():
+        click.echo(f"  failed {arch_id}: {error}")
+
+
+COMMANDS = [bench]

@@ -1,0 +1,265 @@
+r"""Training recipes: :class:`TrainConfig` and the presets' budgets.
+
+The ``ntu60`` recipe is the study's: SGD with Nesterov momentum 0.9, learning rate
+0.1, weight decay :math:`6\cdot10^{-4}`, learning rate :math:`\times 0.1` at epochs
+30, 45 and 60, batch 40, 70 epochs. The CPU presets keep the optimiser and scale the
+budget: fewer epochs (milestones at the same fractions :math:`30/70, 45/70, 60/70`
+of the run), fewer synthetic samples and frames:
+
+=======  ======  ======  ==========================================
+preset   epochs  batch   synthetic data (train+val samples, frames)
+=======  ======  ======  ==========================================
+ntu60    70      40      ``synthetic:n=6000,frames=300,classes=60``
+cpu      5       40      ``synthetic:n=...,frames=16,classes=10``
+tiny     2       20      ``synthetic:n=120,frames=16,classes=5``
+=======  ======  ======  ==========================================
+
+The label of an architecture is the top-1 validation accuracy after the **last**
+epoch (not the best epoch), as in the study.
+
+:meth:`TrainConfig.to_dict` is the run configuration stored with every run and hashed
+into the run key: everything that changes the result (preset, data, epochs, schedule,
+batch size, precision, proxies and their batch), nothing that does not (device,
+workers, executor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rankzc.errors import RankzcError
+
+#: The study's learning-rate milestones as fractions of its 70 epochs.
+STUDY_EPOCHS = 70
+STUDY_MILESTONES = (30, 45, 60)
+PRECISIONS = ("fp32", "bf16")
+
+#: Per preset: training budget and the synthetic data options filled in when
+#: ``--data synthetic`` leaves them out.
+RECIPES: dict[str, dict[str, Any]] = {
+    "ntu60": dict(
+        epochs=70,
+        batch_size=40,
+        synthetic=dict(n=6000, frames=300, classes=60),
+    ),
+    "cpu": dict(
+        epochs=5,
+        batch_size=40,
+        synthetic=dict(n=1000, frames=16, classes=10),
+    ),
+    "tiny": dict(
+        epochs=2,
+        batch_size=20,
+        synthetic=dict(n=120, frames=16, classes=5),
+    ),
+}
+
+
+def scaled_milestones(epochs: int) -> tuple[int, ...]:
+    """The study's milestones 30/45/60 of 70 scaled to ``epochs`` (rounded, kept < epochs)."""
+    out = []
+    for m in STUDY_MILESTONES:
+        e = int(round(m * epochs / STUDY_EPOCHS))
+        if 0 < e < epochs and e not in out:
+            out.append(e)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one training run's result (besides arch and seed).
+
+    Args:
+        preset: model size (:data:`rankzc.models.PRESETS`).
+        data: resolved data specification (see :func:`resolve_data_spec`).
+        epochs: training epochs; the label is the validation accuracy after the last.
+        warmup_epochs: proxies are scored at initialisation (epoch -1) and after
+            each of epochs ``0 .. warmup_epochs-1``.
+        batch_size, lr, momentum, nesterov, weight_decay: SGD settings.
+        milestones, gamma: the learning rate is multiplied by ``gamma`` at each milestone.
+        precision: ``fp32`` or ``bf16`` (autocast of the forward pass).
+        proxies: names scored during warm-up.
+        proxy_batch_size: size of the fixed seeded minibatch the proxies see.
+        model: overrides of the preset's model settings (e.g. ``width``).
+    """
+
+    preset: str = "cpu"
+    data: str = "synthetic"
+    epochs: int = 5
+    warmup_epochs: int = 0
+    batch_size: int = 40
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 6e-4
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    precision: str = "fp32"
+    proxies: tuple[str, ...] = ()
+    proxy_batch_size: int = 20
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        from rankzc.models import PRESETS
+
+        if self.preset not in PRESETS:
+            raise RankzcError(f"--preset: must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise RankzcError(f"--epochs: must be an integer >= 1, got {self.epochs!r}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise RankzcError(
+                f"--warmup-epochs: must be in [0, epochs={self.epochs}], got {self.warmup_epochs}"
+            )
+        if self.batch_size < 1 or self.proxy_batch_size < 1:
+            raise RankzcError("batch_size: must be >= 1")
+        for name in ("lr", "momentum", "weight_decay", "gamma"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise RankzcError(f"{name}: must be a finite number >= 0, got {value!r}")
+        if any(not 0 < m < self.epochs for m in self.milestones):
+            raise RankzcError(f"milestones: must lie in (0, {self.epochs}), got {self.milestones}")
+        if self.precision not in PRECISIONS:
+            raise RankzcError(f"--precision: must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @classmethod
+    def for_preset(
+        cls,
+        preset: str = "cpu",
+        *,
+        data: str = "synthetic",
+        epochs: int | None = None,
+        warmup_epochs: int = 0,
+        precision: str = "fp32",
+        proxies: Iterable[str] | str | None = None,
+        **changes: Any,
+    ) -> TrainConfig:
+        """The recipe of ``preset`` with the study's optimiser and a scaled budget.
+
+        ``epochs`` (default: the preset's) also rescales the milestones unless
+        ``milestones`` is given; ``data`` is resolved with :func:`resolve_data_spec`.
+        """
+        if preset not in RECIPES:
+            raise RankzcError(f"--preset: must be one of {sorted(RECIPES)}, got {preset!r}")
+        recipe = RECIPES[preset]
+        if epochs is None:
+            epochs = recipe["epochs"]
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise RankzcError(f"--epochs: must be an integer >= 1, got {epochs!r}")
+        changes.setdefault("milestones", scaled_milestones(epochs))
+        changes.setdefault("batch_size", recipe["batch_size"])
+        return cls(
+            preset=preset,
+            data=resolve_data_spec(data, preset),
+            epochs=epochs,
+            warmup_epochs=warmup_epochs,
+            precision=precision,
+            proxies=resolve_proxies(proxies),
+            **changes,
+        )
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate during ``epoch`` (0-based)."""
+        return self.lr * self.gamma ** sum(1 for m in self.milestones if epoch >= m)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, stored with every run; its hash is part of the run key."""
+        out = dataclasses.asdict(self)
+        out["milestones"] = list(self.milestones)
+        out["proxies"] = list(self.proxies)
+        out["optimizer"] = "sgd"
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = {k: v for k, v in data.items() if k != "optimizer"}
+        data["milestones"] = tuple(data.get("milestones", ()))
+        data["proxies"] = tuple(data.get("proxies", ()))
+        return cls(**data)
+
+
+def resolve_proxies(names: Iterable[str] | str | None) -> tuple[str, ...]:
+    """Canonical proxy names; ``None`` or ``"all"`` means every registered proxy, ``"none"`` none."""
+    from rankzc.proxies import get_proxy, proxy_names
+
+    if names is None:
+        return tuple(proxy_names())
+    if isinstance(names, str):
+        text = names.strip()
+        if text in ("", "none"):
+            return ()
+        if text == "all":
+            return tuple(proxy_names())
+        names = text.split(",")
+    out: list[str] = []
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        try:
+            spec = get_proxy(name)
+        except (KeyError, ValueError):
+            raise RankzcError(
+                f"--proxies: unknown proxy {name!r} (known: {', '.join(proxy_names())})"
+            ) from None
+        if spec.name not in out:
+            out.append(spec.name)
+    return tuple(out)
+
+
+def _split_spec(spec: str) -> tuple[str, list[str]]:
+    kind, _, rest = spec.partition(":")
+    return kind.strip(), [p for p in rest.split(",") if p.strip()] if rest else []
+
+
+def resolve_data_spec(spec: str, preset: str) -> str:
+    """Fill in the preset's synthetic options (samples, frames, classes) that ``spec`` leaves out.
+
+    ``"synthetic"`` with the ``cpu`` preset becomes e.g.
+    ``"synthetic:classes=10,frames=16,n=1000"`` (options sorted, user options win).
+    The result is the canonical form of :func:`rankzc.datasets.parse_data_spec` (every
+    option spelled out), so equal data give equal run keys. Other specs are
+    validated and returned in canonical form.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise RankzcError("--data: empty data specification")
+    spec = spec.strip()
+    kind, parts = _split_spec(spec)
+    if kind != "synthetic":
+        from rankzc.datasets import parse_data_spec
+
+        return str(parse_data_spec(spec))
+    options: dict[str, str] = {}
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise RankzcError(f"--data: option {part!r} is not key=value in {spec!r}")
+        options[key.strip()] = value.strip()
+    for key, value in RECIPES[preset]["synthetic"].items():
+        options.setdefault(key, str(value))
+    from rankzc.datasets import parse_data_spec
+
+    merged = "synthetic:" + ",".join(f"{k}={options[k]}" for k in sorted(options))
+    return str(parse_data_spec(merged))
+
+
+def parse_depths(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"4,6,8,10"`` -> ``(4, 6, 8, 10)``, checked against the search space."""
+    from rankzc.space import DEPTHS
+
+    if isinstance(text, str):
+        try:
+            depths = tuple(int(t) for t in text.split(",") if t.strip())
+        except ValueError:
+            raise RankzcError(f"--depths: expected integers like 4,6,8,10, got {text!r}") from None
+    else:
+        depths = tuple(int(t) for t in text)
+    if not depths or any(d not in DEPTHS for d in depths):
+        raise RankzcError(f"--depths: each depth must be one of {DEPTHS}, got {text!r}")
+    return tuple(sorted(set(depths)))

@@ -1,0 +1,160 @@
+"""Train architectures as Ray tasks; the driver stays the only writer of the store.
+
+One Ray task per architecture (``num_gpus=1`` on GPU machines, else ``num_cpus=1``,
+``max_retries`` explicit: a task whose worker or node dies is re-run, and continues
+from its checkpoint). Per-epoch commits are kept by **streaming**: a task puts each
+epoch's record on a :class:`ray.util.queue.Queue` (an actor) right after writing that
+epoch's checkpoint; the driver drains the queue between :func:`ray.wait` calls and
+commits every record in its own transaction, then records the run as done or failed
+when the task's result arrives (after draining the queue, so the epochs come first).
+Tasks never open the store.
+
+Consistency is the same as with the local executor: the checkpoint (which carries
+every record of the run) is written before its record leaves the worker, so the
+store is never ahead of a checkpoint; if the driver dies, the next build replays the
+records the checkpoints hold. On a cluster, put the store on a file system the
+workers share (``<out>.ckpt`` must be visible to them) to continue partial runs;
+without it a partial architecture is retrained from scratch (results unchanged, the
+upserts overwrite the same epochs).
+
+Application errors (non-finite loss, out of memory, exceptions) are caught in the task
+and returned as failed runs; they are not retried.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rankzc.errors import RankzcError
+from rankzc.space import Architecture
+from rankzc.training.config import TrainConfig
+from rankzc.training.data import TrainData
+from rankzc.training.trainer import EpochRecord, RunResult, Trainer, describe_error
+
+MAX_RETRIES = 2
+
+
+def _train_task(
+    arch_text: str,
+    run_id: int,
+    config: dict[str, Any],
+    seed: int,
+    data: TrainData,
+    device: str,
+    checkpoint: str,
+    queue: Any,
+    model_fn: Callable | None,
+) -> dict[str, Any]:
+    """Body of the Ray task: train one architecture, stream records, return the result."""
+    arch = Architecture.parse(arch_text)
+    cfg = TrainConfig.from_dict(config)
+    if device == "cpu":
+        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    trainer = Trainer(arch, cfg, seed, data, device=device, checkpoint=checkpoint, model_fn=model_fn)
+    try:
+        result = trainer.run(lambda rec: queue.put((run_id, rec.to_dict())))
+    except Exception as err:  # noqa: BLE001 - returned as a failed run
+        result = RunResult(arch.arch_id, "failed", error=describe_error(err))
+    return {
+        "arch_id": result.arch_id,
+        "status": result.status,
+        "val_acc": result.val_acc,
+        "train_seconds": result.train_seconds,
+        "error": result.error,
+    }
+
+
+def run_ray(
+    jobs: Sequence[Any],
+    config: TrainConfig,
+    seed: int,
+    data: TrainData,
+    device: torch.device,
+    writer: Any,
+    progress: Any,
+    summary: Any,
+    *,
+    workers: int = 1,
+    address: str | None = None,
+    model_fn: Callable | None = None,
+    max_retries: int = MAX_RETRIES,
+) -> None:
+    """Train ``jobs`` as Ray tasks; write every record from this (the driver) process."""
+    try:
+        import ray
+        from ray.util.queue import Queue
+    except ImportError:
+        raise RankzcError("--executor ray: Ray is not installed; pip install 'rankzc[ray]'") from None
+    from rankzc.training.runner import _count
+
+    started = False
+    if not ray.is_initialized():
+        if address:
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except Exception as err:  # noqa: BLE001
+                raise RankzcError(f"--ray-address {address}: {describe_error(err)}") from None
+        else:
+            ray.init(
+                num_cpus=workers,
+                num_gpus=torch.cuda.device_count() if device.type == "cuda" else 0,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+        started = True
+    try:
+        resources = {"num_gpus": 1} if device.type == "cuda" else {"num_cpus": 1}
+        task = ray.remote(max_retries=max_retries, retry_exceptions=False, **resources)(
+            _train_task
+        )
+        queue = Queue()
+        data_ref = ray.put(data)
+        fn_ref = ray.put(model_fn)
+        by_run = {job.run_id: job for job in jobs}
+        pending = {}
+        for job in jobs:
+            ref = task.remote(
+                str(job.arch),
+                job.run_id,
+                config.to_dict(),
+                seed,
+                data_ref,
+                device.type,
+                str(Path(job.checkpoint).resolve()),
+                queue,
+                fn_ref,
+            )
+            pending[ref] = job
+            progress.start(job.arch.arch_id)
+
+        def drain() -> None:
+            n = queue.qsize()
+            if n:
+                for run_id, rec in queue.get_nowait_batch(n):
+                    job = by_run[run_id]
+                    record = EpochRecord.from_dict(rec)
+                    writer.record(job, record)
+                    progress.batch(job.arch.arch_id, record.epoch, 1, 1)
+
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            drain()
+            for ref in ready:
+                job = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                    result = RunResult(**out)
+                except Exception as err:  # noqa: BLE001 - worker died after its retries
+                    result = RunResult(job.arch.arch_id, "failed", error=describe_error(err))
+                drain()
+                writer.finish(job, result)
+                _count(summary, result)
+                progress.end(job.arch.arch_id)
+    finally:
+        if started:
+            ray.shutdown()

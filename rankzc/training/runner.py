@@ -1,0 +1,433 @@
+"""Build a benchmark: train many architectures into one store, resumably.
+
+:func:`build_benchmark` is the loop behind ``rankzc bench build``:
+
+1. everything is checked before any training (config, architectures, output path,
+   data, device, executor);
+2. the architectures are added to the store and every one gets its run, keyed on
+   ``(arch_id, seed, config hash)`` by :meth:`~rankzc.store.Benchmark.get_or_create_run`;
+   finished runs are skipped, failed runs are skipped unless ``retry_failed``;
+3. an executor (``local``: in this process, one after another; ``ray``: one Ray task
+   per architecture, :mod:`rankzc.training.ray_executor`) trains the rest; this
+   process is the only writer of the store.
+
+Never losing work (why a SIGKILL at any instant leaves no duplicate and no wrong
+record):
+
+* one transaction per epoch holds the epoch's metrics and the proxies scored after it;
+  runs are unique per key and epochs/proxies are primary-keyed, so a write is an
+  upsert that can be replayed;
+* the checkpoint ``<out>.ckpt/<arch_id>-<run key>.pt`` of an epoch is on disk (atomic
+  rename) **before** that epoch's transaction begins, and it carries every record of
+  the run. Killed before the rename: the store and the old checkpoint agree and the
+  epoch is retrained from the old checkpoint, bit-for-bit. Killed between rename and
+  commit: the resumed run replays the checkpoint's records into the store (same
+  values), then continues. The store is never ahead of the checkpoint, so no epoch is
+  recorded whose training state was lost;
+* a run is marked done (with the last epoch's validation accuracy as its label) only
+  after all its epochs are committed; its checkpoint is deleted after that (a
+  checkpoint left by a kill in between is deleted on the next start);
+* a run that fails (non-finite loss, out of memory, any exception) is recorded as
+  failed with the reason and the build goes on;
+* a lock file stops two builds writing the same store at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rankzc.errors import RankzcError
+from rankzc.space import SPACE, Architecture
+from rankzc.store import Benchmark, config_hash
+from rankzc.training.config import TrainConfig
+from rankzc.training.data import TrainData, load_train_data
+from rankzc.training.trainer import (
+    EpochRecord,
+    RunResult,
+    Trainer,
+    checkpoint_name,
+    describe_error,
+    resolve_device,
+)
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class Job:
+    """One architecture to train: its run in the store and its checkpoint path."""
+
+    arch: Architecture
+    run_id: int
+    last_epoch: int
+    checkpoint: Path
+
+
+@dataclass
+class BuildSummary:
+    """What a build did."""
+
+    out: Path
+    total: int = 0
+    skipped_done: int = 0
+    skipped_failed: int = 0
+    trained: int = 0
+    done: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "total": self.total,
+            "skipped_done": self.skipped_done,
+            "skipped_failed": self.skipped_failed,
+            "trained": self.trained,
+            "done": self.done,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "errors": self.errors,
+        }
+
+
+def checkpoint_dir(out: str | Path) -> Path:
+    """``<out>.ckpt``: where per-architecture checkpoints live, next to the store."""
+    out = Path(out)
+    return out.with_name(out.name + ".ckpt")
+
+
+def check_output(out: str | Path) -> Path:
+    """Refuse an output path that cannot be written (before any training)."""
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise RankzcError(f"--out {out}: is a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise RankzcError(f"--out {out}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RankzcError(f"--out {out}: directory {parent} is not writable")
+    if out.exists() and not os.access(out, os.R_OK | os.W_OK):
+        raise RankzcError(f"--out {out}: file is not writable")
+    if out.exists():
+        Benchmark.open(out, readonly=True).close()
+    return out
+
+
+def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
+    """The settings record stored with proxies scored during training."""
+    return {
+        "source": "rankzc bench build",
+        "preset": config.preset,
+        "data": config.data,
+        "batch_size": config.proxy_batch_size,
+        "batch": "fixed seeded training minibatch",
+        "loss": "cross_entropy",
+        "seed": int(seed),
+        "precision": "fp32",
+    }
+
+
+class StoreWriter:
+    """Writes epoch records and run outcomes into the store (the only writer)."""
+
+    def __init__(self, bench: Benchmark, config: TrainConfig, seed: int):
+        self.bench = bench
+        self.settings = proxy_settings(config, seed)
+
+    def record(self, job: Job, rec: EpochRecord) -> None:
+        """Write one epoch (metrics + proxies) in one transaction; replays are upserts."""
+        arch_id = job.arch.arch_id
+        with self.bench.transaction():
+            if rec.epoch >= 0:
+                self.bench.record_epoch(
+                    job.run_id,
+                    rec.epoch,
+                    val_acc=rec.val_acc,
+                    val_loss=rec.val_loss,
+                    train_loss=rec.train_loss,
+                    seconds=rec.seconds,
+                )
+            if rec.proxies:
+                self.bench.record_proxies(
+                    arch_id, rec.epoch, rec.proxies, run_id=job.run_id, settings=self.settings
+                )
+        job.last_epoch = max(job.last_epoch, rec.epoch)
+
+    def finish(self, job: Job, result: RunResult) -> None:
+        if result.status == "done":
+            self.bench.finish_run(
+                job.run_id, val_acc=result.val_acc, train_seconds=result.train_seconds
+            )
+            with contextlib.suppress(FileNotFoundError):
+                job.checkpoint.unlink()
+        else:
+            self.bench.fail_run(job.run_id, result.error or "unknown error")
+
+
+@contextlib.contextmanager
+def build_lock(out: Path) -> Iterator[Path]:
+    """Hold ``<out>.ckpt/lock`` exclusively; refuse when another build holds it."""
+    ckdir = checkpoint_dir(out)
+    ckdir.mkdir(exist_ok=True)
+    lock = ckdir / "lock"
+    fh = open(lock, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RankzcError(f"--out {out}: another build is writing this store") from None
+        yield ckdir
+    finally:
+        fh.close()
+        with contextlib.suppress(OSError):
+            lock.unlink()
+            ckdir.rmdir()  # only when no checkpoint is left
+
+
+def plan_jobs(
+    bench: Benchmark,
+    archs: Sequence[Architecture],
+    config: TrainConfig,
+    seed: int,
+    ckdir: Path,
+    retry_failed: bool,
+    summary: BuildSummary,
+) -> list[Job]:
+    """Register architectures and runs; return the runs still to train."""
+    bench.add_architectures(
+        {
+            "arch_id": a.arch_id,
+            "space": SPACE,
+            "encoding": str(a),
+            "depth": a.depth,
+            "extra": {},
+        }
+        for a in archs
+    )
+    jobs = []
+    cfg = config.to_dict()
+    for arch in archs:
+        run_id, status, last = bench.get_or_create_run(arch.arch_id, seed, cfg)
+        ckpt = ckdir / checkpoint_name(arch.arch_id, seed, config)
+        if status == "done":
+            summary.skipped_done += 1
+            with contextlib.suppress(FileNotFoundError):
+                ckpt.unlink()  # left by a kill between finish and delete
+            continue
+        if status == "failed":
+            if not retry_failed:
+                summary.skipped_failed += 1
+                continue
+            bench.restart_run(run_id)
+        jobs.append(Job(arch, run_id, last, ckpt))
+    return jobs
+
+
+def _is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+class Progress:
+    """Overall and per-architecture progress bars (rich), silent when disabled."""
+
+    def __init__(self, total: int, epochs: int, enabled: bool):
+        self.enabled = enabled
+        self.epochs = epochs
+        self._bar = None
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._overall = self._bar.add_task("architectures", total=total)
+            self._arch: dict[str, Any] = {}
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def start(self, arch_id: str) -> None:
+        if self._bar is not None:
+            self._arch[arch_id] = self._bar.add_task(f"  {arch_id} epoch 0", total=None)
+
+    def batch(self, arch_id: str, epoch: int, i: int, n: int) -> None:
+        if self._bar is not None and arch_id in self._arch:
+            self._bar.update(
+                self._arch[arch_id],
+                description=f"  {arch_id} epoch {epoch + 1}/{self.epochs}",
+                total=n * self.epochs,
+                completed=epoch * n + i,
+            )
+
+    def end(self, arch_id: str) -> None:
+        if self._bar is not None:
+            task = self._arch.pop(arch_id, None)
+            if task is not None:
+                self._bar.remove_task(task)
+            self._bar.advance(self._overall)
+
+
+def run_local(
+    jobs: Sequence[Job],
+    config: TrainConfig,
+    seed: int,
+    data: TrainData,
+    device: torch.device,
+    writer: StoreWriter,
+    progress: Progress,
+    summary: BuildSummary,
+    model_fn: Callable | None = None,
+) -> None:
+    """Train ``jobs`` one after another in this process."""
+    for job in jobs:
+        arch_id = job.arch.arch_id
+        progress.start(arch_id)
+        trainer = Trainer(
+            job.arch,
+            config,
+            seed,
+            data,
+            device=device,
+            checkpoint=job.checkpoint,
+            model_fn=model_fn,
+        )
+        try:
+            result = trainer.run(
+                lambda rec, job=job: writer.record(job, rec),
+                progress=lambda e, i, n, a=arch_id: progress.batch(a, e, i, n),
+            )
+        except Exception as err:  # noqa: BLE001 - one architecture must not stop the build
+            result = RunResult(arch_id, "failed", error=describe_error(err))
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        finally:
+            del trainer
+        writer.finish(job, result)
+        _count(summary, result)
+        progress.end(arch_id)
+
+
+def _count(summary: BuildSummary, result: RunResult) -> None:
+    summary.trained += 1
+    if result.status == "done":
+        summary.done += 1
+    else:
+        summary.failed += 1
+        summary.errors[result.arch_id] = result.error or ""
+
+
+def check_executor(executor: str, workers: int, ray_address: str | None) -> None:
+    if executor not in EXECUTORS:
+        raise RankzcError(f"--executor: must be one of {EXECUTORS}, got {executor!r}")
+    if workers < 1:
+        raise RankzcError(f"--workers: must be >= 1, got {workers}")
+    if executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise RankzcError(
+                "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
+            ) from None
+    elif ray_address:
+        raise RankzcError("--ray-address: only used with --executor ray")
+
+
+def build_benchmark(
+    out: str | Path,
+    archs: Sequence[Architecture],
+    config: TrainConfig,
+    seed: int = 0,
+    *,
+    device: str = "auto",
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    retry_failed: bool = False,
+    progress: bool | None = None,
+    data: TrainData | None = None,
+    model_fn: Callable | None = None,
+) -> BuildSummary:
+    """Train ``archs`` under ``config`` into the store ``out`` (created if missing).
+
+    Running it again resumes: finished runs are skipped, partial runs continue from
+    their checkpoints, failed runs are skipped unless ``retry_failed``. ``data``
+    (default: loaded from ``config.data``) and ``model_fn`` are for tests and
+    notebooks; ``progress`` (default: when stderr is a terminal) shows progress bars.
+    """
+    t0 = time.perf_counter()
+    out = check_output(out)
+    config.validate()
+    check_executor(executor, workers, ray_address)
+    dev = resolve_device(device)
+    if not archs:
+        raise RankzcError("--archs: no architectures to train")
+    if len({a.arch_id for a in archs}) != len(archs):
+        raise RankzcError("--archs: the same architecture is listed twice")
+    if data is None:
+        data = load_train_data(config.data)
+    summary = BuildSummary(out, total=len(archs))
+    with (
+        build_lock(out) as ckdir,
+        Benchmark.create(
+            out, space=SPACE, dataset=config.data, source="rankzc bench build"
+        ) as bench,
+    ):
+        bench.set_meta(
+            build_config=json.dumps(config.to_dict(), sort_keys=True),
+            build_config_hash=config_hash(config.to_dict()),
+            label="val_acc = top-1 validation accuracy after the last epoch",
+        )
+        jobs = plan_jobs(bench, archs, config, seed, ckdir, retry_failed, summary)
+        writer = StoreWriter(bench, config, seed)
+        enabled = _is_tty() if progress is None else progress
+        with Progress(len(jobs), config.epochs, enabled) as bar:
+            if executor == "local":
+                run_local(jobs, config, seed, data, dev, writer, bar, summary, model_fn)
+            else:
+                from rankzc.training.ray_executor import run_ray
+
+                run_ray(
+                    jobs,
+                    config,
+                    seed,
+                    data,
+                    dev,
+                    writer,
+                    bar,
+                    summary,
+                    workers=workers,
+                    address=ray_address,
+                    model_fn=model_fn,
+                )
+    summary.seconds = time.perf_counter() - t0
+    return summary
