@@ -111,3 +111,15 @@ def thesis_store(thesis_dir, tmp_path_factory):
     assert res.exit_code == 0, res.output
     with Benchmark.open(out) as bench:
         yield bench
+
+
+def test_sampled_pairs_bound_memory_and_stay_close():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 3))
+    y = X[:, 0] + rng.normal(size=400)
+    exact = search_subsets(X, y, max_size=1)
+    approx = search_subsets(X, y, max_size=1, max_pairs=20_000)
+    assert not exact["sampled"] and approx["sampled"] and approx["pairs"] < 20_000
+    best = {tuple(s["columns"]): s["score"] for s in exact["subsets"]}
+    for s in approx["subsets"]:
+        assert s["score"] == pytest.approx(best[tuple(s["columns"])], abs=0.02)

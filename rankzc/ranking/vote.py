@@ -59,9 +59,23 @@ def pair_votes(X: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return v
 
 
-def _labelled_pairs(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Votes of all pairs ``i < j`` with ``y_i != y_j`` and their label ``y_i > y_j``."""
-    i, j = _pairs(len(y))
+def _labelled_pairs(
+    X: np.ndarray, y: np.ndarray, max_pairs: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Votes of the pairs ``i < j`` with ``y_i != y_j`` and their label ``y_i > y_j``.
+
+    All pairs, or ``max_pairs`` pairs drawn uniformly (seeded) when there are more.
+    """
+    n = len(y)
+    if max_pairs is not None and n * (n - 1) // 2 > max_pairs:
+        rng = np.random.default_rng(seed)
+        a = rng.integers(0, n, size=max_pairs)
+        b = rng.integers(0, n, size=max_pairs)
+        i, j = np.minimum(a, b), np.maximum(a, b)
+        keep = i != j
+        i, j = i[keep], j[keep]
+    else:
+        i, j = _pairs(n)
     keep = y[i] != y[j]
     i, j = i[keep], j[keep]
     return pair_votes(X, i, j), y[i] > y[j]
@@ -71,7 +85,9 @@ def _merge_patterns(votes: np.ndarray, label: np.ndarray):
     """Unique vote patterns with the count of pairs labelled True (c1) and False (c0)."""
     m = votes.shape[1]
     if m <= 39:  # encode base 3 in an int64 for a fast unique
-        code = ((votes.astype(np.int64) + 1) * (3 ** np.arange(m, dtype=np.int64))).sum(axis=1)
+        code = np.zeros(len(votes), dtype=np.int64)
+        for k in range(m):  # column by column: memory stays O(pairs)
+            code += (votes[:, k].astype(np.int64) + 1) * 3**k
         _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
         patterns = votes[first]
     else:  # pragma: no cover - very wide inputs
@@ -102,12 +118,16 @@ def search_subsets(
     max_size: int = 3,
     min_size: int = 1,
     chunk: int = 2048,
+    max_pairs: int | None = 5_000_000,
+    seed: int = 0,
 ) -> dict:
     """Score every subset of ``min_size..max_size`` columns of ``X`` by majority-vote accuracy.
 
     Returns ``{"subsets": [{"proxies", "columns", "size", "score"}, ...] best first,
     "seconds": s, "pairs": number of pairs scored, "patterns": distinct vote patterns}``.
-    Ties in score are broken by smaller size, then by column order.
+    Ties in score are broken by smaller size, then by column order. Above ``max_pairs``
+    pairs (about 3,200 architectures) the score is estimated on ``max_pairs`` random pairs
+    (``"sampled": True``), which bounds memory.
     """
     start = time.perf_counter()
     X = np.asarray(X, dtype=float)
@@ -119,7 +139,9 @@ def search_subsets(
     if not 1 <= min_size <= max_size:
         raise RankzcError(f"vote: need 1 <= min-size <= max-size, got {min_size}..{max_size}")
     max_size = min(max_size, m)
-    votes, label = _labelled_pairs(X, y)
+    n = len(y)
+    sampled = max_pairs is not None and n * (n - 1) // 2 > max_pairs
+    votes, label = _labelled_pairs(X, y, max_pairs, seed)
     if len(label) == 0:
         raise RankzcError("vote: every architecture has the same accuracy; no pair to score")
     patterns, c1, c0 = _merge_patterns(votes, label)
@@ -151,6 +173,7 @@ def search_subsets(
         "subsets": subsets,
         "seconds": time.perf_counter() - start,
         "pairs": int(n_pairs),
+        "sampled": bool(sampled),
         "patterns": int(len(patterns)),
     }
 
@@ -206,10 +229,11 @@ class MajorityVoteRanker(BaseRanker):
         Xs = (X * self.signs_)[:, self.subset_]
         ref = self.reference_
         out = np.empty(len(Xs))
-        for s in range(0, len(Xs), 512):  # bounded memory: (512, n_train, k)
-            d = Xs[s : s + 512, None, :] - ref[None, :, :]
+        step = max(1, 4_000_000 // max(1, ref.size))  # bounded memory: (step, n_train, k)
+        for s in range(0, len(Xs), step):
+            d = Xs[s : s + step, None, :] - ref[None, :, :]
             net = np.nansum(np.sign(d), axis=2)
-            out[s : s + 512] = (np.sum(net > 0, axis=1) - np.sum(net < 0, axis=1)) / len(ref)
+            out[s : s + step] = (np.sum(net > 0, axis=1) - np.sum(net < 0, axis=1)) / len(ref)
         return out
 
     # -- persistence -------------------------------------------------------
