@@ -181,9 +181,9 @@ def test_tiny_forward_backward(depth):
 
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_cpu_forward_backward(depth):
-    (arch,) = _patterns(depth, 1, seed=100 + depth)
-    torch.manual_seed(0)
-    _check_step(build_model(arch, preset="cpu"), batch=2, frames=16)
+    for arch in _patterns(depth, 2, seed=100 + depth):
+        torch.manual_seed(0)
+        _check_step(build_model(arch, preset="cpu"), batch=2, frames=16)
 
 
 def test_ntu60_forward_backward_small():
@@ -193,7 +193,6 @@ def test_ntu60_forward_backward_small():
     _check_step(model, batch=1, frames=8)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_ntu60_forward_backward_all_depths(depth):
     for arch in _patterns(depth, 2, seed=depth):

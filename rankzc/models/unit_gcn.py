@@ -32,6 +32,10 @@ it calls every convolution as a module instead, so hooks see exactly the study's
   diagonal) goes through PyG's sparse-dense product :func:`torch_geometric.utils.spmm`
   on a CSR matrix; the dense remainder (``Ln4``, which a softmax makes dense, :math:`PA`
   and the attention terms, which are dense and per sample) stays dense.
+
+Every block has a dynamic module on, so the total matrix is always dense and per sample;
+the sparse path therefore adds work (an extra sparse product) and measured slower on CPU
+(``python benchmarks/model_step.py --aggregation both``); ``"dense"`` is the default.
 """
 
 from __future__ import annotations
