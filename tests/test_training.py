@@ -70,7 +70,13 @@ def tiny_config(**kw) -> TrainConfig:
 # ------------------------------------------------------------------- recipes
 def test_ntu60_recipe_is_the_study():
     cfg = TrainConfig.for_preset("ntu60")
-    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.nesterov) == (70, 40, 0.1, 0.9, True)
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.nesterov) == (
+        70,
+        40,
+        0.1,
+        0.9,
+        True,
+    )
     assert cfg.weight_decay == pytest.approx(6e-4)
     assert cfg.milestones == (30, 45, 60)
     assert cfg.lr_at(29) == pytest.approx(0.1) and cfg.lr_at(30) == pytest.approx(0.01)
@@ -91,9 +97,10 @@ def test_config_roundtrip_and_key_excludes_device():
     assert TrainConfig.from_dict(d) == cfg
     assert not {"device", "workers", "executor"} & set(d)
     assert d["data"].startswith("synthetic:n=")  # canonical, every option spelled out
-    assert TrainConfig.for_preset("tiny", data="synthetic:n=120").data == TrainConfig.for_preset(
-        "tiny"
-    ).data
+    assert (
+        TrainConfig.for_preset("tiny", data="synthetic:n=120").data
+        == TrainConfig.for_preset("tiny").data
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,7 +233,9 @@ def test_build_records_everything_once_and_resumes(tmp_path, data):
         assert len(epochs) == 8 and sorted(set(epochs["epoch"])) == [0, 1]
         last = epochs[epochs["epoch"] == 1].set_index("arch_id")["val_acc"]
         assert (labels["val_acc"] == last.loc[labels.index]).all()  # label = last epoch
-        assert runs["seed"].eq(7).all() and runs["config"].map(lambda c: c["preset"]).eq("tiny").all()
+        assert (
+            runs["seed"].eq(7).all() and runs["config"].map(lambda c: c["preset"]).eq("tiny").all()
+        )
         assert "device" not in runs["config"].iloc[0]
         assert sorted(b.proxy_epochs()) == [-1, 0]
         assert b.features(-1).shape == (4, 2) and b.features(0).shape == (4, 2)

@@ -75,16 +75,14 @@ def _architectures(text: str, depths: tuple[int, ...], seed: int):
     show_default=True,
     help="Score proxies after each of the first K epochs (and always at initialisation).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampling and training.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of sampling and training."
+)
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
-@click.option(
-    "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True
-)
-@click.option(
-    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True
-)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
 @click.option(
     "--workers",

@@ -36,7 +36,9 @@ class TrainData:
         if len(self.x_train) != len(self.y_train) or len(self.x_val) != len(self.y_val):
             raise RankzcError(f"{self.spec or 'data'}: inputs and labels differ in length")
         if len(self.x_train) < 2 or len(self.x_val) < 1:
-            raise RankzcError(f"{self.spec or 'data'}: need >= 2 training and >= 1 validation samples")
+            raise RankzcError(
+                f"{self.spec or 'data'}: need >= 2 training and >= 1 validation samples"
+            )
 
     @property
     def num_frames(self) -> int:

@@ -55,7 +55,9 @@ def _train_task(
     cfg = TrainConfig.from_dict(config)
     if device == "cpu":
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    trainer = Trainer(arch, cfg, seed, data, device=device, checkpoint=checkpoint, model_fn=model_fn)
+    trainer = Trainer(
+        arch, cfg, seed, data, device=device, checkpoint=checkpoint, model_fn=model_fn
+    )
     try:
         result = trainer.run(lambda rec: queue.put((run_id, rec.to_dict())))
     except Exception as err:  # noqa: BLE001 - returned as a failed run
@@ -89,7 +91,9 @@ def run_ray(
         import ray
         from ray.util.queue import Queue
     except ImportError:
-        raise RankzcError("--executor ray: Ray is not installed; pip install 'rankzc[ray]'") from None
+        raise RankzcError(
+            "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
+        ) from None
     from rankzc.training.runner import _count
 
     started = False
@@ -109,9 +113,7 @@ def run_ray(
         started = True
     try:
         resources = {"num_gpus": 1} if device.type == "cuda" else {"num_cpus": 1}
-        task = ray.remote(max_retries=max_retries, retry_exceptions=False, **resources)(
-            _train_task
-        )
+        task = ray.remote(max_retries=max_retries, retry_exceptions=False, **resources)(_train_task)
         queue = Queue()
         data_ref = ray.put(data)
         fn_ref = ray.put(model_fn)

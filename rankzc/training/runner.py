@@ -38,7 +38,9 @@ import contextlib
 import fcntl
 import json
 import os
+import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -116,13 +118,45 @@ def check_output(out: str | Path) -> Path:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise RankzcError(f"--out {out}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RankzcError(f"--out {out}: directory {parent} is not writable")
-    if out.exists() and not os.access(out, os.R_OK | os.W_OK):
-        raise RankzcError(f"--out {out}: file is not writable")
+    try:  # a real write: os.access says yes to root even where writes fail
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{out.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise RankzcError(
+            f"--out {out}: directory {parent} is not writable ({err.strerror})"
+        ) from None
+    _drop_empty_store(out)
     if out.exists():
+        try:
+            open(out, "r+b").close()
+        except OSError as err:
+            raise RankzcError(f"--out {out}: file is not writable ({err.strerror})") from None
         Benchmark.open(out, readonly=True).close()
     return out
+
+
+def _drop_empty_store(out: Path) -> None:
+    """Remove a store file that holds no table (a build killed while creating it)."""
+    if not out.is_file():
+        return
+    if out.stat().st_size:
+        with open(out, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                return
+        try:
+            conn = sqlite3.connect(f"file:{out.resolve()}?mode=ro", uri=True)
+            try:
+                n = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return
+        if n:
+            return
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(out) + suffix).unlink()
 
 
 def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
