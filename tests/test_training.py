@@ -331,3 +331,47 @@ def test_bf16_trains(data):
     cfg = tiny_config(epochs=2, precision="bf16", proxies="none")
     result, recs = run(arch, cfg, data)
     assert result.status == "done" and math.isfinite(recs[-1].val_loss)
+
+
+def test_progress_bars_do_not_change_results(tmp_path, data):
+    archs = sample_architectures(2, seed=8)
+    cfg = tiny_config(epochs=1, proxies="none")
+    a = build_benchmark(tmp_path / "p.db", archs, cfg, data=data, model_fn=stand_in, progress=True)
+    b = build_benchmark(tmp_path / "q.db", archs, cfg, data=data, model_fn=stand_in, progress=False)
+    assert a.done == b.done == 2
+    with Benchmark.open(tmp_path / "p.db") as p, Benchmark.open(tmp_path / "q.db") as q:
+        assert p.labels()["val_acc"].equals(q.labels()["val_acc"])
+
+
+def test_ray_executor_streams_epochs_and_records_failures(tmp_path, data):
+    pytest.importorskip("ray")
+    archs = sample_architectures(3, seed=9)
+    bad = archs[0].arch_id
+
+    def model_fn(arch, config, d):  # a closure: shipped to the workers by value
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(3, d.num_classes)
+                self.num_classes = d.num_classes
+
+            def forward(self, x):
+                out = self.fc(x.mean((2, 3, 4)))
+                return out * float("nan") if arch.arch_id == bad else out
+
+        return Net()
+
+    cfg = tiny_config(epochs=2, proxies="params")
+    out = tmp_path / "ray.db"
+    s = build_benchmark(
+        out, archs, cfg, 0, data=data, model_fn=model_fn, executor="ray", workers=2, device="cpu"
+    )
+    assert (s.done, s.failed) == (2, 1) and "non-finite" in s.errors[bad]
+    with Benchmark.open(out) as b:
+        assert len(b.epochs()) == 4  # two epochs of each good architecture, written by the driver
+        assert b.runs().set_index("arch_id").loc[bad, "status"] == "failed"
+        assert sorted(b.proxy_epochs()) == [-1, 0]
+    local = tmp_path / "local.db"
+    build_benchmark(local, archs, cfg, 0, data=data, model_fn=model_fn, device="cpu")
+    with Benchmark.open(out) as r, Benchmark.open(local) as loc:
+        assert r.labels()["val_acc"].equals(loc.labels()["val_acc"])

@@ -1,0 +1,131 @@
+"""Build the benchmark shipped as ``rankzc/data/default.db`` and report its labels.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/build_default.py [--work out/default.db]
+        [--archs 100] [--executor ray] [--workers 2] [--finalize-only]
+
+Runs (resumably; run it again after an interruption)::
+
+    rankzc bench build --out WORK --archs 100 --preset cpu --warmup-epochs 2 --seed 0 \\
+        --executor ray --workers 2 --quiet
+
+then copies the store with ``VACUUM INTO`` (one compact file, no ``-wal``/``-shm``)
+to ``rankzc/data/default.db`` and prints the spread of the labels, the build's wall
+time (first run started to last run finished, from the store) and the file size, as
+a table and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from rankzc.store import Benchmark, default_benchmark_path
+
+
+def build_command(work: Path, archs: int, executor: str, workers: int) -> list[str]:
+    cmd = [
+        "rankzc",
+        "bench",
+        "build",
+        "--out",
+        str(work),
+        "--archs",
+        str(archs),
+        "--preset",
+        "cpu",
+        "--warmup-epochs",
+        "2",
+        "--seed",
+        "0",
+        "--executor",
+        executor,
+        "--quiet",
+    ]
+    if executor == "ray":
+        cmd += ["--workers", str(workers)]
+    return cmd
+
+
+def finalize(work: Path, target: Path) -> dict:
+    """Copy ``work`` compacted into ``target`` (atomically) and describe it."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(f"file:{work.resolve()}?mode=ro", uri=True)
+    try:
+        conn.execute("VACUUM INTO ?", (str(tmp),))
+    finally:
+        conn.close()
+    conn = sqlite3.connect(tmp)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")  # a single file, no -wal/-shm
+    finally:
+        conn.close()
+    os.replace(tmp, target)
+    with Benchmark.open(target, readonly=True) as b:
+        labels = b.labels()
+        runs = b.runs()
+        counts = b.counts()
+        epochs = b.proxy_epochs()
+    start = dt.datetime.fromisoformat(runs["started_at"].min())
+    end = dt.datetime.fromisoformat(runs["finished_at"].dropna().max())
+    acc = labels["val_acc"]
+    return {
+        "path": str(target),
+        "bytes": target.stat().st_size,
+        "counts": counts,
+        "proxy_epochs": epochs,
+        "depths": {int(k): int(v) for k, v in labels["depth"].value_counts().sort_index().items()},
+        "val_acc": {
+            "min": float(acc.min()),
+            "max": float(acc.max()),
+            "mean": float(acc.mean()),
+            "std": float(acc.std()),
+            "spread_points": float(100 * (acc.max() - acc.min())),
+        },
+        "by_depth_mean": {
+            int(k): float(v) for k, v in labels.groupby("depth")["val_acc"].mean().items()
+        },
+        "build_wall_seconds": (end - start).total_seconds(),
+        "train_seconds_mean": float(labels["train_seconds"].mean()),
+        "config": runs["config"].iloc[0],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("out/default.db"))
+    ap.add_argument("--archs", type=int, default=100)
+    ap.add_argument("--executor", default="ray", choices=["local", "ray"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--target", type=Path, default=default_benchmark_path())
+    ap.add_argument("--finalize-only", action="store_true")
+    args = ap.parse_args()
+    if not args.finalize_only:
+        cmd = build_command(args.work, args.archs, args.executor, args.workers)
+        print("$", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    info = finalize(args.work, args.target)
+    v = info["val_acc"]
+    print(f"{'file':<22}{info['path']} ({info['bytes'] / 1e6:.2f} MB)")
+    print(f"{'architectures':<22}{info['counts']['done']} done, {info['counts']['failed']} failed")
+    print(f"{'depths':<22}{info['depths']}")
+    print(
+        f"{'val_acc':<22}min {v['min']:.3f} max {v['max']:.3f} mean {v['mean']:.3f} "
+        f"std {v['std']:.3f} ({v['spread_points']:.1f} points)"
+    )
+    print(f"{'proxy epochs':<22}{info['proxy_epochs']}")
+    print(f"{'build wall time':<22}{info['build_wall_seconds'] / 60:.1f} min")
+    json.dump(info, sys.stdout, indent=2, default=str)
+    print()
+
+
+if __name__ == "__main__":
+    main()
