@@ -4,7 +4,10 @@ Cost (default): for depths 4 and 10 on the ``cpu`` preset and a minibatch of 20,
 seconds of each proxy and of all 14 together, as a ratio to ONE training step (forward,
 cross-entropy backward and a Nesterov-SGD step) on the same model and batch; once with
 the shared pass (:func:`compute_proxies`) and once one proxy at a time
-(``share=False``: every proxy runs its own forward/backward).
+(``share=False``: every proxy runs its own forward/backward). Every figure is the
+fastest of ``--repeats`` runs (the least disturbed on a shared machine); per-proxy
+seconds are those of that fastest run, shared-pass time split as documented in
+:mod:`rankzc.proxies.context`.
 
     OMP_NUM_THREADS=1 python benchmarks/proxies.py [--repeats 3] [--threads 1]
 
@@ -25,7 +28,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,7 +42,7 @@ from rankzc.space import Architecture, sample_architectures
 
 
 def train_step_seconds(model: torch.nn.Module, x, y, repeats: int) -> float:
-    """Median seconds of forward + backward + SGD step (on a copy of the model)."""
+    """Fastest of ``repeats`` forward + backward + SGD steps (on a copy of the model)."""
     net = copy.deepcopy(model).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     times = []
@@ -51,17 +53,21 @@ def train_step_seconds(model: torch.nn.Module, x, y, repeats: int) -> float:
         opt.step()
         if i:  # the first step warms up
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)
 
 
 def timed(fn, repeats: int):
-    """(median seconds, last result) of ``fn()`` over ``repeats`` calls."""
-    times, out = [], None
+    """(fastest seconds, result of the fastest call) of ``fn()`` over ``repeats`` calls.
+
+    The minimum is the least disturbed by other processes on a shared machine."""
+    best, out = float("inf"), None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        res = fn()
+        seconds = time.perf_counter() - t0
+        if seconds < best:
+            best, out = seconds, res
+    return best, out
 
 
 def cost(args: argparse.Namespace) -> dict:
@@ -76,7 +82,9 @@ def cost(args: argparse.Namespace) -> dict:
         step = train_step_seconds(model, x, y, args.repeats)
         compute_proxies(model, (x, y), names=names)  # warm-up (lazy imports, allocators)
         shared_s, shared = timed(lambda m=model: compute_proxies(m, (x, y)), args.repeats)
-        alone_s, alone = timed(lambda m=model: compute_proxies(m, (x, y), share=False), 1)
+        alone_s, alone = timed(
+            lambda m=model: compute_proxies(m, (x, y), share=False), args.repeats
+        )
         rows = {
             n: {
                 "shared_s": shared[n].seconds,
