@@ -3,7 +3,8 @@
 The whole split is one float32 tensor ``(N, 3, T, 25, M)`` plus int64 labels. On a
 GPU the tensors are moved to the device once when they fit in a quarter of its free
 memory; otherwise they stay on the host in pinned memory and every minibatch is
-gathered into a pinned buffer and copied asynchronously. Shuffling uses its own
+gathered into a pinned buffer and copied asynchronously (the buffer is reused only
+after a CUDA event says the previous copy is done). Shuffling uses its own
 :class:`torch.Generator`, whose state goes into checkpoints.
 """
 
@@ -99,6 +100,7 @@ class Feeder:
                 x, y = x.pin_memory(), y.pin_memory()
         self.x, self.y = x, y
         self._buf: tuple[Tensor, Tensor] | None = None
+        self._copied: torch.cuda.Event | None = None
 
     def batch(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """Rows ``idx`` (a CPU index tensor) on the device."""
@@ -108,6 +110,8 @@ class Feeder:
             idx = idx.to(self.device)
             return self.x.index_select(0, idx), self.y.index_select(0, idx)
         k = len(idx)
+        if self._copied is not None:
+            self._copied.synchronize()  # the last asynchronous copy has left the buffer
         if self._buf is None or len(self._buf[0]) < k:
             self._buf = (
                 torch.empty((k, *self.x.shape[1:]), dtype=self.x.dtype).pin_memory(),
@@ -116,7 +120,10 @@ class Feeder:
         bx, by = self._buf[0][:k], self._buf[1][:k]
         torch.index_select(self.x, 0, idx, out=bx)
         torch.index_select(self.y, 0, idx, out=by)
-        return bx.to(self.device, non_blocking=True), by.to(self.device, non_blocking=True)
+        out = bx.to(self.device, non_blocking=True), by.to(self.device, non_blocking=True)
+        self._copied = torch.cuda.Event()
+        self._copied.record()
+        return out
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
         """Yield ``(x, y)`` minibatches: shuffled with ``generator``, in order without it.
