@@ -178,8 +178,15 @@ class Architecture:
 # ---------------------------------------------------------------------- sampling
 
 
-def _parse_depths(depths: Iterable[int]) -> tuple[int, ...]:
-    out = tuple(sorted(set(int(d) for d in depths)))
+def parse_depths(depths: str | Iterable[int]) -> tuple[int, ...]:
+    """Sorted distinct depths from ``"4,6"`` or an iterable, checked against :data:`DEPTHS`."""
+    try:
+        if isinstance(depths, str):
+            out = tuple(sorted({int(d) for d in depths.split(",") if d.strip()}))
+        else:
+            out = tuple(sorted({int(d) for d in depths}))
+    except (TypeError, ValueError):
+        raise RankzcError(f"depths: expected integers like 4,6,8,10, got {depths!r}") from None
     if not out:
         raise RankzcError("depths: at least one depth is needed")
     bad = [d for d in out if d not in DEPTHS]
@@ -223,7 +230,7 @@ def sample_architectures(
     Raises:
         RankzcError: ``n`` negative or larger than the number of architectures left.
     """
-    depths = _parse_depths(depths)
+    depths = parse_depths(depths)
     n = int(n)
     if n < 0:
         raise RankzcError(f"n: must be >= 0, got {n}")
@@ -257,7 +264,7 @@ def sample_architectures(
 
 def count_architectures(depths: Iterable[int] = DEPTHS) -> int:
     """Number of valid architectures with the given depths (:math:`\\sum_L 224^L`)."""
-    return sum(PATTERNS_PER_BLOCK**d for d in _parse_depths(depths))
+    return sum(PATTERNS_PER_BLOCK**d for d in parse_depths(depths))
 
 
 # ---------------------------------------------------------------------- files
@@ -320,6 +327,7 @@ __all__ = [
     "Architecture",
     "sample_architectures",
     "count_architectures",
+    "parse_depths",
     "load_architectures",
     "save_architectures",
 ]

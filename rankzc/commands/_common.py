@@ -111,3 +111,45 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
     if suffix == ".csv" and metadata:
         sidecar = out.with_name(out.name + ".json")
         sidecar.write_text(json.dumps(_clean(metadata), indent=2))
+
+
+def epoch_option():
+    """``--epoch E``: proxies scored after this epoch (-1 = initialisation)."""
+    return click.option(
+        "--epoch",
+        type=int,
+        default=-1,
+        show_default=True,
+        help="Proxies scored after this epoch (-1 = initialisation).",
+    )
+
+
+def features_option(help: str = "Ranker inputs: proxies, architecture encoding, or both."):
+    """``--features proxies|arch|all``."""
+    return click.option(
+        "--features",
+        type=click.Choice(["proxies", "arch", "all"]),
+        default="proxies",
+        show_default=True,
+        help=help,
+    )
+
+
+def architectures_from(
+    archs: Path | None, sample: int | None, *, seed: int = 0, depths: str | None = None
+) -> list:
+    """The architectures named by ``--archs FILE.json`` or drawn by ``--sample N``."""
+    from rankzc.space import DEPTHS, load_architectures, parse_depths, sample_architectures
+
+    if archs is not None:
+        found = load_architectures(archs)
+        if not found:
+            raise RankzcError(f"{archs}: the file lists no architectures")
+        return found
+    if sample is None or sample < 1:
+        raise RankzcError(f"--sample: must be a positive integer, got {sample}")
+    try:
+        depth_list = parse_depths(depths) if depths is not None else DEPTHS
+    except RankzcError as err:
+        raise RankzcError(f"--depths: {err}") from None
+    return sample_architectures(sample, depths=depth_list, seed=seed)

@@ -13,6 +13,8 @@ from rankzc.commands._common import (
     atomic_write_frame,
     benchmark_option,
     echo_json,
+    epoch_option,
+    features_option,
     fmt_num,
     format_option,
     open_benchmark,
@@ -70,24 +72,18 @@ def _print_single(report: dict, console: Console) -> None:
 
 
 def _print_models(result: dict, console: Console) -> None:
-    metrics = (
-        "spearman",
-        "kendall",
-        "pairwise_accuracy",
-        "top10pct_precision",
-        "regret_top1",
-        "within_depth_spearman",
-    )
+    from rankzc.ranking.metrics import METRICS
+
     t = Table(title=f"Rankers ({result.get('cv', {}).get('description', '')})")
     t.add_column("model")
-    for m in metrics:
+    for m in METRICS:
         t.add_column(m, justify="right")
     for name, r in result["models"].items():
         t.add_row(
             name,
             *(
                 f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
-                for m in metrics
+                for m in METRICS
             ),
         )
     console.print(t)
@@ -101,13 +97,7 @@ def _print_models(result: dict, console: Console) -> None:
     show_default=True,
     help=f"Comma-separated rankers to cross-validate: {', '.join(MODEL_NAMES)}, all or none.",
 )
-@click.option(
-    "--features",
-    type=click.Choice(["proxies", "arch", "all"]),
-    default="proxies",
-    show_default=True,
-    help="Ranker inputs: proxies, architecture encoding, or both.",
-)
+@features_option()
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -131,13 +121,7 @@ def _print_models(result: dict, console: Console) -> None:
     default=None,
     help="Write a Markdown report with plots to this directory.",
 )
-@click.option(
-    "--epoch",
-    type=int,
-    default=-1,
-    show_default=True,
-    help="Score proxies taken after this epoch (-1 = initialisation).",
-)
+@epoch_option()
 @click.option(
     "--bootstrap",
     type=click.IntRange(0),
@@ -259,13 +243,7 @@ def warmup(benchmark, plot, proxies, fmt) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file, .csv or .parquet.",
 )
-@click.option(
-    "--epoch",
-    type=int,
-    default=-1,
-    show_default=True,
-    help="Proxies scored after this epoch (-1 = initialisation).",
-)
+@epoch_option()
 def export(benchmark, out, epoch) -> None:
     """One row per architecture: arch_id, depth, val_acc, then one column per proxy."""
     with open_benchmark(benchmark) as bench:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from rankzc.commands._common import architectures_from
 from rankzc.errors import RankzcError
 
 
@@ -115,22 +116,8 @@ def features(
         raise RankzcError("--out: required with --archs / --sample")
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise RankzcError(f"{out}: output must end in .csv or .parquet")
-    arch_list = _architectures(archs, sample, seed, depths)
+    arch_list = architectures_from(archs, sample, seed=seed, depths=depths)
     _write_table(arch_list, settings, out)
-
-
-def _architectures(path: Path | None, sample: int | None, seed: int, depths: str) -> list:
-    from rankzc.space import load_architectures, sample_architectures
-
-    if path is not None:
-        return load_architectures(path)
-    if sample is None or sample < 1:
-        raise RankzcError(f"--sample: must be a positive integer, got {sample}")
-    try:
-        depth_list = tuple(int(d) for d in depths.split(",") if d.strip())
-    except ValueError:
-        raise RankzcError(f"--depths: expected comma-separated integers, got {depths!r}") from None
-    return sample_architectures(sample, depths=depth_list, seed=seed)
 
 
 def _write_table(arch_list: list, settings, out: Path) -> None:

@@ -11,8 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from rankzc.commands._common import (
+    architectures_from,
     benchmark_option,
     echo_json,
+    epoch_option,
+    features_option,
     fmt_num,
     format_option,
     open_benchmark,
@@ -38,13 +41,7 @@ from rankzc.ranking.registry import RANKERS
     help="Smallest proxy subset searched.",
 )
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Subsets shown.")
-@click.option(
-    "--epoch",
-    type=int,
-    default=-1,
-    show_default=True,
-    help="Proxies scored after this epoch (-1 = initialisation).",
-)
+@epoch_option()
 @click.option("--proxies", default=None, help="Comma-separated proxies (default: all).")
 @click.option(
     "--orient/--no-orient",
@@ -122,20 +119,8 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     "--model", "-m", type=click.Choice(list(RANKERS)), required=True, help="Ranker to fit."
 )
 @benchmark_option()
-@click.option(
-    "--features",
-    type=click.Choice(["proxies", "arch", "all"]),
-    default="proxies",
-    show_default=True,
-    help="Ranker inputs.",
-)
-@click.option(
-    "--epoch",
-    type=int,
-    default=-1,
-    show_default=True,
-    help="Proxies scored after this epoch (-1 = initialisation).",
-)
+@features_option()
+@epoch_option()
 @click.option(
     "--param",
     "params",
@@ -263,13 +248,7 @@ def score(ranker, archs, sample, features_csv, seed, device, settings_text, top,
         except RankzcError as err:
             raise RankzcError(f"{features_csv}: {err}") from None
     else:
-        from rankzc.space import load_architectures, sample_architectures
-
-        items = (
-            load_architectures(archs)
-            if archs is not None
-            else sample_architectures(sample, seed=seed)
-        )
+        items = architectures_from(archs, sample, seed=seed)
         settings = _settings(settings_text) if settings_text else fitted.settings
         settings = dict(settings) if settings else None
         if settings is not None and device is not None:

@@ -10,20 +10,7 @@ import torch
 
 from rankzc.errors import RankzcError
 from rankzc.models import PRESETS, build_model, count_parameters
-from rankzc.space import DEPTHS, load_architectures, sample_architectures
-
-
-def _parse_depths(text: str) -> list[int]:
-    try:
-        depths = [int(d) for d in text.split(",") if d.strip()]
-    except ValueError:
-        raise RankzcError(f"--depths: expected comma-separated integers, got {text!r}") from None
-    bad = [d for d in depths if d not in DEPTHS]
-    if not depths or bad:
-        raise RankzcError(
-            f"--depths: rule depth: depths must be among {list(DEPTHS)}, got {text!r}"
-        )
-    return depths
+from rankzc.space import DEPTHS, load_architectures, parse_depths, sample_architectures
 
 
 def count_params(arch, preset: str = "ntu60") -> int:
@@ -56,7 +43,7 @@ def space() -> None:
 def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | None) -> None:
     """Draw N distinct valid architectures (JSON list of {space, depth, blocks})."""
     excluded = load_architectures(exclude) if exclude else []
-    archs = sample_architectures(n, depths=_parse_depths(depths), seed=seed, exclude=excluded)
+    archs = sample_architectures(n, depths=_depths(depths), seed=seed, exclude=excluded)
     text = json.dumps([a.to_dict() for a in archs], indent=1)
     if out is None:
         click.echo(text)
@@ -92,3 +79,10 @@ def info(file: Path, preset: str, fmt: str) -> None:
 
 
 COMMANDS = [space]
+
+
+def _depths(text: str) -> tuple[int, ...]:
+    try:
+        return parse_depths(text)
+    except RankzcError as err:
+        raise RankzcError(f"--depths: {err}") from None
