@@ -48,7 +48,9 @@ def test_build_tiny_ray(tmp_path):
     out = tmp_path / "r.db"
     local = tmp_path / "l.db"
     args = ["--archs", "4", "--epochs", "1", *TINY, "--warmup-epochs", "1"]
-    res = invoke(*args, "--out", str(out), "--executor", "ray", "--workers", "2")
+    # "local" goes through the --ray-address branch (ray.init(address=...)) and starts
+    # a local cluster; a real cluster address works the same way
+    res = invoke(*args, "--out", str(out), "--executor", "ray", "--ray-address", "local")
     assert res.exit_code == 0, res.output
     with Benchmark.open(out) as b:
         assert b.counts()["done"] == 4 and len(b.epochs()) == 4 and b.proxy_epochs() == [-1, 0]
