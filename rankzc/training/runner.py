@@ -28,7 +28,9 @@ record):
   after all its epochs are committed; its checkpoint is deleted after that (a
   checkpoint left by a kill in between is deleted on the next start);
 * a run that fails (non-finite loss, out of memory, any exception) is recorded as
-  failed with the reason and the build goes on;
+  failed with the reason and the build goes on; its checkpoint (the last good epoch)
+  is kept, so that ``retry_failed`` (``--retry-failed``) continues it, e.g. on a
+  machine with more memory;
 * a lock file stops two builds writing the same store at once.
 """
 
