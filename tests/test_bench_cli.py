@@ -102,6 +102,16 @@ def test_bad_input_refused_before_training(tmp_path, monkeypatch, args, message)
     assert not (tmp_path / "b.db").exists()
 
 
+def test_cuda_without_gpu_is_refused(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    res = invoke("--archs", "1", "--out", str(tmp_path / "b.db"), *TINY, "--device", "cuda")
+    assert res.exit_code == 1 and "--device cuda" in res.output
+    assert not (tmp_path / "b.db").exists()
+
+
 def test_invalid_architecture_file_and_unwritable_out(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"space": "gcn-nas", "depth": 4, "blocks": [[1] * 5] * 4}]))
