@@ -72,8 +72,19 @@ def test_wam_matches_definition():
     m = make_ranker("wam").fit(X, y)
     r = np.array([spearmanr(X[c], y)[0] for c in X.columns])
     mm = (X - X.min()) / (X.max() - X.min())
-    expected = mm.to_numpy() @ (r / r.sum())
+    expected = mm.to_numpy() @ (r / np.abs(r).sum())
     np.testing.assert_allclose(m.predict(X), expected, rtol=1e-10, atol=1e-12)
+    # the study divides by sum(rho): same order whenever that sum is positive
+    assert r.sum() > 0
+    assert rho(m.predict(X), mm.to_numpy() @ (r / r.sum())) == pytest.approx(1.0)
+
+
+def test_wam_keeps_direction_when_proxies_correlate_negatively():
+    X, y = synthetic()
+    flipped = X[["neg", "weak"]].assign(weak=-X["weak"])  # both fall with accuracy
+    m = make_ranker("wam").fit(flipped, y)
+    assert (m.weights_ < 0).all()
+    assert rho(m.predict(flipped), y) > 0.8
 
 
 def test_ranknet_loss_matches_hand_computation():

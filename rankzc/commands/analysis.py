@@ -74,17 +74,28 @@ def _print_single(report: dict, console: Console) -> None:
 def _print_models(result: dict, console: Console) -> None:
     from rankzc.ranking.metrics import METRICS
 
-    t = Table(title=f"Rankers ({result.get('cv', {}).get('description', '')})")
-    t.add_column("model")
+    short = {
+        "pairwise_accuracy": "pairwise acc",
+        "top10pct_precision": "top-10% prec",
+        "regret_top1": "regret@1",
+        "within_depth_spearman": "within-depth",
+    }
+    t = Table(
+        title=f"Rankers, mean ± std over folds ({result.get('cv', {}).get('description', '')})"
+    )
+    t.add_column("model", no_wrap=True)
     for m in METRICS:
-        t.add_column(m, justify="right")
+        t.add_column(short.get(m, m), justify="right", no_wrap=True)
+    t.add_column("p vs single", justify="right", no_wrap=True)
     for name, r in result["models"].items():
+        test = r.get("paired_test_vs_single") or {}
         t.add_row(
             name,
             *(
                 f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
                 for m in METRICS
             ),
+            fmt_num(test.get("p_value"), 3),
         )
     console.print(t)
 
@@ -181,7 +192,7 @@ def evaluate(
     if fmt == "json":
         echo_json(result)
         return
-    console = Console()
+    console = Console(width=max(Console().width, 132))
     _print_single(result, console)
     if model_names:
         _print_models(result, console)

@@ -4,11 +4,15 @@ With :math:`\rho_p` the Spearman correlation of proxy :math:`p` with the label o
 training rows, and :math:`\min_p, \max_p` its training range,
 
 .. math::
-    s(a) = \frac{\sum_p \rho_p \, \frac{x_{ap} - \min_p}{\max_p - \min_p}}{\sum_p \rho_p}.
+    s(a) = \frac{\sum_p \rho_p \, \frac{x_{ap} - \min_p}{\max_p - \min_p}}{\sum_p |\rho_p|}.
 
-Weights keep their sign, so a negatively correlated proxy counts against. Fitted and scored
-on the same data this is the study's in-sample figure (rho 0.766 reported; this definition
-gives 0.768 on the 693 architectures). ``log=True`` applies
+Weights keep their sign, so a negatively correlated proxy counts against. The study
+divides by :math:`\sum_p \rho_p`; whenever that sum is positive the two differ by a
+positive factor and rank identically, but where the proxies correlate negatively on the
+whole (:math:`\sum_p \rho_p < 0`, as on short training budgets) the study's form would
+turn the ranking upside down. Fitted and scored on the same data this is the study's
+in-sample figure (rho 0.766 reported; this definition gives 0.768 on the 693
+architectures). ``log=True`` applies
 :math:`\operatorname{sign}(x)\log(1+|x|)` to heavy-tailed columns before min-max (not the
 study's definition). Missing values take the training median.
 """
@@ -45,9 +49,10 @@ class WeightedMeanRanker(BaseRanker):
         )
         Z = self.pre_.transform_matrix(X)[:, : X.shape[1]]
         rho = np.nan_to_num(spearman_columns(X, y))
-        if abs(rho.sum()) < 1e-12:
-            raise RankzcError("wam: the features' Spearman weights sum to zero")
-        self.weights_ = rho / rho.sum()
+        total = np.abs(rho).sum()
+        if total < 1e-12:
+            raise RankzcError("wam: every feature has zero Spearman correlation with the label")
+        self.weights_ = rho / total
         self.min_ = Z.min(axis=0)
         span = Z.max(axis=0) - self.min_
         self.span_ = np.where(span > 0, span, 1.0)
