@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rankzc.commands._common import architectures_from
 from rankzc.errors import RankzcError
 
 
@@ -15,22 +16,18 @@ def bench() -> None:
     """Build benchmarks by training architectures."""
 
 
-def _architectures(text: str, depths: tuple[int, ...], seed: int):
-    from rankzc.space import load_architectures, sample_architectures
-
-    path = Path(text)
+def _architectures(text: str, depths: str, seed: int) -> list:
+    """``--archs N`` samples N architectures; ``--archs FILE.json`` reads them."""
     if text.isdigit():
         n = int(text)
         if n < 1:
             raise RankzcError(f"--archs: need at least 1 architecture, got {n}")
-        return sample_architectures(n, depths=depths, seed=seed)
+        return architectures_from(None, n, seed=seed, depths=depths)
+    path = Path(text)
     if path.suffix.lower() == ".json" or path.exists():
         if not path.exists():
             raise RankzcError(f"--archs {text}: no such file")
-        archs = load_architectures(path)
-        if not archs:
-            raise RankzcError(f"--archs {text}: the file lists no architectures")
-        return archs
+        return architectures_from(path, None)
     raise RankzcError(f"--archs: expected a number or a .json file, got {text!r}")
 
 
@@ -128,7 +125,6 @@ def build(
     partial ones continue from their checkpoint in OUT.ckpt/.
     """
     from rankzc.training import TrainConfig, build_benchmark
-    from rankzc.training.config import parse_depths
     from rankzc.training.runner import check_executor, check_output
     from rankzc.training.trainer import resolve_device
 
@@ -144,7 +140,7 @@ def build(
         precision=precision,
         proxies=proxies,
     )
-    arch_list = _architectures(archs, parse_depths(depths), seed)
+    arch_list = _architectures(archs, depths, seed)
     summary = build_benchmark(
         out,
         arch_list,

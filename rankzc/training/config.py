@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,19 +254,3 @@ def resolve_data_spec(spec: str, preset: str) -> str:
 
     merged = "synthetic:" + ",".join(f"{k}={options[k]}" for k in sorted(options))
     return str(parse_data_spec(merged))
-
-
-def parse_depths(text: str | Sequence[int]) -> tuple[int, ...]:
-    """``"4,6,8,10"`` -> ``(4, 6, 8, 10)``, checked against the search space."""
-    from rankzc.space import DEPTHS
-
-    if isinstance(text, str):
-        try:
-            depths = tuple(int(t) for t in text.split(",") if t.strip())
-        except ValueError:
-            raise RankzcError(f"--depths: expected integers like 4,6,8,10, got {text!r}") from None
-    else:
-        depths = tuple(int(t) for t in text)
-    if not depths or any(d not in DEPTHS for d in depths):
-        raise RankzcError(f"--depths: each depth must be one of {DEPTHS}, got {text!r}")
-    return tuple(sorted(set(depths)))
