@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from rankzc.models import build_model
 from rankzc.proxies import compute_proxies, proxy_names
-from rankzc.proxies.features import ProxySettings, arch_seed, load_minibatch
+from rankzc.proxies.features import ProxySettings, load_minibatch
 from rankzc.space import Architecture, sample_architectures
 
 
@@ -77,7 +77,7 @@ def cost(args: argparse.Namespace) -> dict:
     report = {"preset": "cpu", "batch_size": args.batch_size, "threads": args.threads, "depths": {}}
     for depth in (4, 10):
         arch = sample_architectures(1, depths=(depth,), seed=args.seed)[0]
-        torch.manual_seed(arch_seed(args.seed, arch.arch_id))
+        torch.manual_seed(args.seed)
         model = build_model(arch, "cpu")
         step = train_step_seconds(model, x, y, args.repeats)
         compute_proxies(model, (x, y), names=names)  # warm-up (lazy imports, allocators)
@@ -143,7 +143,7 @@ def study(args: argparse.Namespace) -> dict:
     for i, f in enumerate(files):
         record = next(iter(json.loads(f.read_text()).values()))
         arch = Architecture.from_weights(record["weights"])
-        torch.manual_seed(arch_seed(args.seed, arch.arch_id))
+        torch.manual_seed(args.seed)
         model = build_model(arch, "ntu60")
         res = compute_proxies(model, (x1, yz[:1]), names=["params", "flops", "l2_norm"])
         if not args.no_synflow:

@@ -118,3 +118,17 @@ def test_bad_input_one_line_errors(tmp_path, thesis_db):
     _one_line_error(
         run("import", "nbsz", tmp_path / "none.json", "--out", tmp_path / "y.db"), "none.json"
     )
+
+
+def test_shipped_benchmark_is_default_and_left_unchanged(tmp_path):
+    from rankzc.store import default_benchmark_path
+
+    path = default_benchmark_path()
+    before = path.read_bytes()
+    res = run("evaluate", "--format", "json", "--bootstrap", "0")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["n"] >= 100
+    assert run("fit", "--model", "single", "--out", tmp_path / "r.rzc").exit_code == 0
+    assert run("export", "--out", tmp_path / "d.csv").exit_code == 0
+    assert path.read_bytes() == before
+    assert not path.with_name(path.name + "-wal").exists()

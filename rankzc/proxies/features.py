@@ -6,14 +6,16 @@ minibatch size, seed, device, proxy names and proxy options. Stored with the sco
 architectures the same way later with :func:`score_architectures`.
 
 Reproducibility: the minibatch is the same for every architecture (``batch_size``
-training samples drawn with ``seed``); each model is initialised from torch's generator
-seeded with :func:`arch_seed` (``seed`` and ``arch_id``), so one architecture gets the
-same weights whatever else is scored with it and in whatever order.
+training samples drawn by :func:`minibatch_index` with ``seed``); each model is
+initialised from torch's generator seeded with ``seed`` just before it is built, so one
+architecture gets the same weights whatever else is scored with it and in whatever
+order. ``rankzc bench build`` scores its initialisation proxies with exactly these rules
+(:func:`minibatch_index`, the same seeding, ``resample=False``), so a ranker fitted on a
+built benchmark scores new architectures the way its training data was scored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -41,6 +43,8 @@ class ProxySettings:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         proxies: proxy names; empty = all registered.
         options: proxy options passed to :func:`compute_proxies` (e.g. ``synflow_bn``).
+        resample: resample every sample to the preset's frame count (``True``), or keep
+            the data's own frames (``False``, as ``rankzc bench build`` trains and scores).
     """
 
     preset: str = "cpu"
@@ -50,6 +54,7 @@ class ProxySettings:
     device: str = "auto"
     proxies: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    resample: bool = True
 
     def __post_init__(self) -> None:
         from rankzc.models import PRESETS
@@ -86,7 +91,9 @@ class ProxySettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProxySettings:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"rankzc_version", "num_classes", "num_frames"})
+        unknown = sorted(
+            set(data) - known - {"rankzc_version", "num_classes", "num_frames", "source"}
+        )
         if unknown:
             raise RankzcError(f"proxy settings: unknown fields {unknown}")
         kwargs = {k: v for k, v in data.items() if k in known}
@@ -95,30 +102,29 @@ class ProxySettings:
         return cls(**kwargs)
 
 
-def arch_seed(seed: int, arch_id: str) -> int:
-    """Seed of an architecture's initial weights: a 63-bit hash of ``seed`` and ``arch_id``."""
-    digest = hashlib.sha256(f"{int(seed)}:{arch_id}".encode()).hexdigest()
-    return int(digest[:15], 16)
+def minibatch_index(n: int, batch_size: int, seed: int) -> torch.Tensor:
+    """Indices of the proxy minibatch: ``batch_size`` of ``n`` samples, without replacement."""
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    return torch.randperm(int(n), generator=gen)[: int(batch_size)]
 
 
 def load_minibatch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The seeded minibatch ``(x, y, num_classes)`` of ``settings`` (training split).
 
-    Samples are resampled to the preset's frame count; ``batch_size`` of them are
-    drawn without replacement with ``seed``.
+    With ``settings.resample`` samples are resampled to the preset's frame count;
+    ``batch_size`` of them are drawn by :func:`minibatch_index`.
     """
     from rankzc.datasets import load_dataset
     from rankzc.models import PRESETS
 
-    frames = int(PRESETS[settings.preset]["num_frames"])
+    frames = int(PRESETS[settings.preset]["num_frames"]) if settings.resample else None
     data = load_dataset(settings.data, "train", num_frames=frames)
     if len(data) < settings.batch_size:
         raise RankzcError(
             f"data {settings.data!r}: {len(data)} training samples, fewer than "
             f"batch_size {settings.batch_size}"
         )
-    gen = torch.Generator().manual_seed(int(settings.seed))
-    index = torch.randperm(len(data), generator=gen)[: settings.batch_size]
+    index = minibatch_index(len(data), settings.batch_size, settings.seed)
     return data.data[index].clone(), data.labels[index].clone(), int(data.num_classes)
 
 
@@ -139,8 +145,14 @@ def iter_scores(
     options.setdefault("n_classes", num_classes)
     for arch in archs:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(arch_seed(settings.seed, arch.arch_id))
-            model = build_model(arch, settings.preset, num_classes=num_classes)
+            torch.manual_seed(int(settings.seed))
+            model = build_model(
+                arch,
+                settings.preset,
+                num_classes=num_classes,
+                num_person=int(x.shape[-1]),
+                num_frames=int(x.shape[2]),
+            )
         model.to(device)
         results = compute_proxies(
             model, (x, y), names=settings.names, seed=settings.seed, options=options

@@ -100,7 +100,7 @@ def _as_feature_set(bench, features: str, epoch: int) -> FeatureSet:
     if isinstance(bench, (str, Path)):
         from rankzc.store import Benchmark
 
-        with Benchmark.open(bench) as b:
+        with Benchmark.open(bench, readonly=True) as b:
             return feature_matrix(b, features, epoch=epoch)
     return feature_matrix(bench, features, epoch=epoch)
 

@@ -162,17 +162,23 @@ def _drop_empty_store(out: Path) -> None:
 
 
 def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
-    """The settings record stored with proxies scored during training."""
-    return {
-        "source": "rankzc bench build",
-        "preset": config.preset,
-        "data": config.data,
-        "batch_size": config.proxy_batch_size,
-        "batch": "fixed seeded training minibatch",
-        "loss": "cross_entropy",
-        "seed": int(seed),
-        "precision": "fp32",
-    }
+    """The settings stored with proxies scored during training.
+
+    A :class:`~rankzc.proxies.features.ProxySettings` record: ``rankzc score`` and
+    :func:`~rankzc.proxies.features.score_architectures` reproduce the initialisation
+    scores of a built benchmark from it (same data, minibatch, seeding, no resampling).
+    """
+    from rankzc.proxies.features import ProxySettings
+
+    settings = ProxySettings(
+        preset=config.preset,
+        data=config.data,
+        batch_size=config.proxy_batch_size,
+        seed=int(seed),
+        proxies=tuple(config.proxies),
+        resample=False,
+    )
+    return {**settings.to_dict(), "source": "rankzc bench build"}
 
 
 class StoreWriter:

@@ -138,16 +138,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def default_model_fn(arch: Architecture, config: TrainConfig, data: TrainData) -> nn.Module:
-    from rankzc.models import build_model
+    """The preset's network sized for ``data``.
 
-    return build_model(
-        arch,
-        config.preset,
-        num_classes=data.num_classes,
-        num_person=data.num_person,
-        num_frames=data.num_frames,
+    The classifier has ``max(preset classes, data classes)`` outputs, the rule
+    :func:`rankzc.proxies.features.score_architectures` uses too, so proxies scored here
+    and by ``rankzc features`` / ``rankzc score`` see the same network.
+    """
+    from rankzc.models import PRESETS, build_model
+
+    options = {
+        "num_classes": max(int(PRESETS[config.preset]["num_classes"]), data.num_classes),
+        "num_person": data.num_person,
+        "num_frames": data.num_frames,
         **config.model,
-    )
+    }
+    return build_model(arch, config.preset, **options)
 
 
 class Trainer:
@@ -207,9 +212,10 @@ class Trainer:
         self.shuffle = torch.Generator().manual_seed(self.seed + 1)
         self.train_feed = Feeder(self.data.x_train, self.data.y_train, self.device)
         self.val_feed = Feeder(self.data.x_val, self.data.y_val, self.device)
-        pick = torch.Generator().manual_seed(self.seed + 7919)
+        from rankzc.proxies.features import minibatch_index
+
         k = min(cfg.proxy_batch_size, len(self.data.x_train))
-        idx = torch.randperm(len(self.data.x_train), generator=pick)[:k]
+        idx = minibatch_index(len(self.data.x_train), k, self.seed)
         self.proxy_batch = self.train_feed.batch(idx)
 
     def _autocast(self):

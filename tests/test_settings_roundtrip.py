@@ -1,0 +1,37 @@
+"""A built benchmark records proxy settings that reproduce its initialisation scores.
+
+This is what `rankzc fit` + `rankzc score` rely on: a new architecture is scored the way
+the ranker's training architectures were.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rankzc.proxies.features import ProxySettings, score_architectures
+from rankzc.space import sample_architectures
+from rankzc.store import Benchmark
+from rankzc.training import TrainConfig, build_benchmark
+
+NAMES = ("params", "flops", "l2_norm", "synflow", "grad_norm", "snip", "nwot", "zen")
+
+
+def test_build_settings_reproduce_init_scores(tmp_path):
+    archs = sample_architectures(2, depths=(4, 6), seed=3)
+    config = TrainConfig.for_preset(
+        "tiny", data="synthetic:n=60,frames=12,classes=4", epochs=1, proxies=",".join(NAMES)
+    )
+    out = tmp_path / "b.db"
+    build_benchmark(out, archs, config, seed=5, device="cpu", progress=False)
+    with Benchmark.open(out) as bench:
+        (settings,) = bench.proxy_settings()
+        stored = bench.features(-1)
+    assert ProxySettings.from_dict(settings).resample is False
+    again = score_architectures(archs, settings)
+    for name in NAMES:
+        np.testing.assert_allclose(
+            again.loc[stored.index, name].to_numpy(float),
+            stored[name].to_numpy(float),
+            rtol=1e-6,
+            err_msg=name,
+        )
