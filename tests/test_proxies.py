@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from benchdata import PROXIES as PROXIES_IN_STUDY
 from torch import nn
 
 from rankzc.errors import RankzcError
@@ -18,22 +19,7 @@ from rankzc.proxies.epe_nas import epe_score
 from rankzc.proxies.jacov import jacov_score
 from rankzc.proxies.nwot import nwot_logdet
 
-ALL = [
-    "epe_nas",
-    "fisher",
-    "flops",
-    "grad_norm",
-    "grad_sign",
-    "grasp",
-    "jacov",
-    "l2_norm",
-    "nwot",
-    "params",
-    "plain",
-    "snip",
-    "synflow",
-    "zen",
-]
+ALL = list(PROXIES_IN_STUDY)
 
 
 def small_cnn(seed: int = 0) -> nn.Module:
