@@ -41,33 +41,33 @@ from rankzc.proxies.features import ProxySettings, load_minibatch
 from rankzc.space import Architecture, sample_architectures
 
 
-def train_step_seconds(model: torch.nn.Module, x, y, repeats: int) -> float:
-    """Fastest of ``repeats`` forward + backward + SGD steps (on a copy of the model)."""
+def train_step(model: torch.nn.Module, x, y):
+    """A function doing one forward + backward + SGD step on a copy of ``model``."""
     net = copy.deepcopy(model).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
-    times = []
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
+
+    def step() -> None:
         opt.zero_grad()
         F.cross_entropy(net(x), y).backward()
         opt.step()
-        if i:  # the first step warms up
-            times.append(time.perf_counter() - t0)
-    return min(times)
+
+    return step
 
 
-def timed(fn, repeats: int):
-    """(fastest seconds, result of the fastest call) of ``fn()`` over ``repeats`` calls.
+def timed_interleaved(fns: dict, repeats: int) -> dict:
+    """``{name: (fastest seconds, result of the fastest call)}`` over ``repeats`` rounds.
 
-    The minimum is the least disturbed by other processes on a shared machine."""
-    best, out = float("inf"), None
+    Each round calls every function once, in turn, so a slow spell of the shared machine
+    hits all of them alike; the minimum is the least disturbed figure."""
+    best = {k: (float("inf"), None) for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = fn()
-        seconds = time.perf_counter() - t0
-        if seconds < best:
-            best, out = seconds, res
-    return best, out
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            res = fn()
+            seconds = time.perf_counter() - t0
+            if seconds < best[k][0]:
+                best[k] = (seconds, res)
+    return best
 
 
 def cost(args: argparse.Namespace) -> dict:
@@ -79,12 +79,20 @@ def cost(args: argparse.Namespace) -> dict:
         arch = sample_architectures(1, depths=(depth,), seed=args.seed)[0]
         torch.manual_seed(args.seed)
         model = build_model(arch, "cpu")
-        step = train_step_seconds(model, x, y, args.repeats)
-        compute_proxies(model, (x, y), names=names)  # warm-up (lazy imports, allocators)
-        shared_s, shared = timed(lambda m=model: compute_proxies(m, (x, y)), args.repeats)
-        alone_s, alone = timed(
-            lambda m=model: compute_proxies(m, (x, y), share=False), args.repeats
+        step_fn = train_step(model, x, y)
+        step_fn()  # warm-up (lazy imports, allocators)
+        compute_proxies(model, (x, y), names=names)
+        best = timed_interleaved(
+            {
+                "step": step_fn,
+                "shared": lambda m=model: compute_proxies(m, (x, y)),
+                "alone": lambda m=model: compute_proxies(m, (x, y), share=False),
+            },
+            args.repeats,
         )
+        step = best["step"][0]
+        shared_s, shared = best["shared"]
+        alone_s, alone = best["alone"]
         rows = {
             n: {
                 "shared_s": shared[n].seconds,
