@@ -30,10 +30,20 @@ def _finite_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return x[ok], y[ok]
 
 
+def _defined(x: np.ndarray, y: np.ndarray) -> bool:
+    return len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0
+
+
+def spearman(x: Any, y: Any) -> float:
+    """Signed Spearman rho over finite pairs; NaN when undefined (< 3 pairs, a constant)."""
+    x, y = _finite_pair(x, y)
+    return float(stats.spearmanr(x, y).statistic) if _defined(x, y) else float("nan")
+
+
 def rank_correlations(x: Any, y: Any) -> dict[str, float]:
     """Signed Spearman and Kendall (tau-b) over finite pairs; NaN when undefined."""
     x, y = _finite_pair(x, y)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if not _defined(x, y):
         return {"spearman": float("nan"), "kendall": float("nan"), "n": int(len(x))}
     return {
         "spearman": float(stats.spearmanr(x, y).statistic),

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from rankzc.errors import RankzcError
+from rankzc.jsonfile import read_json
 
 SPACE = "gcn-nas"
 OPS: tuple[str, ...] = ("L1", "Ln4", "L4", "L3", "L2", "M_S", "M_T", "M_ST")
@@ -293,12 +294,7 @@ def load_architectures(path: str | Path) -> list[Architecture]:
         RankzcError: not JSON, not a list, or a bad item (message names file and item index).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise RankzcError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    except UnicodeDecodeError:
-        raise RankzcError(f"{path}: not a UTF-8 text file") from None
+    data = read_json(path)
     if not isinstance(data, list):
         raise RankzcError(
             f"{path}: expected a JSON list of architectures, got {type(data).__name__}"

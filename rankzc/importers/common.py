@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rankzc.errors import RankzcError
@@ -48,17 +46,6 @@ class ImportReport:
         )
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; a file that is not JSON is a one-line error naming it."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as err:
-        raise RankzcError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    except UnicodeDecodeError:
-        raise RankzcError(f"{path}: not valid JSON (not UTF-8 text)") from None
-
-
 def parse_proxy_block(block: Any, where: str) -> dict[str, tuple[Any, float | None]]:
     """``{name: {"score": s, "time": t}}`` or ``{name: s}`` -> ``{name: (s, t)}``."""
     if not isinstance(block, dict):
@@ -68,18 +55,10 @@ def parse_proxy_block(block: Any, where: str) -> dict[str, tuple[Any, float | No
         if isinstance(value, dict):
             if "score" not in value:
                 raise RankzcError(f"{where}: proxy {name!r} has no 'score'")
-            out[name] = (value["score"], _seconds(value.get("time")))
+            out[name] = (value["score"], finite_or_none(value.get("time")))
         else:
             out[name] = (value, None)
     return out
-
-
-def _seconds(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def accuracy_fraction(value: Any, where: str, percent: bool | None = None) -> float:

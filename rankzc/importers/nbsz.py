@@ -25,9 +25,9 @@ from rankzc.importers.common import (
     ImportReport,
     accuracy_fraction,
     parse_proxy_block,
-    read_json,
     write_records,
 )
+from rankzc.jsonfile import read_json
 from rankzc.store import Benchmark
 
 SOURCE = "nas-bench-suite-zero"

@@ -20,9 +20,9 @@ from rankzc.importers.common import (
     ImportReport,
     accuracy_fraction,
     parse_proxy_block,
-    read_json,
     write_records,
 )
+from rankzc.jsonfile import read_json
 from rankzc.space import SPACE, Architecture
 from rankzc.store import Benchmark
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau
+
+from rankzc.analysis import spearman
 
 __all__ = ["METRICS", "ranking_metrics", "pairwise_accuracy"]
 
@@ -44,12 +46,6 @@ def pairwise_accuracy(pred: np.ndarray, y: np.ndarray, chunk: int = 2048) -> flo
     return float(good / total) if total else math.nan
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return math.nan
-    return float(spearmanr(a, b)[0])
-
-
 def ranking_metrics(
     pred: np.ndarray, y: np.ndarray, depth: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -64,7 +60,7 @@ def ranking_metrics(
     if depth is not None:
         depth = np.asarray(depth, dtype=float)
         vals = [
-            _spearman(pred[depth == d], y[depth == d])
+            spearman(pred[depth == d], y[depth == d])
             for d in np.unique(depth[~np.isnan(depth)])
             if np.sum(depth == d) >= 3
         ]
@@ -72,7 +68,7 @@ def ranking_metrics(
         within = float(np.mean(vals)) if vals else math.nan
     tau = kendalltau(pred, y)[0] if np.ptp(pred) > 0 and np.ptp(y) > 0 else math.nan
     return {
-        "spearman": _spearman(pred, y),
+        "spearman": spearman(pred, y),
         "kendall": float(tau),
         "pairwise_accuracy": pairwise_accuracy(pred, y),
         "top10pct_precision": len(set(top_pred) & set(top_true)) / k,

@@ -22,8 +22,8 @@ The fitted state is plain arrays, saved without pickling (:meth:`export` / :meth
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
+from rankzc.analysis import spearman
 from rankzc.errors import RankzcError
 
 __all__ = ["ProxyPreprocessor", "proxy_directions", "spearman_columns", "signed_log"]
@@ -37,20 +37,9 @@ def signed_log(x: np.ndarray) -> np.ndarray:
 
 
 def spearman_columns(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho of every column of ``X`` with ``y`` (pairwise-complete; NaN if constant)."""
+    """Spearman rho of every column of ``X`` with ``y`` (finite pairs; NaN if undefined)."""
     X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    out = np.full(X.shape[1], np.nan)
-    for k in range(X.shape[1]):
-        ok = ~np.isnan(X[:, k]) & ~np.isnan(y)
-        if ok.sum() < 3:
-            continue
-        a = rankdata(X[ok, k])
-        b = rankdata(y[ok])
-        sa, sb = a.std(), b.std()
-        if sa > 0 and sb > 0:
-            out[k] = float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
-    return out
+    return np.array([spearman(X[:, k], y) for k in range(X.shape[1])], dtype=float)
 
 
 def proxy_directions(X: np.ndarray, y: np.ndarray) -> np.ndarray:
