@@ -252,6 +252,19 @@ def test_build_records_everything_once_and_resumes(tmp_path, data):
         assert b.counts()["runs"] == 5 and b.labels().loc[archs[0].arch_id, "n_runs"] == 2
 
 
+def test_temporary_file_left_by_a_kill_is_cleaned_up(tmp_path, data):
+    archs = sample_architectures(1, seed=4)
+    out = tmp_path / "b.db"
+    ckdir = checkpoint_dir(out)
+    ckdir.mkdir()
+    (ckdir / ".x.pt.abc.tmp").write_bytes(b"torn")  # a kill inside atomic_save
+    s = build_benchmark(
+        out, archs, tiny_config(epochs=1), 7, data=data, model_fn=stand_in, device="cpu"
+    )
+    assert s.done == 1
+    assert not ckdir.exists()
+
+
 def test_failing_architecture_is_recorded_and_the_build_goes_on(tmp_path, data):
     archs = sample_architectures(3, seed=5)
     bad = archs[1].arch_id

@@ -230,6 +230,9 @@ def build_lock(out: Path) -> Iterator[Path]:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RankzcError(f"--out {out}: another build is writing this store") from None
+        # With the lock held no writer is alive: a temporary file is a kill's leftover.
+        for stale in ckdir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         yield ckdir
     finally:
         fh.close()
