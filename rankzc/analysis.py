@@ -70,7 +70,7 @@ def validation_size(bench: Benchmark, labels: pd.Series | None = None) -> tuple[
     """Size of the validation set behind the labels, and where it comes from.
 
     Recorded in the store's meta (``validation_size``), or inferred: the smallest
-    ``n <= 100,000`` such that every label is a multiple of ``1/n`` (to 1e-6 of a sample),
+    ``n <= 100,000`` such that every run's label is a multiple of ``1/n`` (to 1e-6 of a sample),
     when there are at least 5 distinct labels and ``n`` is not a power of ten (labels
     rounded to decimals would look like that). ``(None, reason)`` otherwise.
     """
@@ -81,7 +81,7 @@ def validation_size(bench: Benchmark, labels: pd.Series | None = None) -> tuple[
                 return int(meta[key]), f"recorded in the store ({key})"
             except ValueError:
                 pass
-    y = (bench.labels()["val_acc"] if labels is None else labels).to_numpy(dtype=float)
+    y = (bench.run_labels()["val_acc"] if labels is None else labels).to_numpy(dtype=float)
     u = np.unique(y[np.isfinite(y)])
     if len(u) < 5:
         return None, "fewer than 5 distinct labels"
@@ -164,7 +164,7 @@ def label_noise(
             "ceiling unknown: no architecture was trained under more than one seed "
             "(train some under two, e.g. bench build --seeds 0,1, to measure the label noise)"
         )
-    n_val, why = validation_size(bench, labels["val_acc"])
+    n_val, why = validation_size(bench, runs["val_acc"])
     out["validation_size"] = n_val
     out["validation_size_source"] = why
     y = labels["val_acc"].to_numpy(float)

@@ -57,7 +57,7 @@ def test_evaluate_models_keys_and_paired_test():
     strongest = res["strongest_baseline"]
     means = {b: e["spearman_mean"] for b, e in res["cv_baselines"].items()}
     assert strongest == max(means, key=means.get)
-    for name, entry in res["models"].items():
+    for entry in res["models"].values():
         for m in METRICS:
             assert f"{m}_mean" in entry and f"{m}_std" in entry
         assert len(entry["per_fold_spearman"]) == 6

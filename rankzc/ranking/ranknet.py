@@ -159,7 +159,7 @@ class RankNetRanker(BaseRanker):
                     loss.backward()
                     opt.step()
                 if n_val < 2 or len(vi) == 0:
-                    history.append(float(loss))
+                    history.append(float(loss.detach()))
                     continue
                 net.eval()
                 with torch.no_grad():
