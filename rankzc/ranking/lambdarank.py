@@ -25,7 +25,7 @@ import lightgbm as lgb
 import numpy as np
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker, as_matrix
+from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
 __all__ = ["LambdaRankRanker", "relevance_levels", "query_chunks"]
@@ -62,6 +62,8 @@ class LambdaRankRanker(BaseRanker):
             appear in (more pairs across chunks, at the cost of more rows).
         truncation: ``lambdarank_truncation_level``; None = the largest query (all pairs).
         n_jobs: LightGBM threads.
+        max_rows: most training rows used; above, a seeded random subset of this many
+            (bounds the fitting time on large benchmarks; ``None``: every row).
         seed: seed of the query split and of LightGBM.
     """
 
@@ -82,6 +84,7 @@ class LambdaRankRanker(BaseRanker):
         query_repeats: int = 4,
         truncation: int | None = None,
         n_jobs: int = 1,
+        max_rows: int | None = 10_000,
         seed: int = 0,
     ):
         self.n_estimators = n_estimators
@@ -97,6 +100,7 @@ class LambdaRankRanker(BaseRanker):
         self.query_repeats = query_repeats
         self.truncation = truncation
         self.n_jobs = n_jobs
+        self.max_rows = max_rows
         self.seed = seed
 
     def fit(self, X, y) -> LambdaRankRanker:
@@ -106,6 +110,7 @@ class LambdaRankRanker(BaseRanker):
             raise RankzcError(f"lambdarank: gain must be linear or exponential, got {self.gain!r}")
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)
+        X, y = subsample_rows(X, y, self.max_rows, self.seed)
         self.feature_names_in_ = names
         self.pre_ = ProxyPreprocessor(transform="quantile", direction=False).fit(X, y, names)
         Z = self.pre_.transform_matrix(X)
