@@ -511,14 +511,25 @@ class Benchmark:
         Missing scores are NaN. Where an architecture has scores from several runs,
         their mean is taken.
         """
-        df = pd.read_sql_query(
-            "SELECT arch_id, name, AVG(score) AS score FROM proxies WHERE epoch=? "
-            "GROUP BY arch_id, name",
-            self._conn,
-            params=(int(epoch),),
-        )
-        wide = df.pivot(index="arch_id", columns="name", values="score").astype(float)
-        wide.columns.name = None
+        names = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT DISTINCT name FROM proxies WHERE epoch=? ORDER BY name", (int(epoch),)
+            )
+        ]
+        # one proxy at a time: memory stays O(architectures), not O(architectures x proxies)
+        cols = {}
+        for name in names:
+            part = pd.read_sql_query(
+                "SELECT arch_id, AVG(score) AS score FROM proxies WHERE epoch=? AND name=? "
+                "GROUP BY arch_id",
+                self._conn,
+                params=(int(epoch), name),
+                index_col="arch_id",
+            )
+            cols[name] = part["score"].astype(float)
+        wide = pd.DataFrame(cols, dtype=float)
+        wide.index.name = "arch_id"
         if proxies is not None:
             wide = wide.reindex(columns=list(proxies))
         if labelled_only:
