@@ -7,13 +7,16 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from rankzc.errors import RankzcError
-from rankzc.store import Benchmark, default_benchmark_path
+
+if TYPE_CHECKING:  # pandas and the store load only when a command runs (fast start-up)
+    import pandas as pd
+
+    from rankzc.store import Benchmark
 
 
 def benchmark_option(**kwargs: Any):
@@ -41,6 +44,8 @@ def format_option(choices: tuple[str, ...] = ("table", "json")):
 
 def open_benchmark(path: Path | None) -> Benchmark:
     """Open ``path`` read-only, or the shipped default when it is None."""
+    from rankzc.store import Benchmark, default_benchmark_path
+
     if path is None:
         path = default_benchmark_path()
         if not path.exists():

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -232,6 +231,8 @@ def _settings(text: str) -> dict:
 @format_option()
 def score(ranker, archs, sample, features_csv, seed, device, settings_text, top, fmt) -> None:
     """Rank new architectures with a fitted ranker (best first)."""
+    import pandas as pd
+
     from rankzc.ranking.io import load_ranker, rank_table
 
     given = [x is not None for x in (archs, sample, features_csv)]
