@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rankzc.datasets.safe_pickle import load_data_pickle
 from rankzc.datasets.skeleton import (
     MAX_BODIES,
     NUM_JOINTS,
@@ -45,7 +46,6 @@ from rankzc.datasets.skeleton import (
     SkeletonSet,
     check_canonical,
 )
-from rankzc.datasets.safe_pickle import load_data_pickle
 from rankzc.errors import RankzcError
 
 NTU60_TRAIN_SUBJECTS: tuple[int, ...] = (
