@@ -12,11 +12,12 @@ written with Python's round-trip ``repr``).
 Checks: a ``tree`` header with one class and one tree per iteration, ``max_feature_idx``
 equal to the number of model inputs, as many ``feature_names`` / ``feature_infos`` as
 inputs, a known objective; trees numbered 0, 1, ... up to the ``end of trees`` line (so a
-truncated text is refused), as many as ``tree_sizes`` lists; per tree ``1 <= num_leaves <=
+truncated text is refused); per tree ``1 <= num_leaves <=
 131072``, arrays of exactly the lengths ``num_leaves`` implies, no categorical splits and
 no linear trees, every ``split_feature`` below the feature count, ``left_child`` /
 ``right_child`` forming one binary tree over the tree's own nodes (every node and leaf
-reached once from the root, so no cycles), finite thresholds, leaf values and shrinkage.
+reached once from the root, so no cycles), finite thresholds, leaf values and shrinkage;
+when ``tree_sizes`` is given, every tree's text is exactly as long as it says.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def _tree(index: int, lines: list[str], n_features: int) -> str:
     return "\n".join(out) + "\n\n"
 
 
-def _header(lines: list[str], n_features: int) -> tuple[list[str], int | None]:
+def _header(lines: list[str], n_features: int) -> tuple[list[str], list[int] | None]:
     if not lines or lines[0] != "tree":
         raise _Bad("does not start with 'tree'")
     kv = _key_values(lines[1:], _HEADER_KEYS, "header")
@@ -231,8 +232,11 @@ def _header(lines: list[str], n_features: int) -> tuple[list[str], int | None]:
         if any(m not in (-1, 0, 1) for m in mono):
             raise _Bad("header: monotone_constraints must be -1, 0 or 1")
         out.append("monotone_constraints=" + " ".join(map(str, mono)))
-    n_sizes = len(kv["tree_sizes"].split()) if "tree_sizes" in kv else None
-    return out, n_sizes
+    sizes = None
+    if "tree_sizes" in kv:
+        items = kv["tree_sizes"].split()
+        sizes = _ints(kv["tree_sizes"], len(items), "tree_sizes")
+    return out, sizes
 
 
 def safe_model_text(text: str, n_features: int) -> str:
@@ -263,18 +267,24 @@ def _rebuild(text: str, n_features: int) -> str:
     first = next((i for i, ln in enumerate(body) if ln.startswith("Tree=")), None)
     if first is None:
         raise _Bad("no trees")
-    header, n_sizes = _header([ln for ln in body[:first] if ln], n_features)
+    header, sizes = _header([ln for ln in body[:first] if ln], n_features)
     trees: list[str] = []
-    current: list[str] = []
+    block: list[str] = []  # raw lines of the current tree, blank lines included
+    byte_sizes: list[int] = []
     for line in body[first:] + ["Tree=end"]:
         if line.startswith("Tree="):
-            if current:
-                trees.append(_tree(len(trees), current[1:], n_features))
+            if block:
+                byte_sizes.append(sum(len(ln.encode()) + 1 for ln in block))
+                trees.append(_tree(len(trees), [ln for ln in block[1:] if ln], n_features))
             if line != "Tree=end" and line != f"Tree={len(trees)}":
                 raise _Bad(f"trees out of order: {line[:20]!r} after {len(trees)} trees")
-            current = [line]
-        elif line:
-            current.append(line)
-    if n_sizes is not None and n_sizes != len(trees):
-        raise _Bad(f"tree_sizes lists {n_sizes} trees, the text holds {len(trees)}")
+            block = [line]
+        else:
+            block.append(line)
+    if sizes is not None:
+        if len(sizes) != len(trees):
+            raise _Bad(f"tree_sizes lists {len(sizes)} trees, the text holds {len(trees)}")
+        if sizes != byte_sizes:
+            k = next(i for i, (a, b) in enumerate(zip(sizes, byte_sizes, strict=True)) if a != b)
+            raise _Bad(f"tree_sizes says Tree={k} is {sizes[k]} bytes, it is {byte_sizes[k]}")
     return "\n".join(header) + "\n\n" + "".join(trees) + "end of trees\n"
