@@ -419,3 +419,50 @@ def test_hostile_file_through_the_cli_is_one_line(files, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert "corrupted ranker file (LightGBM model" in proc.stderr
+
+
+# ------------------------------------------------ features match the ranker (15.4)
+def _features_csv(store: Path, out: Path, settings: dict | None) -> Path:
+    """A features table of the store's architectures, with a sidecar as `features` writes."""
+    from rankzc.commands._common import atomic_write_frame
+
+    with Benchmark.open(store) as b:
+        table = b.features().join(b.architectures()[["encoding", "depth"]])
+    meta = {"settings": settings, "errors": {}} if settings is not None else {}
+    atomic_write_frame(table, out, **meta)
+    return out
+
+
+def test_score_refuses_features_computed_under_other_settings(files, store, tmp_path):
+    run = CliRunner().invoke
+    rzc = files["wam"]
+    same = _features_csv(store, tmp_path / "same.csv", {**SETTINGS, "device": "cuda"})
+    other = _features_csv(
+        store, tmp_path / "other.csv", {**SETTINGS, "preset": "cpu", "batch_size": 20}
+    )
+    bare = _features_csv(store, tmp_path / "bare.csv", None)
+    assert not (tmp_path / "bare.csv.json").exists()
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(same), "--top", "3"])
+    assert res.exit_code == 0, res.output  # the device does not change a score's meaning
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(other)])
+    assert res.exit_code == 1 and res.output.count("\n") == 1, res.output
+    assert str(other) in res.output and str(rzc) in res.output
+    assert "batch_size=20, preset='cpu'" in res.output
+    assert "batch_size=4, preset='tiny'" in res.output and "--allow-mismatch" in res.output
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(other), "--allow-mismatch",
+                     "--format", "json"])  # fmt: skip
+    assert res.exit_code == 0 and "Warning: " in res.output
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(bare), "--format", "json"])
+    assert res.exit_code == 0, res.output  # nothing recorded: nothing to compare
+
+
+def test_settings_mismatch_in_python(files):
+    fitted = load_ranker(files["wam"])
+    assert fitted.settings_mismatch(None) == {}
+    assert fitted.settings_mismatch({**SETTINGS, "proxies": ["zen"], "device": "cuda"}) == {}
+    assert fitted.settings_mismatch({**SETTINGS, "seed": 3}) == {"seed": (0, 3)}
+    with pytest.raises(RankzcError, match=r"f.csv: features computed with seed=3, but r.rzc"):
+        fitted.check_settings({**SETTINGS, "seed": 3}, "f.csv", "r.rzc")
+    seen = []
+    fitted.check_settings({**SETTINGS, "seed": 3}, "f.csv", "r.rzc", warn=seen.append)
+    assert len(seen) == 1

@@ -118,6 +118,49 @@ class FittedRanker:
             parts.append(enc)
         return pd.concat(parts, axis=1).loc[:, self.feature_names]
 
+    def settings_mismatch(self, settings: dict | None) -> dict[str, tuple[Any, Any]]:
+        """``{key: (ranker's value, given value)}`` for the proxy settings that differ.
+
+        Compared: every key both record, except those that do not change a score's meaning
+        (:data:`SETTINGS_NOT_COMPARED`). Empty when either side records no settings.
+        """
+        if not self.settings or not isinstance(settings, dict):
+            return {}
+        keys = sorted((set(self.settings) & set(settings)) - SETTINGS_NOT_COMPARED)
+        return {
+            k: (self.settings[k], settings[k])
+            for k in keys
+            if jsonable(self.settings[k]) != jsonable(settings[k])
+        }
+
+    def check_settings(
+        self, settings: dict | None, source: str, ranker: str = "the ranker", *, warn=None
+    ) -> None:
+        """Refuse features computed under other proxy settings than the ranker's.
+
+        Args:
+            settings: the settings recorded with the features (None: unknown, not checked).
+            source: the features' file, named in the message.
+            ranker: the ranker's file, named in the message.
+            warn: when given, called with the message instead of raising (``--allow-mismatch``).
+
+        Raises:
+            RankzcError: one line naming both files and the differing settings.
+        """
+        diff = self.settings_mismatch(settings)
+        if not diff:
+            return
+        given = ", ".join(f"{k}={v[1]!r}" for k, v in diff.items())
+        wanted = ", ".join(f"{k}={v[0]!r}" for k, v in diff.items())
+        msg = (
+            f"{source}: features computed with {given}, but {ranker} was fitted on features "
+            f"computed with {wanted}; recompute them with the ranker's settings "
+            "(or pass --allow-mismatch)"
+        )
+        if warn is None:
+            raise RankzcError(msg)
+        warn(msg)
+
     def score_table(self, table: pd.DataFrame) -> pd.Series:
         """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`)."""
         return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
@@ -157,6 +200,36 @@ class FittedRanker:
                 index=pd.Index([a.arch_id for a in items], name="arch_id"),
             )
         return rank_table(table, self.score_table(table))
+
+
+#: proxy-settings keys that do not change what a score means (not compared)
+SETTINGS_NOT_COMPARED = frozenset({"device", "proxies", "rankzc_version", "source"})
+
+
+def recorded_settings(table_path: str | Path) -> dict | None:
+    """Proxy settings recorded beside a features table, or None when there are none.
+
+    ``rankzc features`` writes them to ``<table>.json`` (``settings``); a table exported
+    from a store may carry the store's ``proxy_settings``.
+    """
+    from rankzc.jsonfile import read_json
+
+    sidecar = Path(str(table_path) + ".json")
+    if not sidecar.is_file():
+        return None
+    data = read_json(sidecar)
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("settings"), dict):
+        return data["settings"]
+    meta = data.get("benchmark")
+    raw = meta.get("proxy_settings") if isinstance(meta, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+    return raw if isinstance(raw, dict) else None
 
 
 def _to_arch(item: Any):
