@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from rankzc.errors import RankzcError
 from rankzc.proxies.context import ProxyContext, find_layers
 from rankzc.proxies.registry import proxy
 
@@ -31,7 +32,7 @@ def synflow(ctx: ProxyContext) -> float:
     if mode == "identity":
         _strip_batchnorm(net)
     elif mode != "eval":
-        raise ValueError(f"synflow_bn must be 'eval' or 'identity', got {mode!r}")
+        raise RankzcError(f"synflow_bn must be 'eval' or 'identity', got {mode!r}")
     net.eval()
     layers = find_layers(net)
     weights = [m.weight for _, m in layers]
