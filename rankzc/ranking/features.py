@@ -14,6 +14,7 @@ Feature sets:
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,9 +23,28 @@ import pandas as pd
 
 from rankzc.errors import RankzcError
 
-__all__ = ["FEATURE_SETS", "FeatureSet", "feature_matrix", "arch_features", "parse_tuple"]
+__all__ = [
+    "FEATURE_SETS",
+    "FeatureSet",
+    "feature_matrix",
+    "arch_features",
+    "parse_tuple",
+    "is_proxy_column",
+]
 
 FEATURE_SETS = ("proxies", "arch", "all")
+
+
+#: names of architecture-encoding and graph-feature columns (anything else is a proxy)
+_ARCH_COLUMN = re.compile(
+    r"^(pos\d+=-?\d+|b\d{2}_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|depth"
+    r"|n_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|g_.+)$"
+)
+
+
+def is_proxy_column(name: str) -> bool:
+    """True unless ``name`` is an ``arch`` encoding column or a ``graph`` feature (``g_*``)."""
+    return _ARCH_COLUMN.match(str(name)) is None
 
 
 @dataclass
