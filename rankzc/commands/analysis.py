@@ -8,13 +8,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from rankzc.analysis import (
-    check_evaluable,
-    label_noise,
-    plot_warmup,
-    single_proxy_report,
-    warmup_report,
-)
 from rankzc.commands._common import (
     atomic_write_frame,
     benchmark_option,
@@ -233,6 +226,8 @@ def evaluate(
     fmt,
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
+    from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
+
     model_names = _parse_models(models)
     if report_dir is not None and not model_names:
         raise RankzcError("--report needs --models (the report compares rankers)")
@@ -281,6 +276,8 @@ def evaluate(
 @format_option()
 def warmup(benchmark, plot, proxies, fmt) -> None:
     """Spearman of each proxy per scoring epoch against the final label (warm-up curves)."""
+    from rankzc.analysis import plot_warmup, warmup_report
+
     names = [p.strip() for p in proxies.split(",")] if proxies else None
     with open_benchmark(benchmark) as bench:
         known = set(bench.proxy_names())

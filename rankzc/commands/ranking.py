@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -268,10 +267,20 @@ def _settings(text: str) -> dict:
     'e.g. \'{"preset": "cpu", "data": "synthetic", "batch_size": 20}\'.',
 )
 @click.option("--top", type=click.IntRange(1), default=None, help="Show only the K best.")
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Only warn when --features-csv was computed under other proxy settings than the "
+    "ranker's (recorded in its .json sidecar); the default refuses.",
+)
 @format_option()
-def score(ranker, archs, sample, features_csv, seed, device, settings_text, top, fmt) -> None:
+def score(
+    ranker, archs, sample, features_csv, seed, device, settings_text, top, allow_mismatch, fmt
+) -> None:
     """Rank new architectures with a fitted ranker (best first)."""
-    from rankzc.ranking.io import load_ranker, rank_table
+    import pandas as pd
+
+    from rankzc.ranking.io import load_ranker, rank_table, recorded_settings
 
     given = [x is not None for x in (archs, sample, features_csv)]
     if sum(given) != 1:
@@ -282,6 +291,10 @@ def score(ranker, archs, sample, features_csv, seed, device, settings_text, top,
             table = pd.read_csv(features_csv, index_col=0)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise RankzcError(f"{features_csv}: not a readable CSV ({err})") from None
+        warn = (lambda msg: click.echo(f"Warning: {msg}", err=True)) if allow_mismatch else None
+        fitted.check_settings(
+            recorded_settings(features_csv), str(features_csv), str(ranker), warn=warn
+        )
         try:
             ranked = rank_table(table, fitted.score_table(table))
         except RankzcError as err:

@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.model_selection import RepeatedKFold
 
 from rankzc.errors import RankzcError
+from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix
 from rankzc.ranking.metrics import METRICS, ranking_metrics
 from rankzc.ranking.registry import RANKERS, make_ranker
@@ -57,18 +58,6 @@ def make_folds(
         raise RankzcError(f"repeats must be >= 1, got {repeats}")
     rkf = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     return [(np.asarray(tr), np.asarray(te)) for tr, te in rkf.split(np.zeros(n))]
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(float(x)) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -353,8 +342,8 @@ def evaluate_models(
     if report_dir is not None:
         from rankzc.ranking.report import write_report
 
-        result["report"] = str(write_report(report_dir, _clean(result), fs, oof, bench=bench))
-    return _clean(result)
+        result["report"] = str(write_report(report_dir, result, fs, oof, bench=bench))
+    return jsonable(result)
 
 
 def check_label_spread(y: np.ndarray) -> None:
