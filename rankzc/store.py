@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
+import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -117,6 +120,80 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _connect(target: str, *, uri: bool) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """Connect and read ``meta`` without writing anything; refuse what is not a store."""
+    conn = None
+    try:
+        conn = sqlite3.connect(target, timeout=30, isolation_level=None, uri=uri)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        raise
+    return conn, meta
+
+
+def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """Open read-only; in a read-only directory (no WAL index can be made) as immutable."""
+    base = path.resolve().as_uri()
+    try:
+        return _connect(f"{base}?mode=ro", uri=True)
+    except sqlite3.OperationalError as err:
+        first = err
+    except sqlite3.Error as err:
+        raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+    wal = Path(str(path) + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise StoreError(
+            f"{path}: cannot read ({first}); its write-ahead log {wal.name} holds changes "
+            "and the directory cannot be written: open it once where it is writable"
+        )
+    try:
+        # Nobody can be writing: a writer would need the directory. immutable=1 reads
+        # the file as it is, without the WAL index SQLite cannot create here.
+        return _connect(f"{base}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as err:
+        raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+
+
+def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
+    """Build a complete store beside ``path`` and link it there; False if another was first."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as err:
+        raise StoreError(f"{path}: cannot create store ({err.strerror})") from None
+    try:
+        conn = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript("BEGIN;" + _SCHEMA)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
+            conn.execute("COMMIT")
+        finally:
+            conn.close()  # the last connection: the WAL is merged into the file
+        try:
+            os.link(tmp, path)  # atomic, and never replaces an existing file
+        except FileExistsError:
+            return False  # another process created the store first: use that one
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            # a file system without hard links: check, then rename (a narrow window)
+            if path.exists():
+                return False
+            os.rename(tmp, path)
+        return True
+    except (sqlite3.Error, OSError) as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise StoreError(f"{path}: cannot create store ({detail})") from None
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(str(tmp) + suffix)
+
+
 class Benchmark:
     """A benchmark store opened from one SQLite file.
 
@@ -140,66 +217,66 @@ class Benchmark:
         source: str,
         **meta: Any,
     ) -> Benchmark:
-        """Create a store at ``path``, or open it if it is already a store of ``space``."""
+        """Create a store at ``path``, or open it if it is already a store of ``space``.
+
+        Creation is atomic: the store is built complete in a temporary file beside
+        ``path`` and then hard-linked to ``path``, which fails if another process got
+        there first (its store is then used). A half-created store is never visible
+        at ``path``, and a process only ever removes the temporary file it made.
+        """
         path = Path(path)
-        if path.exists():
-            bench = cls.open(path)
-            held = bench.meta.get("space")
-            if held != space:
-                bench.close()
-                raise StoreError(f"{path}: store holds space {held!r}, not {space!r}")
-            return bench
-        if not path.parent.exists():
-            raise StoreError(f"{path}: directory {path.parent} does not exist")
-        try:
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        except sqlite3.Error as err:
-            raise StoreError(f"{path}: cannot create store ({err})") from None
-        bench = cls(path, conn)
-        try:
-            bench._setup()
-            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            with bench.transaction():
-                values = {
-                    "format": FORMAT,
-                    "schema_version": str(SCHEMA_VERSION),
-                    "space": space,
-                    "dataset": dataset,
-                    "source": source,
-                    "created_at": _now(),
-                    "rankzc_version": __version__,
-                    **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
-                }
-                conn.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
-        except (sqlite3.Error, OSError) as err:
-            conn.close()
-            path.unlink(missing_ok=True)
-            raise StoreError(f"{path}: cannot create store ({err})") from None
+        if not path.exists():
+            if not path.parent.exists():
+                raise StoreError(f"{path}: directory {path.parent} does not exist")
+            values = {
+                "format": FORMAT,
+                "schema_version": str(SCHEMA_VERSION),
+                "space": space,
+                "dataset": dataset,
+                "source": source,
+                "created_at": _now(),
+                "rankzc_version": __version__,
+                **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
+            }
+            _create_store_file(path, values)
+        bench = cls.open(path)
+        held = bench.meta.get("space")
+        if held != space:
+            bench.close()
+            raise StoreError(f"{path}: store holds space {held!r}, not {space!r}")
         return bench
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> Benchmark:
-        """Open an existing store; refuse files that are not rankzc benchmarks."""
+        """Open an existing store; refuse files that are not rankzc benchmarks.
+
+        Nothing is written before the file is known to be a rankzc store (a foreign
+        SQLite file is not switched to WAL mode). ``readonly`` stores are readable in
+        a read-only directory too: when SQLite cannot open its WAL index there, the
+        file is opened as immutable (only when no write-ahead log is pending).
+        """
         path = Path(path)
         if not path.exists():
             raise StoreError(f"{path}: no such benchmark file")
         if path.is_dir():
             raise StoreError(f"{path}: is a directory, not a benchmark file")
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as err:
+            raise StoreError(f"{path}: cannot read ({err.strerror})") from None
+        if not head:
+            raise StoreError(f"{path}: not a rankzc benchmark (empty file)")
         if head != b"SQLite format 3\x00":
             raise StoreError(f"{path}: not a rankzc benchmark (not an SQLite file)")
-        uri = f"file:{path.resolve()}?mode=ro" if readonly else str(path)
-        try:
-            conn = sqlite3.connect(uri, timeout=30, isolation_level=None, uri=readonly)
-            bench = cls(path, conn)
-            if not readonly:
-                bench._setup()
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.Error as err:
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        if readonly:
+            conn, meta = _connect_readonly(path)
+        else:
+            try:
+                conn, meta = _connect(str(path), uri=False)
+            except sqlite3.Error as err:
+                raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        bench = cls(path, conn)
         if meta.get("format") != FORMAT:
             conn.close()
             raise StoreError(f"{path}: not a rankzc benchmark (meta.format missing)")
@@ -208,6 +285,12 @@ class Benchmark:
             raise StoreError(
                 f"{path}: written by a newer rankzc (schema {meta['schema_version']}); upgrade rankzc"
             )
+        if not readonly:
+            try:
+                bench._setup()
+            except sqlite3.Error as err:
+                conn.close()
+                raise StoreError(f"{path}: cannot open for writing ({err})") from None
         return bench
 
     def _setup(self) -> None:
@@ -237,15 +320,23 @@ class Benchmark:
             finally:
                 self._depth -= 1
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"{self.path}: cannot write ({err})") from err
         self._depth = 1
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
             self._conn.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite rolls back by itself on some errors (a full disk): roll back only
+            # what is still open, and never let the rollback hide the real error.
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"{self.path}: cannot write ({exc})") from exc
+            raise
         finally:
             self._depth = 0
 
