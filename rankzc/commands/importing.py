@@ -7,6 +7,27 @@ from pathlib import Path
 import click
 
 from rankzc.importers import import_nbsz, import_thesis
+from rankzc.importers.common import ACCURACY_UNITS, DUPLICATE_POLICIES
+
+
+def _import_options(fn):
+    """``--accuracy-unit`` and ``--on-duplicate``, shared by every importer."""
+    fn = click.option(
+        "--on-duplicate",
+        type=click.Choice(DUPLICATE_POLICIES),
+        default="error",
+        show_default=True,
+        help="An architecture under two keys: refuse the file, keep the first record, "
+        "or average the records' label and proxy scores.",
+    )(fn)
+    return click.option(
+        "--accuracy-unit",
+        type=click.Choice(ACCURACY_UNITS),
+        default="auto",
+        show_default=True,
+        help="Unit of the accuracies; auto decides from the whole column and refuses a "
+        "column that mixes fractions and percentages.",
+    )(fn)
 
 
 @click.group("import")
@@ -23,9 +44,11 @@ def import_group() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Store to create or add to.",
 )
-def thesis(directory: Path, out: Path) -> None:
+@_import_options
+def thesis(directory: Path, out: Path, accuracy_unit: str, on_duplicate: str) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
-    click.echo(import_thesis(directory, out).summary())
+    report = import_thesis(directory, out, accuracy_unit=accuracy_unit, on_duplicate=on_duplicate)
+    click.echo(report.summary())
 
 
 @import_group.command("nbsz")
@@ -43,9 +66,25 @@ def thesis(directory: Path, out: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Store to create or add to.",
 )
-def nbsz(file: Path, dataset: str | None, space: str | None, out: Path) -> None:
+@_import_options
+def nbsz(
+    file: Path,
+    dataset: str | None,
+    space: str | None,
+    out: Path,
+    accuracy_unit: str,
+    on_duplicate: str,
+) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
-    click.echo(import_nbsz(file, out, dataset=dataset, space=space).summary())
+    report = import_nbsz(
+        file,
+        out,
+        dataset=dataset,
+        space=space,
+        accuracy_unit=accuracy_unit,
+        on_duplicate=on_duplicate,
+    )
+    click.echo(report.summary())
 
 
 COMMANDS = [import_group]
