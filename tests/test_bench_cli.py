@@ -318,3 +318,28 @@ def test_three_builds_on_one_store_equal_one_build(tmp_path):
     with Benchmark.open(out, readonly=True) as b:
         assert b.counts()["failed"] == 0 and b.counts()["runs"] == 6
     assert not checkpoint_dir(out).exists()
+
+
+def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch):
+    """A build where an architecture fails exits 1, with the count in its last line."""
+    from rankzc.training import trainer as trainer_mod
+
+    run = trainer_mod.Trainer.run
+    victims = []
+
+    def failing_run(self, *args, **kwargs):
+        if not victims:
+            victims.append(self.arch.arch_id)
+            raise RuntimeError("disk on fire")
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod.Trainer, "run", failing_run)
+    out = tmp_path / "f.db"
+    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY)
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert "1 trained, 1 failed" in last, res.output
+    assert f"failed {victims[0]}: RuntimeError: disk on fire" in res.output
+    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
+    assert json.loads(res.output)["skipped_failed"] == 1

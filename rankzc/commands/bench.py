@@ -155,14 +155,15 @@ def build(
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
-        return
-    click.echo(
-        f"{out}: {summary.done} trained, {summary.failed} failed, "
-        f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
-        f"(skipped), {summary.seconds:.1f} s"
-    )
-    for arch_id, error in summary.errors.items():
-        click.echo(f"  failed {arch_id}: {error}")
-
+    else:
+        for arch_id, error in summary.errors.items():
+            click.echo(f"  failed {arch_id}: {error}")
+        click.echo(
+            f"{out}: {summary.done} trained, {summary.failed} failed, "
+            f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
+            f"(skipped), {summary.seconds:.1f} s"
+        )
+    if summary.failed:  # any architecture that failed in this run shows in the exit code
+        raise SystemExit(1)
 
 COMMANDS = [bench]
