@@ -42,6 +42,9 @@ from rankzc.errors import StoreError
 FORMAT = "rankzc-benchmark"
 SCHEMA_VERSION = 1
 NO_RUN = 0
+#: Proxy-settings fields that do not make another configuration: seeds repeat one,
+#: and a store may get its proxies from several commands, devices, in several calls.
+_NOT_SETTINGS = ("seed", "device", "proxies", "source", "rankzc_version")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,6 +106,15 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """Stable 16-hex hash of a JSON-serialisable configuration."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def describe_config(config: Mapping[str, Any]) -> str:
+    """A short human description of a run configuration (for messages)."""
+    parts = []
+    for key in ("source", "preset", "dataset", "data", "epochs"):
+        if config.get(key) is not None:
+            parts.append(f"{key} {config[key]}")
+    return ", ".join(parts) or "unnamed configuration"
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -205,6 +217,7 @@ class Benchmark:
         self.path = Path(path)
         self._conn = conn
         self._depth = 0
+        self._config: str | None = None  # training configuration readers use (hash)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -504,16 +517,125 @@ class Benchmark:
         Index ``arch_id``; columns depth, val_acc (mean over finished runs),
         train_seconds (mean), n_runs.
         """
+        config = self.label_config()
         df = pd.read_sql_query(
             "SELECT r.arch_id, a.depth, AVG(r.val_acc) AS val_acc, "
             "AVG(r.train_seconds) AS train_seconds, COUNT(*) AS n_runs "
             "FROM runs r JOIN architectures a USING (arch_id) "
             "WHERE r.status='done' AND r.val_acc IS NOT NULL "
+            "AND (? IS NULL OR r.config_hash = ?) "
             "GROUP BY r.arch_id ORDER BY r.arch_id",
             self._conn,
+            params=(config, config),
         )
         df["depth"] = df["depth"].astype("Int64")
         return df.set_index("arch_id")
+
+    # ------------------------------------------------------------ configurations
+    def configurations(self) -> pd.DataFrame:
+        """The training configurations of the runs (the seed is not part of one).
+
+        Index ``config_hash``; columns runs, done, seeds (number of distinct seeds)
+        and ``describe`` (source or preset, epochs, data).
+        """
+        df = pd.read_sql_query(
+            "SELECT config_hash, MIN(config) AS config, COUNT(*) AS runs, "
+            "SUM(status='done') AS done, COUNT(DISTINCT seed) AS seeds "
+            "FROM runs GROUP BY config_hash ORDER BY MIN(run_id)",
+            self._conn,
+        )
+        df["describe"] = df["config"].map(lambda c: describe_config(json.loads(c)))
+        return df.drop(columns="config").set_index("config_hash")
+
+    def check_config(self, config: Mapping[str, Any], *, allow_mixed: bool = False) -> None:
+        """Refuse adding runs of ``config`` to a store holding runs of another configuration.
+
+        One store, one configuration: labels of different recipes (a tiny-preset run
+        beside NTU-scale labels) must not be averaged or ranked together. Repeated
+        seeds of the same configuration are fine. ``allow_mixed`` lets them in; readers
+        then ask which configuration to use (:meth:`select_config`).
+        """
+        h = config_hash(config)
+        held = self.configurations()
+        others = held.drop(index=h, errors="ignore")
+        if others.empty or allow_mixed:
+            return
+        first = others.index[0]
+        raise StoreError(
+            f"{self.path}: holds runs of another training configuration "
+            f"({others.loc[first, 'describe']}, {others.loc[first, 'runs']} runs, hash {first}); "
+            f"these are {describe_config(config)} (hash {h}): use another store, or "
+            "--allow-mixed-config to add them anyway"
+        )
+
+    def select_config(self, config_hash: str | None) -> Benchmark:
+        """Read labels and run proxies of one training configuration only (None: the only one)."""
+        if config_hash is not None and config_hash not in self.configurations().index:
+            raise StoreError(
+                f"{self.path}: no training configuration {config_hash!r} "
+                f"(has {list(self.configurations().index)})"
+            )
+        self._config = config_hash
+        return self
+
+    def label_config(self) -> str | None:
+        """The configuration labels are read from; refuse to mix several silently."""
+        if self._config is not None:
+            return self._config
+        rows = self._conn.execute(
+            "SELECT DISTINCT config_hash FROM runs WHERE status='done' AND val_acc IS NOT NULL"
+        ).fetchall()
+        if len(rows) > 1:
+            held = self.configurations()
+            parts = "; ".join(
+                f"{h}: {held.loc[h, 'describe']}, {held.loc[h, 'done']} done"
+                for h in held.index
+                if held.loc[h, "done"]
+            )
+            raise StoreError(
+                f"{self.path}: labels of {len(rows)} training configurations ({parts}); "
+                "they are not mixed: select one with Benchmark.select_config(HASH), "
+                "or keep one configuration per store"
+            )
+        return None
+
+    def proxy_config(self, epoch: int) -> str | None:
+        """Like :meth:`label_config` for proxy scores at ``epoch``; also refuses scores
+        of different proxy settings side by side (seed, device, which proxies and who
+        scored them aside: :data:`_NOT_SETTINGS`)."""
+        config = self._config
+        if config is None:
+            rows = self._conn.execute(
+                "SELECT DISTINCT r.config_hash FROM proxies p JOIN runs r USING (run_id) "
+                "WHERE p.epoch=?",
+                (int(epoch),),
+            ).fetchall()
+            if len(rows) > 1:
+                self.label_config()  # the same message when the labels are mixed too
+                raise StoreError(
+                    f"{self.path}: proxy scores at epoch {epoch} from {len(rows)} training "
+                    "configurations; select one with Benchmark.select_config(HASH)"
+                )
+        ids = self._conn.execute(
+            "SELECT DISTINCT settings_id FROM proxies WHERE epoch=? AND (? IS NULL OR "
+            "run_id=0 OR run_id IN (SELECT run_id FROM runs WHERE config_hash=?))",
+            (int(epoch), config, config),
+        ).fetchall()
+        texts = dict(self._conn.execute("SELECT settings_id, settings FROM proxy_settings"))
+        keys = set()
+        for (sid,) in ids:
+            if sid is None:
+                keys.add(None)
+                continue
+            settings = json.loads(texts.get(sid, "{}"))
+            keys.add(config_hash({k: v for k, v in settings.items() if k not in _NOT_SETTINGS}))
+        if len(keys) > 1:
+            raise StoreError(
+                f"{self.path}: proxy scores at epoch {epoch} were computed under "
+                f"{len(keys)} different settings (preset, data, batch, options); they are not mixed: "
+                "keep one configuration per store"
+            )
+        return config
 
     # ------------------------------------------------------------------- proxies
     def record_proxies(
@@ -590,11 +712,13 @@ class Benchmark:
         Missing scores are NaN. Where an architecture has scores from several runs,
         their mean is taken.
         """
+        config = self.proxy_config(epoch)
         df = pd.read_sql_query(
             "SELECT arch_id, name, AVG(score) AS score FROM proxies WHERE epoch=? "
-            "GROUP BY arch_id, name",
+            "AND (? IS NULL OR run_id=0 OR run_id IN (SELECT run_id FROM runs "
+            "WHERE config_hash=?)) GROUP BY arch_id, name",
             self._conn,
-            params=(int(epoch),),
+            params=(int(epoch), config, config),
         )
         wide = df.pivot(index="arch_id", columns="name", values="score").astype(float)
         wide.columns.name = None

@@ -95,6 +95,11 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Comma-separated proxies scored during warm-up ('all' or 'none').",
 )
 @click.option("--retry-failed", is_flag=True, help="Train failed architectures again.")
+@click.option(
+    "--allow-mixed-config",
+    is_flag=True,
+    help="Add runs to a store that holds runs of another training configuration.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def build(
@@ -113,6 +118,7 @@ def build(
     workers: int,
     proxies: str,
     retry_failed: bool,
+    allow_mixed_config: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -152,6 +158,7 @@ def build(
         ray_address=ray_address,
         retry_failed=retry_failed,
         progress=False if quiet else None,
+        allow_mixed_config=allow_mixed_config,
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
@@ -165,5 +172,6 @@ def build(
         )
     if summary.failed:  # any architecture that failed in this run shows in the exit code
         raise SystemExit(1)
+
 
 COMMANDS = [bench]

@@ -11,7 +11,12 @@ from rankzc.importers.common import ACCURACY_UNITS, DUPLICATE_POLICIES
 
 
 def _import_options(fn):
-    """``--accuracy-unit`` and ``--on-duplicate``, shared by every importer."""
+    """``--accuracy-unit``, ``--on-duplicate``, ``--allow-mixed-config`` (every importer)."""
+    fn = click.option(
+        "--allow-mixed-config",
+        is_flag=True,
+        help="Add to a store that holds runs of another configuration (source, dataset).",
+    )(fn)
     fn = click.option(
         "--on-duplicate",
         type=click.Choice(DUPLICATE_POLICIES),
@@ -45,9 +50,17 @@ def import_group() -> None:
     help="Store to create or add to.",
 )
 @_import_options
-def thesis(directory: Path, out: Path, accuracy_unit: str, on_duplicate: str) -> None:
+def thesis(
+    directory: Path, out: Path, accuracy_unit: str, on_duplicate: str, allow_mixed_config: bool
+) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
-    report = import_thesis(directory, out, accuracy_unit=accuracy_unit, on_duplicate=on_duplicate)
+    report = import_thesis(
+        directory,
+        out,
+        accuracy_unit=accuracy_unit,
+        on_duplicate=on_duplicate,
+        allow_mixed_config=allow_mixed_config,
+    )
     click.echo(report.summary())
 
 
@@ -74,6 +87,7 @@ def nbsz(
     out: Path,
     accuracy_unit: str,
     on_duplicate: str,
+    allow_mixed_config: bool,
 ) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
     report = import_nbsz(
@@ -83,6 +97,7 @@ def nbsz(
         space=space,
         accuracy_unit=accuracy_unit,
         on_duplicate=on_duplicate,
+        allow_mixed_config=allow_mixed_config,
     )
     click.echo(report.summary())
 

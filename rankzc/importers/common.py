@@ -189,9 +189,14 @@ def write_records(
     space: str,
     run_config: dict[str, Any],
     report: ImportReport,
+    allow_mixed_config: bool = False,
 ) -> None:
-    """Write architectures, one imported run each, and their proxies, in one transaction."""
+    """Write architectures, one imported run each, and their proxies, in one transaction.
+
+    A store holding runs of another configuration is refused unless ``allow_mixed_config``.
+    """
     start = time.perf_counter()
+    bench.check_config(run_config, allow_mixed=allow_mixed_config)
     with bench.transaction() as conn:
         report.added_architectures = bench.add_architectures(
             {

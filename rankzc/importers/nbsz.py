@@ -93,6 +93,7 @@ def import_nbsz(
     space: str | None = None,
     accuracy_unit: str = "auto",
     on_duplicate: str = "error",
+    allow_mixed_config: bool = False,
 ) -> ImportReport:
     """Import one NAS-Bench-Suite-Zero file into the store at ``out``.
 
@@ -150,6 +151,13 @@ def import_nbsz(
     records, report.duplicates = resolve_duplicates(records, keys, on_duplicate, where)
     config = {"source": SOURCE, "space": space, "dataset": dataset}
     with Benchmark.create(out, space=space, dataset=dataset, source=SOURCE) as bench:
-        write_records(bench, records, space=space, run_config=config, report=report)
+        write_records(
+            bench,
+            records,
+            space=space,
+            run_config=config,
+            report=report,
+            allow_mixed_config=allow_mixed_config,
+        )
     report.seconds = time.perf_counter() - start
     return report

@@ -84,6 +84,7 @@ def import_thesis(
     *,
     accuracy_unit: str = "auto",
     on_duplicate: str = "error",
+    allow_mixed_config: bool = False,
 ) -> ImportReport:
     """Import every ``*.json`` file of ``directory`` into the store at ``out``.
 
@@ -110,6 +111,13 @@ def import_thesis(
     report = ImportReport(path=str(directory), read=len(records), on_duplicate=on_duplicate)
     records, report.duplicates = resolve_duplicates(records, names, on_duplicate, str(directory))
     with Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE) as bench:
-        write_records(bench, records, space=SPACE, run_config=RUN_CONFIG, report=report)
+        write_records(
+            bench,
+            records,
+            space=SPACE,
+            run_config=RUN_CONFIG,
+            report=report,
+            allow_mixed_config=allow_mixed_config,
+        )
     report.seconds = time.perf_counter() - start
     return report

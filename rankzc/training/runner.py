@@ -418,6 +418,7 @@ def build_benchmark(
     progress: bool | None = None,
     data: TrainData | None = None,
     model_fn: Callable | None = None,
+    allow_mixed_config: bool = False,
 ) -> BuildSummary:
     """Train ``archs`` under ``config`` into the store ``out`` (created if missing).
 
@@ -425,6 +426,8 @@ def build_benchmark(
     their checkpoints, failed runs are skipped unless ``retry_failed``. ``data``
     (default: loaded from ``config.data``) and ``model_fn`` are for tests and
     notebooks; ``progress`` (default: when stderr is a terminal) shows progress bars.
+    A store holding runs of another configuration is refused unless
+    ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`).
     """
     t0 = time.perf_counter()
     out = check_output(out)
@@ -435,6 +438,9 @@ def build_benchmark(
         raise RankzcError("--archs: no architectures to train")
     if len({a.arch_id for a in archs}) != len(archs):
         raise RankzcError("--archs: the same architecture is listed twice")
+    if out.exists():  # refuse another configuration before loading any data
+        with Benchmark.open(out, readonly=True) as held:
+            held.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
     if data is None:
         data = load_train_data(config.data)
     summary = BuildSummary(out, total=len(archs))
@@ -444,6 +450,7 @@ def build_benchmark(
             out, space=SPACE, dataset=config.data, source="rankzc bench build"
         ) as bench,
     ):
+        bench.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
         bench.set_meta(
             build_config=json.dumps(config.to_dict(), sort_keys=True),
             build_config_hash=config_hash(config.to_dict()),
