@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from rankzc import __version__
+from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker
 from rankzc.ranking.features import FEATURE_SETS, arch_features, feature_matrix
@@ -250,12 +251,13 @@ def save_ranker(fitted: FittedRanker, path: str | Path) -> Path:
         "state": _jsonable(config),
         "sha256": {k: _sha(v) for k, v in members.items()},
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with (
+        atomic_output(path) as tmp,  # whole or nothing; one-line error on a full disk
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+    ):
         zf.writestr("manifest.json", json.dumps(manifest, indent=1))
         for k, v in members.items():
             zf.writestr(k, v)
-    tmp.replace(path)
     return path
 
 
