@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from rankzc import __version__
+from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError, describe_error
 from rankzc.jsonfile import jsonable
 from rankzc.ranking.base import BaseRanker
@@ -393,13 +394,14 @@ def save_ranker(fitted: FittedRanker, path: str | Path) -> Path:
     }
     check_manifest(manifest)
     manifest_bytes = json.dumps(manifest, indent=1).encode()
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with (
+        atomic_output(path) as tmp,  # whole or nothing; one-line error on a full disk
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+    ):
         zf.writestr("manifest.json", manifest_bytes)
         zf.writestr(MANIFEST_SUM, _sha(manifest_bytes) + "\n")
         for k, v in members.items():
             zf.writestr(k, v)
-    tmp.replace(path)
     return path
 
 
