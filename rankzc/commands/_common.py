@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError
 from rankzc.jsonfile import jsonable
 
@@ -79,9 +78,7 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
         raise RankzcError(f"{out}: output must end in .csv or .parquet")
     if not out.parent.exists():
         raise RankzcError(f"{out}: directory {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_output(out, suffix=suffix) as tmp:  # no temp file left on failure
         if suffix == ".csv":
             df.to_csv(tmp)
         else:
@@ -98,13 +95,10 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
                 meta[b"rankzc"] = json.dumps(jsonable(metadata)).encode()
                 table = table.replace_schema_metadata(meta)
             pq.write_table(table, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     if suffix == ".csv" and metadata:
         sidecar = out.with_name(out.name + ".json")
-        sidecar.write_text(json.dumps(jsonable(metadata), indent=2))
+        with atomic_output(sidecar) as tmp:
+            tmp.write_text(json.dumps(jsonable(metadata), indent=2))
 
 
 def epoch_option():
@@ -118,11 +112,13 @@ def epoch_option():
     )
 
 
-def features_option(help: str = "Ranker inputs: proxies, architecture encoding, or both."):
-    """``--features proxies|arch|all``."""
+def features_option(
+    help: str = "Ranker inputs: proxies, architecture encoding, graph features, or all.",
+):
+    """``--features proxies|arch|graph|all``."""
     return click.option(
         "--features",
-        type=click.Choice(["proxies", "arch", "all"]),
+        type=click.Choice(["proxies", "arch", "graph", "all"]),
         default="proxies",
         show_default=True,
         help=help,

@@ -95,6 +95,11 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Comma-separated proxies scored during warm-up ('all' or 'none').",
 )
 @click.option("--retry-failed", is_flag=True, help="Train failed architectures again.")
+@click.option(
+    "--allow-mixed-config",
+    is_flag=True,
+    help="Add runs to a store that holds runs of another training configuration.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def build(
@@ -113,6 +118,7 @@ def build(
     workers: int,
     proxies: str,
     retry_failed: bool,
+    allow_mixed_config: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -152,17 +158,20 @@ def build(
         ray_address=ray_address,
         retry_failed=retry_failed,
         progress=False if quiet else None,
+        allow_mixed_config=allow_mixed_config,
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
-        return
-    click.echo(
-        f"{out}: {summary.done} trained, {summary.failed} failed, "
-        f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
-        f"(skipped), {summary.seconds:.1f} s"
-    )
-    for arch_id, error in summary.errors.items():
-        click.echo(f"  failed {arch_id}: {error}")
+    else:
+        for arch_id, error in summary.errors.items():
+            click.echo(f"  failed {arch_id}: {error}")
+        click.echo(
+            f"{out}: {summary.done} trained, {summary.failed} failed, "
+            f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
+            f"(skipped), {summary.seconds:.1f} s"
+        )
+    if summary.failed:  # any architecture that failed in this run shows in the exit code
+        raise SystemExit(1)
 
 
 COMMANDS = [bench]

@@ -40,7 +40,6 @@ import contextlib
 import fcntl
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -128,7 +127,6 @@ def check_output(out: str | Path) -> Path:
         raise RankzcError(
             f"--out {out}: directory {parent} is not writable ({err.strerror})"
         ) from None
-    _drop_empty_store(out)
     if out.exists():
         try:
             open(out, "r+b").close()
@@ -136,29 +134,6 @@ def check_output(out: str | Path) -> Path:
             raise RankzcError(f"--out {out}: file is not writable ({err.strerror})") from None
         Benchmark.open(out, readonly=True).close()
     return out
-
-
-def _drop_empty_store(out: Path) -> None:
-    """Remove a store file that holds no table (a build killed while creating it)."""
-    if not out.is_file():
-        return
-    if out.stat().st_size:
-        with open(out, "rb") as fh:
-            if fh.read(16) != b"SQLite format 3\x00":
-                return
-        try:
-            conn = sqlite3.connect(f"file:{out.resolve()}?mode=ro", uri=True)
-            try:
-                n = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return
-        if n:
-            return
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(str(out) + suffix).unlink()
 
 
 def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
@@ -220,25 +195,47 @@ class StoreWriter:
 
 @contextlib.contextmanager
 def build_lock(out: Path) -> Iterator[Path]:
-    """Hold ``<out>.ckpt/lock`` exclusively; refuse when another build holds it."""
+    """Hold an OS lock (``flock``) on ``<out>.ckpt/lock`` for the build's life.
+
+    A build that cannot take the lock is refused and touches nothing. Only the holder
+    cleans up: temporary checkpoint files left by a killed build, then (still holding
+    the lock) the lock file and the folder when no checkpoint is left. A process that
+    opened the lock file just before the holder removed it sees, after locking, that
+    its file is no longer the one at ``lock`` and starts over, so two builds can never
+    hold locks on two different files.
+    """
     ckdir = checkpoint_dir(out)
-    ckdir.mkdir(exist_ok=True)
     lock = ckdir / "lock"
-    fh = open(lock, "a+")
-    try:
+    while True:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            ckdir.mkdir(exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            continue  # the holder removed the folder between mkdir and open
+        except OSError as err:
+            raise RankzcError(f"--out {out}: cannot create {lock} ({err.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise RankzcError(f"--out {out}: another build is writing this store") from None
-        # With the lock held no writer is alive: a temporary file is a kill's leftover.
+        try:
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)  # locked a lock file its holder has just removed: try again
+    try:
+        # With the lock held no other build is alive: a temporary file is a kill's leftover.
         for stale in ckdir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
         yield ckdir
     finally:
-        fh.close()
         with contextlib.suppress(OSError):
-            lock.unlink()
+            lock.unlink()  # removed while still locked (see above)
             ckdir.rmdir()  # only when no checkpoint is left
+        os.close(fd)
 
 
 def plan_jobs(
@@ -421,6 +418,7 @@ def build_benchmark(
     progress: bool | None = None,
     data: TrainData | None = None,
     model_fn: Callable | None = None,
+    allow_mixed_config: bool = False,
 ) -> BuildSummary:
     """Train ``archs`` under ``config`` into the store ``out`` (created if missing).
 
@@ -428,6 +426,8 @@ def build_benchmark(
     their checkpoints, failed runs are skipped unless ``retry_failed``. ``data``
     (default: loaded from ``config.data``) and ``model_fn`` are for tests and
     notebooks; ``progress`` (default: when stderr is a terminal) shows progress bars.
+    A store holding runs of another configuration is refused unless
+    ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`).
     """
     t0 = time.perf_counter()
     out = check_output(out)
@@ -438,6 +438,9 @@ def build_benchmark(
         raise RankzcError("--archs: no architectures to train")
     if len({a.arch_id for a in archs}) != len(archs):
         raise RankzcError("--archs: the same architecture is listed twice")
+    if out.exists():  # refuse another configuration before loading any data
+        with Benchmark.open(out, readonly=True) as held:
+            held.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
     if data is None:
         data = load_train_data(config.data)
     summary = BuildSummary(out, total=len(archs))
@@ -447,6 +450,7 @@ def build_benchmark(
             out, space=SPACE, dataset=config.data, source="rankzc bench build"
         ) as bench,
     ):
+        bench.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
         bench.set_meta(
             build_config=json.dumps(config.to_dict(), sort_keys=True),
             build_config_hash=config_hash(config.to_dict()),
