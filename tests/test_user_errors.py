@@ -52,7 +52,7 @@ def test_synflow_option_mistake_is_a_rankzc_error(arch):
         warnings.simplefilter("ignore")
         res = compute_proxies(model, (x, y), names=["synflow"], options={"synflow_bn": "bogus"})
     assert res["synflow"].score is None
-    assert res["synflow"].error.startswith("RankzcError: synflow_bn")
+    assert res["synflow"].error.startswith("synflow_bn")  # a user error: its message only
 
 
 def test_one_json_cleaner():
@@ -108,6 +108,10 @@ def test_one_error_describer():
     assert describe_error(KeyError("x")) == "KeyError: 'x'"
     assert describe_error(ValueError("first\nsecond")) == "ValueError: first"
     assert describe_error(RuntimeError()) == "RuntimeError"
+    assert describe_error(RankzcError("f.csv: bad\nmore")) == "f.csv: bad"
+    from rankzc.ranking import evaluation
+
+    assert not hasattr(evaluation, "_describe") and evaluation.describe_error is describe_error
 
 
 def test_parquet_is_a_declared_dependency():

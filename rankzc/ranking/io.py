@@ -490,7 +490,7 @@ def load_ranker(path: str | Path) -> FittedRanker:
     except zipfile.BadZipFile as err:
         raise RankzcError(f"{path}: not a rankzc ranker or corrupted ({err})") from None
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({_reason(err)})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     try:
         blob = members["arrays.safetensors"]
         arrays = st_load(blob) if blob else {}
@@ -503,7 +503,7 @@ def load_ranker(path: str | Path) -> FittedRanker:
         if np.shape(model.predict(probe)) != (1,):
             raise RankzcError("the model does not give one score per row")
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({_reason(err)})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     return FittedRanker(
         model,
         features=manifest["features"],
@@ -514,7 +514,3 @@ def load_ranker(path: str | Path) -> FittedRanker:
         info=manifest["info"],
         rankzc_version=manifest["rankzc_version"],
     )
-
-
-def _reason(err: BaseException) -> str:
-    return str(err) if isinstance(err, RankzcError) else describe_error(err)
