@@ -155,6 +155,8 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         first = err
     except sqlite3.Error as err:
         raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+    if os.access(path.parent, os.W_OK):  # not the read-only directory case
+        raise StoreError(f"{path}: not a rankzc benchmark ({first})")
     wal = Path(str(path) + "-wal")
     if wal.exists() and wal.stat().st_size:
         raise StoreError(
@@ -578,6 +580,9 @@ class Benchmark:
         self._config = config_hash
         return self
 
+    def _count(self, sql: str) -> int:
+        return int(self._conn.execute(sql).fetchone()[0])
+
     def label_config(self) -> str | None:
         """The configuration labels are read from; refuse to mix several silently."""
         if self._config is not None:
@@ -604,7 +609,7 @@ class Benchmark:
         of different proxy settings side by side (seed, device, which proxies and who
         scored them aside: :data:`_NOT_SETTINGS`)."""
         config = self._config
-        if config is None:
+        if config is None and self._count("SELECT COUNT(DISTINCT config_hash) FROM runs") > 1:
             rows = self._conn.execute(
                 "SELECT DISTINCT r.config_hash FROM proxies p JOIN runs r USING (run_id) "
                 "WHERE p.epoch=?",
@@ -616,6 +621,8 @@ class Benchmark:
                     f"{self.path}: proxy scores at epoch {epoch} from {len(rows)} training "
                     "configurations; select one with Benchmark.select_config(HASH)"
                 )
+        if not self._count("SELECT COUNT(*) FROM proxy_settings"):
+            return config  # no settings recorded (imported scores): nothing to mix
         ids = self._conn.execute(
             "SELECT DISTINCT settings_id FROM proxies WHERE epoch=? AND (? IS NULL OR "
             "run_id=0 OR run_id IN (SELECT run_id FROM runs WHERE config_hash=?))",
