@@ -146,6 +146,14 @@ def _connect(target: str, *, uri: bool) -> tuple[sqlite3.Connection, dict[str, s
     return conn, meta
 
 
+def _open_error(path: Path, err: sqlite3.Error) -> StoreError:
+    """Not a store (no meta table, not a database) vs. cannot open it (I/O, locks, disk)."""
+    text = str(err)
+    if isinstance(err, sqlite3.OperationalError) and not text.startswith("no such table"):
+        return StoreError(f"{path}: cannot open ({text})")
+    return StoreError(f"{path}: not a rankzc benchmark ({text})")
+
+
 def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     """Open read-only; in a read-only directory (no WAL index can be made) as immutable."""
     base = path.resolve().as_uri()
@@ -154,9 +162,9 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     except sqlite3.OperationalError as err:
         first = err
     except sqlite3.Error as err:
-        raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        raise _open_error(path, err) from None
     if os.access(path.parent, os.W_OK):  # not the read-only directory case
-        raise StoreError(f"{path}: not a rankzc benchmark ({first})")
+        raise _open_error(path, first)
     wal = Path(str(path) + "-wal")
     if wal.exists() and wal.stat().st_size:
         raise StoreError(
@@ -168,7 +176,7 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         # the file as it is, without the WAL index SQLite cannot create here.
         return _connect(f"{base}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as err:
-        raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        raise _open_error(path, err) from None
 
 
 def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
@@ -290,7 +298,7 @@ class Benchmark:
             try:
                 conn, meta = _connect(str(path), uri=False)
             except sqlite3.Error as err:
-                raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+                raise _open_error(path, err) from None
         bench = cls(path, conn)
         if meta.get("format") != FORMAT:
             conn.close()
