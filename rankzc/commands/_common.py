@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError
-from rankzc.store import Benchmark, default_benchmark_path
+from rankzc.jsonfile import jsonable
+
+if TYPE_CHECKING:  # pandas and the store load only when a command runs (fast start-up)
+    import pandas as pd
+
+    from rankzc.store import Benchmark
 
 
 def benchmark_option(**kwargs: Any):
@@ -40,6 +44,8 @@ def format_option(choices: tuple[str, ...] = ("table", "json")):
 
 def open_benchmark(path: Path | None) -> Benchmark:
     """Open ``path`` read-only, or the shipped default when it is None."""
+    from rankzc.store import Benchmark, default_benchmark_path
+
     if path is None:
         path = default_benchmark_path()
         if not path.exists():
@@ -49,21 +55,9 @@ def open_benchmark(path: Path | None) -> Benchmark:
     return Benchmark.open(path, readonly=True)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return _clean(value.item())
-    return value
-
-
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON; NaN and inf become null."""
-    click.echo(json.dumps(_clean(obj), indent=2, allow_nan=False))
+    click.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
 def fmt_num(value: Any, digits: int = 4) -> str:
@@ -98,13 +92,13 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
             table = pa.Table.from_pandas(df)
             if metadata:
                 meta = dict(table.schema.metadata or {})
-                meta[b"rankzc"] = json.dumps(_clean(metadata)).encode()
+                meta[b"rankzc"] = json.dumps(jsonable(metadata)).encode()
                 table = table.replace_schema_metadata(meta)
             pq.write_table(table, tmp)
     if suffix == ".csv" and metadata:
         sidecar = out.with_name(out.name + ".json")
         with atomic_output(sidecar) as tmp:
-            tmp.write_text(json.dumps(_clean(metadata), indent=2))
+            tmp.write_text(json.dumps(jsonable(metadata), indent=2))
 
 
 def epoch_option():
@@ -118,11 +112,13 @@ def epoch_option():
     )
 
 
-def features_option(help: str = "Ranker inputs: proxies, architecture encoding, or both."):
-    """``--features proxies|arch|all``."""
+def features_option(
+    help: str = "Ranker inputs: proxies, architecture encoding, graph features, or all.",
+):
+    """``--features proxies|arch|graph|all``."""
     return click.option(
         "--features",
-        type=click.Choice(["proxies", "arch", "all"]),
+        type=click.Choice(["proxies", "arch", "graph", "all"]),
         default="proxies",
         show_default=True,
         help=help,

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from rankzc.importers import import_nbsz, import_thesis
-from rankzc.importers.common import ACCURACY_UNITS, DUPLICATE_POLICIES
+# the importers' own tuples (rankzc.importers.common), spelled here so that start-up
+# does not import the store and pandas; the importers validate them again
+ACCURACY_UNITS = ("auto", "percent", "fraction")
+DUPLICATE_POLICIES = ("error", "first", "mean")
 
 
 def _import_options(fn):
@@ -54,6 +56,8 @@ def thesis(
     directory: Path, out: Path, accuracy_unit: str, on_duplicate: str, allow_mixed_config: bool
 ) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
+    from rankzc.importers import import_thesis
+
     report = import_thesis(
         directory,
         out,
@@ -90,6 +94,8 @@ def nbsz(
     allow_mixed_config: bool,
 ) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
+    from rankzc.importers import import_nbsz
+
     report = import_nbsz(
         file,
         out,
