@@ -277,8 +277,16 @@ class Benchmark:
         SQLite file is not switched to WAL mode). ``readonly`` stores are readable in
         a read-only directory too: when SQLite cannot open its WAL index there, the
         file is opened as immutable (only when no write-ahead log is pending).
+
+        ``STORE.db#HASH`` (when no file has that name) opens ``STORE.db`` reading only the
+        training configuration ``HASH`` (:meth:`select_config`), e.g. ``--benchmark
+        mixed.db#53d3c4d775b1b25f`` for a store that holds several.
         """
         path = Path(path)
+        config = None
+        if not path.exists() and "#" in path.name:
+            name, _, config = path.name.rpartition("#")
+            path = path.with_name(name)
         if not path.exists():
             raise StoreError(f"{path}: no such benchmark file")
         if path.is_dir():
@@ -314,6 +322,12 @@ class Benchmark:
             except sqlite3.Error as err:
                 conn.close()
                 raise StoreError(f"{path}: cannot open for writing ({err})") from None
+        if config:
+            try:
+                bench.select_config(config)
+            except StoreError:
+                conn.close()
+                raise
         return bench
 
     def _setup(self) -> None:
@@ -622,8 +636,8 @@ class Benchmark:
             )
             raise StoreError(
                 f"{self.path}: labels of {len(rows)} training configurations ({parts}); "
-                "they are not mixed: select one with Benchmark.select_config(HASH), "
-                "or keep one configuration per store"
+                "they are not mixed: read one with --benchmark STORE#HASH "
+                "(Benchmark.select_config(HASH)), or keep one configuration per store"
             )
         return None
 
@@ -642,7 +656,8 @@ class Benchmark:
                 self.label_config()  # the same message when the labels are mixed too
                 raise StoreError(
                     f"{self.path}: proxy scores at epoch {epoch} from {len(rows)} training "
-                    "configurations; select one with Benchmark.select_config(HASH)"
+                    "configurations; read one with --benchmark STORE#HASH "
+                    "(Benchmark.select_config(HASH))"
                 )
         if not self._count("SELECT COUNT(*) FROM proxy_settings"):
             return config  # no settings recorded (imported scores): nothing to mix
