@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +23,11 @@ from rankzc.errors import RankzcError
 def atomic_output(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds."""
     path = Path(path)
+    # a random name opened exclusively with mode 0o666 (not mkstemp's 0o600): the file
+    # gets the permissions the umask gives any new file
+    tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}"))
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-        os.close(fd)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as err:
         raise RankzcError(f"{path}: cannot write ({err.strerror or err})") from None
     try:

@@ -146,6 +146,14 @@ def _connect(target: str, *, uri: bool) -> tuple[sqlite3.Connection, dict[str, s
     return conn, meta
 
 
+def _open_error(path: Path, err: sqlite3.Error) -> StoreError:
+    """Not a store (no meta table, not a database) vs. cannot open it (I/O, locks, disk)."""
+    text = str(err)
+    if isinstance(err, sqlite3.OperationalError) and not text.startswith("no such table"):
+        return StoreError(f"{path}: cannot open ({text})")
+    return StoreError(f"{path}: not a rankzc benchmark ({text})")
+
+
 def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     """Open read-only; in a read-only directory (no WAL index can be made) as immutable."""
     base = path.resolve().as_uri()
@@ -154,7 +162,9 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     except sqlite3.OperationalError as err:
         first = err
     except sqlite3.Error as err:
-        raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        raise _open_error(path, err) from None
+    if os.access(path.parent, os.W_OK):  # not the read-only directory case
+        raise _open_error(path, first)
     wal = Path(str(path) + "-wal")
     if wal.exists() and wal.stat().st_size:
         raise StoreError(
@@ -166,7 +176,7 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         # the file as it is, without the WAL index SQLite cannot create here.
         return _connect(f"{base}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as err:
-        raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        raise _open_error(path, err) from None
 
 
 def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
@@ -267,8 +277,16 @@ class Benchmark:
         SQLite file is not switched to WAL mode). ``readonly`` stores are readable in
         a read-only directory too: when SQLite cannot open its WAL index there, the
         file is opened as immutable (only when no write-ahead log is pending).
+
+        ``STORE.db#HASH`` (when no file has that name) opens ``STORE.db`` reading only the
+        training configuration ``HASH`` (:meth:`select_config`), e.g. ``--benchmark
+        mixed.db#53d3c4d775b1b25f`` for a store that holds several.
         """
         path = Path(path)
+        config = None
+        if not path.exists() and "#" in path.name:
+            name, _, config = path.name.rpartition("#")
+            path = path.with_name(name)
         if not path.exists():
             raise StoreError(f"{path}: no such benchmark file")
         if path.is_dir():
@@ -288,7 +306,7 @@ class Benchmark:
             try:
                 conn, meta = _connect(str(path), uri=False)
             except sqlite3.Error as err:
-                raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+                raise _open_error(path, err) from None
         bench = cls(path, conn)
         if meta.get("format") != FORMAT:
             conn.close()
@@ -304,6 +322,12 @@ class Benchmark:
             except sqlite3.Error as err:
                 conn.close()
                 raise StoreError(f"{path}: cannot open for writing ({err})") from None
+        if config:
+            try:
+                bench.select_config(config)
+            except StoreError:
+                conn.close()
+                raise
         return bench
 
     def _setup(self) -> None:
@@ -593,6 +617,9 @@ class Benchmark:
         self._config = config_hash
         return self
 
+    def _count(self, sql: str) -> int:
+        return int(self._conn.execute(sql).fetchone()[0])
+
     def label_config(self) -> str | None:
         """The configuration labels are read from; refuse to mix several silently."""
         if self._config is not None:
@@ -609,8 +636,8 @@ class Benchmark:
             )
             raise StoreError(
                 f"{self.path}: labels of {len(rows)} training configurations ({parts}); "
-                "they are not mixed: select one with Benchmark.select_config(HASH), "
-                "or keep one configuration per store"
+                "they are not mixed: read one with --benchmark STORE#HASH "
+                "(Benchmark.select_config(HASH)), or keep one configuration per store"
             )
         return None
 
@@ -619,7 +646,7 @@ class Benchmark:
         of different proxy settings side by side (seed, device, which proxies and who
         scored them aside: :data:`_NOT_SETTINGS`)."""
         config = self._config
-        if config is None:
+        if config is None and self._count("SELECT COUNT(DISTINCT config_hash) FROM runs") > 1:
             rows = self._conn.execute(
                 "SELECT DISTINCT r.config_hash FROM proxies p JOIN runs r USING (run_id) "
                 "WHERE p.epoch=?",
@@ -629,8 +656,11 @@ class Benchmark:
                 self.label_config()  # the same message when the labels are mixed too
                 raise StoreError(
                     f"{self.path}: proxy scores at epoch {epoch} from {len(rows)} training "
-                    "configurations; select one with Benchmark.select_config(HASH)"
+                    "configurations; read one with --benchmark STORE#HASH "
+                    "(Benchmark.select_config(HASH))"
                 )
+        if not self._count("SELECT COUNT(*) FROM proxy_settings"):
+            return config  # no settings recorded (imported scores): nothing to mix
         ids = self._conn.execute(
             "SELECT DISTINCT settings_id FROM proxies WHERE epoch=? AND (? IS NULL OR "
             "run_id=0 OR run_id IN (SELECT run_id FROM runs WHERE config_hash=?))",

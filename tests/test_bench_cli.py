@@ -343,3 +343,22 @@ def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch
     res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--json")
     assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
     assert json.loads(res.output)["skipped_failed"] == 1
+
+
+def test_refused_build_leaves_the_holders_lock_and_files(tmp_path):
+    """In one process too: a refused build_lock removes nothing (before: the lock file)."""
+    from rankzc.errors import RankzcError
+    from rankzc.training.runner import build_lock
+
+    out = tmp_path / "l.db"
+    with build_lock(out) as ckdir:
+        inflight = ckdir / ".a.pt.123.tmp"  # the holder's checkpoint being written
+        inflight.write_bytes(b"x")
+        lock = ckdir / "lock"
+        ino = lock.stat().st_ino
+        for _ in range(2):
+            with pytest.raises(RankzcError, match="another build"), build_lock(out):
+                pass
+        assert lock.stat().st_ino == ino and inflight.exists()
+        inflight.unlink()
+    assert not checkpoint_dir(out).exists()  # the holder cleaned up after itself

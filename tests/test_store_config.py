@@ -80,6 +80,15 @@ def test_bench_build_into_an_imported_store_is_refused(tmp_path):
     assert res.exit_code == 0, res.output
     res = runner.invoke(main, ["export", "--benchmark", str(out), "--out", str(tmp_path / "e.csv")])
     assert res.exit_code == 1 and "2 training configurations" in res.output, res.output
+    assert "--benchmark STORE#HASH" in res.output
+    with Benchmark.open(out, readonly=True) as b:
+        study = b.configurations().index[0]
+    csv = tmp_path / "study.csv"
+    res = runner.invoke(main, ["export", "--benchmark", f"{out}#{study}", "--out", str(csv)])
+    assert res.exit_code == 0, res.output
+    assert "wrote 6 architectures" in res.output
+    res = runner.invoke(main, ["export", "--benchmark", f"{out}#nope", "--out", str(csv)])
+    assert res.exit_code == 1 and "no training configuration 'nope'" in res.output
     with Benchmark.open(out, readonly=True) as b:
         study = b.configurations().index[0]
         assert b.select_config(study).labels().equals(labels)

@@ -33,9 +33,9 @@ def _create_at_barrier(path: str, barrier, results) -> None:
 
 
 def test_two_processes_creating_one_store_both_get_it(tmp_path):
-    """Through a barrier, both creators succeed and the file survives (20 trials)."""
+    """Through a barrier, both creators succeed and the file survives (25 trials)."""
     ctx = mp.get_context("fork")
-    for trial in range(20):
+    for trial in range(25):
         path = tmp_path / f"race{trial}.db"
         barrier = ctx.Barrier(2)
         results = ctx.Queue()

@@ -211,6 +211,8 @@ def build_lock(out: Path) -> Iterator[Path]:
             ckdir.mkdir(exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except FileNotFoundError:
+            if not ckdir.parent.is_dir():
+                raise RankzcError(f"--out {out}: directory {ckdir.parent} does not exist") from None
             continue  # the holder removed the folder between mkdir and open
         except OSError as err:
             raise RankzcError(f"--out {out}: cannot create {lock} ({err.strerror})") from None
