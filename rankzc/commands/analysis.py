@@ -148,6 +148,20 @@ def _print_models(result: dict, console: Console) -> None:
     show_default=True,
     help="Also report correlations within each depth (where the space has depth).",
 )
+@click.option(
+    "--train",
+    "train_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Transfer: fit --models on this benchmark (with --test).",
+)
+@click.option(
+    "--test",
+    "test_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Transfer: rank this benchmark with the models fitted on --train (no labels used).",
+)
 @format_option()
 def evaluate(
     benchmark,
@@ -162,10 +176,17 @@ def evaluate(
     epoch,
     bootstrap,
     group_by,
+    train_db,
+    test_db,
     fmt,
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
     model_names = _parse_models(models)
+    if train_db is not None or test_db is not None:
+        from rankzc.ranking.transfer import run_transfer_command
+
+        run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
+        return
     with open_benchmark(benchmark) as bench:
         if bench.labels().empty:
             raise RankzcError(f"{bench.path}: no labelled architectures to evaluate")
