@@ -81,9 +81,7 @@ def encodings_from_columns(X: np.ndarray, names: list[str]) -> tuple[list[str], 
             if X[r, k] > 0.5:
                 values[p] = v
         if any(v is None for v in values):
-            raise RankzcError(
-                "gnn: an architecture holds a value its encoding columns do not know"
-            )
+            raise RankzcError("gnn: an architecture holds a value its encoding columns do not know")
         out.append(str(tuple(values)))
     return out, "tuple"
 
