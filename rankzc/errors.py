@@ -13,3 +13,13 @@ class RankzcError(ValueError):
 
 class StoreError(RankzcError):
     """A benchmark store that cannot be opened, read or written."""
+
+
+def describe_error(err: BaseException) -> str:
+    """``Type: first line of the message``: one line that says what went wrong.
+
+    The one describer used wherever a failure is recorded or shown (failed runs, missing
+    proxy scores, corrupted files).
+    """
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -7,13 +7,17 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from rankzc.errors import RankzcError
-from rankzc.store import Benchmark, default_benchmark_path
+from rankzc.jsonfile import jsonable
+
+if TYPE_CHECKING:  # pandas and the store load only when a command runs (fast start-up)
+    import pandas as pd
+
+    from rankzc.store import Benchmark
 
 
 def benchmark_option(**kwargs: Any):
@@ -41,6 +45,8 @@ def format_option(choices: tuple[str, ...] = ("table", "json")):
 
 def open_benchmark(path: Path | None) -> Benchmark:
     """Open ``path`` read-only, or the shipped default when it is None."""
+    from rankzc.store import Benchmark, default_benchmark_path
+
     if path is None:
         path = default_benchmark_path()
         if not path.exists():
@@ -50,21 +56,9 @@ def open_benchmark(path: Path | None) -> Benchmark:
     return Benchmark.open(path, readonly=True)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return _clean(value.item())
-    return value
-
-
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON; NaN and inf become null."""
-    click.echo(json.dumps(_clean(obj), indent=2, allow_nan=False))
+    click.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
 def fmt_num(value: Any, digits: int = 4) -> str:
@@ -101,7 +95,7 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
             table = pa.Table.from_pandas(df)
             if metadata:
                 meta = dict(table.schema.metadata or {})
-                meta[b"rankzc"] = json.dumps(_clean(metadata)).encode()
+                meta[b"rankzc"] = json.dumps(jsonable(metadata)).encode()
                 table = table.replace_schema_metadata(meta)
             pq.write_table(table, tmp)
         os.replace(tmp, out)
@@ -110,7 +104,7 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
         raise
     if suffix == ".csv" and metadata:
         sidecar = out.with_name(out.name + ".json")
-        sidecar.write_text(json.dumps(_clean(metadata), indent=2))
+        sidecar.write_text(json.dumps(jsonable(metadata), indent=2))
 
 
 def epoch_option():

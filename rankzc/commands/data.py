@@ -7,8 +7,6 @@ import json
 import click
 import numpy as np
 
-from rankzc.datasets.spec import load_dataset, parse_data_spec
-
 
 @click.group("data")
 def data() -> None:
@@ -24,6 +22,8 @@ def inspect(spec: str, frames: int | None, as_json: bool) -> None:
 
     SPEC is ``synthetic[:key=value,...]`` or ``ntu:PATH[:SPLIT][:key=value,...]``.
     """
+    from rankzc.datasets.spec import load_dataset, parse_data_spec
+
     parsed = parse_data_spec(spec)
     out: dict = {"spec": str(parsed), "format": parsed.format or parsed.kind, "parts": {}}
     for part in ("train", "val"):

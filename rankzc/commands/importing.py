@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from rankzc.importers import import_nbsz, import_thesis
-
 
 @click.group("import")
 def import_group() -> None:
@@ -25,6 +23,8 @@ def import_group() -> None:
 )
 def thesis(directory: Path, out: Path) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
+    from rankzc.importers import import_thesis
+
     click.echo(import_thesis(directory, out).summary())
 
 
@@ -45,6 +45,8 @@ def thesis(directory: Path, out: Path) -> None:
 )
 def nbsz(file: Path, dataset: str | None, space: str | None, out: Path) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
+    from rankzc.importers import import_nbsz
+
     click.echo(import_nbsz(file, out, dataset=dataset, space=space).summary())
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker
+
+if TYPE_CHECKING:  # the CLI lists RANKERS without importing scikit-learn
+    from rankzc.ranking.base import BaseRanker
 
 __all__ = ["RANKERS", "make_ranker", "ranker_class"]
 
