@@ -314,6 +314,23 @@ class GNNRanker(BaseRanker):
                 out[batch.row.numpy()] = self.net_(batch).double().numpy()
         return out
 
+    def _probe(self) -> np.ndarray:
+        """One valid input row (used to check a loaded ranker): the smallest architecture."""
+        names = self.feature_names_in_
+        row = np.zeros((1, len(names)))
+        if self.kind_ == "gcn-nas":
+            row[0, names.index("depth")] = 4.0
+            for b in range(1, 5):
+                row[0, names.index(f"b{b:02d}_M_S")] = 1.0
+            return row
+        seen: set[int] = set()
+        for k, n in enumerate(names):
+            m = _POS.match(n)
+            if m and int(m.group(1)) not in seen:
+                seen.add(int(m.group(1)))
+                row[0, k] = 1.0
+        return row
+
     # -------------------------------------------------------- persistence
     def _export(self):
         config = {

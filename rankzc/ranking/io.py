@@ -518,7 +518,11 @@ def load_ranker(path: str | Path) -> FittedRanker:
         model = cls(**manifest["params"])
         model.feature_names_in_ = list(manifest["feature_names"])
         model._import(manifest["state"], arrays, texts)
-        probe = np.zeros((1, len(model.feature_names_in_)))
+        probe = (  # a model may need a valid row, e.g. gnn an architecture
+            model._probe()
+            if hasattr(model, "_probe")
+            else np.zeros((1, len(model.feature_names_in_)))
+        )
         if np.shape(model.predict(probe)) != (1,):
             raise RankzcError("the model does not give one score per row")
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
