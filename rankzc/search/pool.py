@@ -84,7 +84,9 @@ class Pool:
             from rankzc.ranking.features import arch_features
 
             self._arch_cache["key"] = key
-            self._arch_cache["value"] = arch_features(self.table["encoding"].astype(str), self.space)
+            self._arch_cache["value"] = arch_features(
+                self.table["encoding"].astype(str), self.space
+            )
         return self._arch_cache["value"]
 
     def proxy_matrix(self, names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -222,7 +224,9 @@ def _score_ray(texts, settings, workers, address, chunk, take) -> None:
     try:
         import ray
     except ImportError:
-        raise RankzcError("--executor ray: Ray is not installed; pip install 'rankzc[ray]'") from None
+        raise RankzcError(
+            "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
+        ) from None
     from rankzc.training.trainer import describe_error
 
     started = False

@@ -74,7 +74,9 @@ def simulate(
         return {
             a: (
                 float(table.at[a, "val_acc"]),
-                None if pd.isna(table.at[a, "train_seconds"]) else float(table.at[a, "train_seconds"]),
+                None
+                if pd.isna(table.at[a, "train_seconds"])
+                else float(table.at[a, "train_seconds"]),
             )
             for a in ids
         }

@@ -259,9 +259,7 @@ class PredictorStrategy(Strategy):
         return self._zc["scores"]
 
     def features(self, pool: Pool) -> pd.DataFrame:
-        X = pd.concat(
-            [pool.proxy_matrix(), pool.arch_matrix().set_axis(pool.table.index)], axis=1
-        )
+        X = pd.concat([pool.proxy_matrix(), pool.arch_matrix().set_axis(pool.table.index)], axis=1)
         X["zero_cost_order"] = self.zero_cost(pool)
         return X
 
