@@ -107,6 +107,7 @@ def run_search(
     add_candidates: Callable[[list], list[str]] | None = None,
     on_plan: Callable[[list[str]], None] | None = None,
     on_step: Callable[[Step], None] | None = None,
+    stop: Callable[[Trace], bool] | None = None,
 ) -> Trace:
     """Run ``strategy`` on ``pool`` until ``budget`` is spent (see the module docstring).
 
@@ -119,6 +120,7 @@ def run_search(
         add_candidates: live local search: score new architectures and return the ids of
             those that may be trained (they must also be added to ``feasible``).
         on_plan, on_step: called with each planned batch and after each step.
+        stop: ends the search early when it returns True (checked after every batch).
     """
     t0 = time.perf_counter()
     trace = Trace(strategy.name, int(seed), list(history))
@@ -171,5 +173,7 @@ def run_search(
             if on_step is not None:
                 on_step(step)
         pending = []
+        if stop is not None and stop(trace):
+            break
     trace.search_seconds = time.perf_counter() - t0
     return trace

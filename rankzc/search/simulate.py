@@ -54,8 +54,12 @@ def simulate(
     max_params: float | None = None,
     max_flops: float | None = None,
     progress: Callable[[str, int], None] | None = None,
+    stop: Callable[[Trace], bool] | None = None,
 ) -> list[Trace]:
-    """Run every strategy with every seed on ``pool`` (checks everything first)."""
+    """Run every strategy with every seed on ``pool`` (checks everything first).
+
+    ``stop(trace)`` may end a search early (e.g. once a top-1% architecture is trained).
+    """
     if pool.labels is None:
         raise RankzcError("simulation needs a labelled pool")
     if budget.seconds is not None and not pool.table["train_seconds"].notna().all():
@@ -89,7 +93,7 @@ def simulate(
             raise RankzcError(f"seed {seed}: no architecture of the drawn pool meets the limit")
         best = float(sp.table.loc[feasible, "val_acc"].max())
         for s in strategies:
-            trace = run_search(s, sp, oracle, budget, seed=seed, feasible=feasible)
+            trace = run_search(s, sp, oracle, budget, seed=seed, feasible=feasible, stop=stop)
             trace.pool_best, trace.pool_size, trace.feasible = best, len(sp), len(feasible)
             trained = [st.arch_id for st in trace.steps]
             secs = sp.table.loc[trained, "train_seconds"]
