@@ -410,8 +410,8 @@ class Benchmark:
     def labels(self) -> pd.DataFrame:
         """One label per architecture with at least one finished run.
 
-        Index ``arch_id``; columns depth, val_acc (mean over finished runs),
-        train_seconds (mean), n_runs.
+        Index ``arch_id``; columns depth, val_acc (mean over the architecture's finished
+        runs, e.g. one per seed), train_seconds (mean), n_runs.
         """
         df = pd.read_sql_query(
             "SELECT r.arch_id, a.depth, AVG(r.val_acc) AS val_acc, "
@@ -423,6 +423,18 @@ class Benchmark:
         )
         df["depth"] = df["depth"].astype("Int64")
         return df.set_index("arch_id")
+
+    def run_labels(self) -> pd.DataFrame:
+        """One row per finished run with a label: arch_id, seed, config_hash, val_acc.
+
+        :meth:`labels` averages these per architecture; repeated runs of one architecture
+        (different seeds) measure how noisy a label is (:func:`rankzc.analysis.label_noise`).
+        """
+        return pd.read_sql_query(
+            "SELECT arch_id, seed, config_hash, val_acc FROM runs "
+            "WHERE status='done' AND val_acc IS NOT NULL ORDER BY arch_id, seed",
+            self._conn,
+        )
 
     # ------------------------------------------------------------------- proxies
     def record_proxies(

@@ -8,7 +8,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from rankzc.analysis import plot_warmup, single_proxy_report, warmup_report
+from rankzc.analysis import (
+    check_evaluable,
+    label_noise,
+    plot_warmup,
+    single_proxy_report,
+    warmup_report,
+)
 from rankzc.commands._common import (
     atomic_write_frame,
     benchmark_option,
@@ -20,8 +26,9 @@ from rankzc.commands._common import (
     open_benchmark,
 )
 from rankzc.errors import RankzcError
+from rankzc.ranking.registry import RANKERS
 
-MODEL_NAMES = ("single", "vote", "wam", "ranknet", "lambdarank")
+MODEL_NAMES = tuple(RANKERS)
 
 
 def _parse_models(text: str) -> list[str]:
@@ -39,7 +46,10 @@ def _parse_models(text: str) -> list[str]:
 
 
 def _print_single(report: dict, console: Console) -> None:
-    table = Table(title=f"Single proxies at initialisation (n = {report['n']})")
+    when = (
+        "at initialisation" if report.get("epoch", -1) == -1 else f"after epoch {report['epoch']}"
+    )
+    table = Table(title=f"Single proxies {when} (n = {report['n']})")
     for col in ("proxy", "spearman", "95% CI", "kendall", "n"):
         table.add_column(col, justify="left" if col == "proxy" else "right")
     rows = sorted(report["proxies"].items(), key=lambda kv: -abs(kv[1]["spearman"] or 0))
@@ -71,7 +81,38 @@ def _print_single(report: dict, console: Console) -> None:
         console.print(t)
 
 
+def _print_noise(noise: dict, console: Console) -> None:
+    rep = noise.get("repeats")
+    if rep:
+        lo, hi = rep["seed_to_seed_ci95"]
+        clo, chi = rep["ceiling_ci95"]
+        rlo, rhi = rep["reliability_ci95"]
+        console.print(
+            f"Label noise: seed-to-seed Spearman {fmt_num(rep['seed_to_seed_spearman'], 3)} "
+            f"[{fmt_num(lo, 3)}, {fmt_num(hi, 3)}] over {noise['n_repeated']} architectures "
+            f"with repeated runs; reliability of the mean label "
+            f"({noise['runs_per_architecture']:.2f} runs on average, Spearman-Brown) "
+            f"{fmt_num(rep['reliability'], 3)} [{fmt_num(rlo, 3)}, {fmt_num(rhi, 3)}]; "
+            f"ceiling for any ranker's Spearman ~ {fmt_num(rep['ceiling'], 3)} "
+            f"[{fmt_num(clo, 3)}, {fmt_num(chi, 3)}]",
+            highlight=False,
+        )
+    else:
+        console.print(f"Label noise: {noise['note']}.", highlight=False)
+    b = noise.get("binomial")
+    if b:
+        console.print(
+            f"Binomial bound: a validation set of {b['validation_size']} "
+            f"({noise['validation_size_source']}) gives label noise sd >= "
+            f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: at least "
+            f"{100 * b['noise_share_at_least']:.0f}% of the label variance is noise, "
+            f"ceiling <= {b['ceiling_at_most']:.3f}",
+            highlight=False,
+        )
+
+
 def _print_models(result: dict, console: Console) -> None:
+    from rankzc.ranking.evaluation import comparison_text
     from rankzc.ranking.metrics import METRICS
 
     short = {
@@ -81,23 +122,51 @@ def _print_models(result: dict, console: Console) -> None:
         "within_depth_spearman": "within-depth",
     }
     t = Table(
-        title=f"Rankers, mean ± std over folds ({result.get('cv', {}).get('description', '')})"
+        title=f"Rankers and baselines, mean ± std over folds "
+        f"({result.get('cv', {}).get('description', '')})"
     )
     t.add_column("model", no_wrap=True)
     for m in METRICS:
         t.add_column(short.get(m, m), justify="right", no_wrap=True)
-    t.add_column("p vs single", justify="right", no_wrap=True)
+    t.add_column("vs", no_wrap=True)
+    t.add_column("Δ spearman [95% CI]", justify="right", no_wrap=True)
+    t.add_column("p", justify="right", no_wrap=True)
     for name, r in result["models"].items():
-        test = r.get("paired_test_vs_single") or {}
+        if r.get("failed"):
+            t.add_row(name, *("-" for _ in METRICS), "-", f"failed: {r['error']}", "-")
+            continue
+        vs, diff, p = comparison_text(r.get("vs_baseline"))
         t.add_row(
             name,
             *(
                 f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
                 for m in METRICS
             ),
-            fmt_num(test.get("p_value"), 3),
+            vs,
+            diff,
+            p,
+        )
+    for name, r in result.get("cv_baselines", {}).items():
+        t.add_row(
+            f"[dim]baseline: {name}[/dim]",
+            *(
+                f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
+                for m in METRICS
+            ),
+            "",
+            "",
+            "",
         )
     console.print(t)
+    failed = [f"{m} ({r['error']})" for m, r in result["models"].items() if r.get("failed")]
+    if failed:
+        console.print("failed: " + "; ".join(failed), highlight=False)
+    console.print(
+        f"Δ: held-out Spearman minus the strongest baseline "
+        f"({result.get('strongest_baseline')}) on the same splits; "
+        f"{result.get('comparison', '')}.",
+        highlight=False,
+    )
 
 
 @click.command("evaluate")
@@ -165,12 +234,14 @@ def evaluate(
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
     model_names = _parse_models(models)
+    if report_dir is not None and not model_names:
+        raise RankzcError("--report needs --models (the report compares rankers)")
     with open_benchmark(benchmark) as bench:
-        if bench.labels().empty:
-            raise RankzcError(f"{bench.path}: no labelled architectures to evaluate")
+        check_evaluable(bench, epoch)
         result = single_proxy_report(
             bench, epoch=epoch, n_boot=bootstrap, seed=seed, group_by_depth=group_by == "depth"
         )
+        result["label_noise"] = label_noise(bench, n_boot=bootstrap, seed=seed)
         if model_names:
             from rankzc.ranking.evaluation import evaluate_models
 
@@ -185,15 +256,15 @@ def evaluate(
                     train_size=list(train_size) or None,
                     cv=cv,
                     report_dir=report_dir,
+                    epoch=epoch,
                 )
             )
-        elif report_dir is not None:
-            raise RankzcError("--report needs --models (the report compares rankers)")
     if fmt == "json":
         echo_json(result)
         return
     console = Console(width=max(Console().width, 132))
     _print_single(result, console)
+    _print_noise(result["label_noise"], console)
     if model_names:
         _print_models(result, console)
 

@@ -49,8 +49,24 @@ from rankzc.ranking.registry import RANKERS
     show_default=True,
     help="Flip proxies negatively correlated with accuracy (the study did not).",
 )
+@click.option(
+    "--ties",
+    type=click.Choice(["draw", "study"]),
+    default="draw",
+    show_default=True,
+    help="Tie rule: 'draw' (equal values abstain, a cancelled vote counts 1/2) or 'study' "
+    "(equal values and cancelled votes go to the second architecture). Fitted vote rankers "
+    "predict with the same rule.",
+)
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(1000),
+    default=5_000_000,
+    show_default=True,
+    help="Above this many pairs the score is estimated from this many random pairs.",
+)
 @format_option()
-def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> None:
+def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_pairs, fmt) -> None:
     """Score every proxy subset by majority-vote pairwise accuracy (the study's rule)."""
 
     from rankzc.ranking.preprocessing import proxy_directions
@@ -75,22 +91,43 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> Non
         X = X * proxy_directions(X, y)
     if min_size > max_size:
         raise RankzcError(f"--min-size {min_size} is larger than --max-size {max_size}")
-    res = search_subsets(X, y, list(feats.columns), max_size=max_size, min_size=min_size)
+    res = search_subsets(
+        X,
+        y,
+        list(feats.columns),
+        max_size=max_size,
+        min_size=min_size,
+        ties=ties,
+        max_pairs=max_pairs,
+        seed=0,
+    )
     out = {
         "subsets": [{k: s[k] for k in ("proxies", "size", "score")} for s in res["subsets"][:top]],
         "seconds": res["seconds"],
         "n_subsets": len(res["subsets"]),
         "pairs": res["pairs"],
+        "sampled": res["sampled"],
         "n_architectures": int(len(y)),
-        "rule": "strict majority of positive differences votes 'first is better'; "
-        "NaN abstains" + ("; proxies oriented by Spearman sign" if orient else ""),
+        "rule": "strict majority of positive differences votes 'first is better'; NaN abstains; "
+        + (
+            "equal values abstain and a cancelled vote counts one half"
+            if ties == "draw"
+            else "equal values and a cancelled vote go to the second (the study's rule)"
+        )
+        + ("; proxies oriented by Spearman sign" if orient else ""),
     }
+    if res["sampled"]:
+        out["note"] = (
+            f"estimated from {res['pairs']} random pairs of the "
+            f"{len(y) * (len(y) - 1) // 2} (--max-pairs {max_pairs})"
+        )
     if fmt == "json":
         echo_json(out)
         return
     t = Table(
-        title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} pairs, "
-        f"{res['seconds']:.2f} s"
+        title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} "
+        + ("sampled " if res["sampled"] else "")
+        + f"pairs, {res['seconds']:.2f} s"
     )
     t.add_column("#", justify="right")
     t.add_column("proxies")
@@ -99,6 +136,8 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> Non
     for i, s in enumerate(out["subsets"], 1):
         t.add_row(str(i), ", ".join(s["proxies"]), str(s["size"]), fmt_num(s["score"]))
     Console().print(t)
+    if res["sampled"]:
+        click.echo(f"pairwise accuracy {out['note']}")
 
 
 def _parse_params(items: tuple[str, ...]) -> dict:

@@ -128,6 +128,8 @@ class RankNetRanker(BaseRanker):
         perm = rng.permutation(n)
         n_val = int(round(self.valid_fraction * n)) if n >= 20 else 0
         val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        if np.ptp(y[tr]) == 0:  # the held-out rows took every other label: no early stopping
+            n_val, val, tr = 0, tr[:0], np.arange(n)
         y_tr, y_val = y[tr], y[val]
         n_tr_pairs = len(tr) * (len(tr) - 1) // 2
         fixed = _all_pairs(y_tr) if n_tr_pairs <= self.max_pairs else None
@@ -157,7 +159,7 @@ class RankNetRanker(BaseRanker):
                     loss.backward()
                     opt.step()
                 if n_val < 2 or len(vi) == 0:
-                    history.append(float(loss))
+                    history.append(float(loss.detach()))
                     continue
                 net.eval()
                 with torch.no_grad():
