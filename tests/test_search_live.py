@@ -151,3 +151,22 @@ def test_sigkill_twice_then_rerun_gives_the_uninterrupted_set(tmp_path):
     subprocess.run([*cmd, *args, "--out", str(out)], env=env, check=True, capture_output=True)
     assert trained(out) == trained(whole)
     assert runs_per_arch(out) == {a: 1 for a in trained(whole)}
+
+
+@pytest.mark.slow
+def test_ray_pool_scoring_matches_serial(tmp_path):
+    pytest.importorskip("ray")
+    from rankzc.search.pool import score_pool
+    from rankzc.space import sample_architectures
+
+    archs = sample_architectures(2, depths=(4,), seed=5)
+    settings = live(tmp_path / "x.db").settings(["params", "synflow"])
+    seen = []
+    ray = score_pool(
+        archs, settings, executor="ray", workers=1, on_result=lambda a, r: seen.append(a)
+    )
+    one = score_pool(archs, settings)
+    assert sorted(seen) == sorted(a.arch_id for a in archs)
+    assert {a: {n: r[0] for n, r in v.items()} for a, v in ray.items()} == {
+        a: {n: r[0] for n, r in v.items()} for a, v in one.items()
+    }
