@@ -12,7 +12,14 @@ from click.testing import CliRunner
 
 from rankzc.cli import main
 from rankzc.search import Budget, parse_strategy, pool_from_store, run_search
-from rankzc.search.simulate import curves, first_reach, hit_index, simulate, top_fraction
+from rankzc.search.simulate import (
+    curves,
+    first_reach,
+    hit_index,
+    seed_pool,
+    simulate,
+    top_fraction,
+)
 from rankzc.search.strategies import label_free_scores, mutate
 from rankzc.space import Architecture, sample_architectures
 from rankzc.store import Benchmark
@@ -307,3 +314,15 @@ def test_study_zen_order_matches_reference(thesis_dir, tmp_path):
     (t,) = simulate(pool, [parse_strategy("proxy:zen")], Budget(archs=20), [0])
     assert 100 * t.regret()[-1] == pytest.approx(0.385, abs=0.001)
     assert not math.isnan(t.pool_best)
+
+
+def test_pool_drawn_per_seed_is_ranked_on_its_own(store):
+    """--pool N draws a pool per seed; every seed's order is that pool's proxy order."""
+    path, _, _ = store
+    pool = _pool(path)
+    traces = simulate(pool, [parse_strategy("proxy:zen")], Budget(archs=4), range(6), pool_size=20)
+    for t in traces:
+        sp = seed_pool(pool, 20, t.seed)
+        assert t.pool_size == 20 and t.pool_best == sp.table["val_acc"].max()
+        expected = sp.table["zen"].sort_values(ascending=False).index[:4].tolist()
+        assert [s.arch_id for s in t.steps] == expected

@@ -41,7 +41,8 @@ class Pool:
     proxies: list[str]
     #: recorded proxy-scoring seconds (index arch_id, one column per proxy), if known
     proxy_seconds: pd.DataFrame | None = None
-    _arch_cache: dict = field(default_factory=dict, repr=False)
+    #: values computed from the candidates (orders, encodings); emptied when they change
+    cache: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -67,7 +68,7 @@ class Pool:
         self.table = pd.concat([self.table, new.reindex(columns=self.table.columns)])
         if self.proxy_seconds is not None and seconds is not None:
             self.proxy_seconds = pd.concat([self.proxy_seconds, seconds.reindex(new.index)])
-        self._arch_cache.clear()
+        self.cache.clear()
 
     def cost(self, names: Sequence[str]) -> float | None:
         """Recorded seconds of scoring every candidate with ``names`` (None: not recorded)."""
@@ -79,15 +80,11 @@ class Pool:
 
     def arch_matrix(self) -> pd.DataFrame:
         """Architecture-encoding features of every candidate (cached)."""
-        key = tuple(self.table.index)
-        if self._arch_cache.get("key") != key:
+        if "arch" not in self.cache:
             from rankzc.ranking.features import arch_features
 
-            self._arch_cache["key"] = key
-            self._arch_cache["value"] = arch_features(
-                self.table["encoding"].astype(str), self.space
-            )
-        return self._arch_cache["value"]
+            self.cache["arch"] = arch_features(self.table["encoding"].astype(str), self.space)
+        return self.cache["arch"]
 
     def proxy_matrix(self, names: Sequence[str] | None = None) -> pd.DataFrame:
         return self.table[list(names if names is not None else self.proxies)].astype(float)

@@ -145,16 +145,14 @@ class Strategy:
 class OrderStrategy(Strategy):
     """Train in a fixed order of the pool (computed once per pool)."""
 
-    _cache: dict = field(default_factory=dict, repr=False)
-
     def scores(self, pool: Pool) -> pd.Series:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def propose(self, ctx: Context, k: int) -> list[str]:
-        key = (id(ctx.pool.table), len(ctx.pool))
-        if self._cache.get("key") != key:
-            self._cache.update(key=key, scores=self.scores(ctx.pool))
-        s = self._cache["scores"].reindex(ctx.candidates).to_numpy(dtype=float)
+        key = ("order", self.name)
+        if key not in ctx.pool.cache:  # once per pool (the cache empties when it grows)
+            ctx.pool.cache[key] = self.scores(ctx.pool)
+        s = ctx.pool.cache[key].reindex(ctx.candidates).to_numpy(dtype=float)
         return top_k(ctx.candidates, s, k, ctx.seed)
 
 
@@ -243,7 +241,6 @@ class PredictorStrategy(Strategy):
 
     model: str = ONLINE_DEFAULT_MODEL
     init: int = 5
-    _zc: dict = field(default_factory=dict, repr=False)
 
     def check(self, pool: Pool) -> None:
         from rankzc.ranking.registry import ranker_class
@@ -253,10 +250,9 @@ class PredictorStrategy(Strategy):
             raise RankzcError(f"--strategy {self.name}: init must be >= 2, got {self.init}")
 
     def zero_cost(self, pool: Pool) -> pd.Series:
-        key = (id(pool.table), len(pool))
-        if self._zc.get("key") != key:
-            self._zc.update(key=key, scores=label_free_scores(pool))
-        return self._zc["scores"]
+        if "zero_cost" not in pool.cache:
+            pool.cache["zero_cost"] = label_free_scores(pool)
+        return pool.cache["zero_cost"]
 
     def features(self, pool: Pool) -> pd.DataFrame:
         X = pd.concat([pool.proxy_matrix(), pool.arch_matrix().set_axis(pool.table.index)], axis=1)
