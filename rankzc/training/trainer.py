@@ -210,13 +210,20 @@ class Trainer:
             self.optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma
         )
         self.shuffle = torch.Generator().manual_seed(self.seed + 1)
-        self.train_feed = Feeder(self.data.x_train, self.data.y_train, self.device)
+        x_train, y_train = self.data.x_train, self.data.y_train
+        if cfg.train_samples is not None:
+            x_train, y_train = x_train[: cfg.train_samples], y_train[: cfg.train_samples]
+        self.train_feed = Feeder(x_train, y_train, self.device)
         self.val_feed = Feeder(self.data.x_val, self.data.y_val, self.device)
         from rankzc.proxies.features import minibatch_index
 
+        # Drawn from the whole training split, as rankzc score draws it.
         k = min(cfg.proxy_batch_size, len(self.data.x_train))
         idx = minibatch_index(len(self.data.x_train), k, self.seed)
-        self.proxy_batch = self.train_feed.batch(idx)
+        self.proxy_batch = (
+            self.data.x_train.index_select(0, idx).to(self.device),
+            self.data.y_train.index_select(0, idx).to(self.device),
+        )
 
     def _autocast(self):
         if self.config.precision == "bf16":
