@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--train-samples", type=int, default=None, help="default: the preset's")
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--batch", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--lr", type=float, default=None, help="default: the preset's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/label_recipe"))
@@ -83,6 +84,8 @@ def main() -> None:
         changes["batch_size"] = args.batch
     if args.train_samples:
         changes["train_samples"] = args.train_samples
+    if args.lr:
+        changes["lr"] = args.lr
     base = TrainConfig.for_preset(
         args.preset, data=args.data, epochs=args.epochs, proxies="none", **changes
     )
@@ -97,7 +100,12 @@ def main() -> None:
             data=args.data,
             epochs=long_epochs,
             proxies="none",
-            **{**changes, "train_samples": base.train_samples, "batch_size": base.batch_size},
+            **{
+                **changes,
+                "train_samples": base.train_samples,
+                "batch_size": base.batch_size,
+                "lr": base.lr,
+            },
         )
     jobs = [(str(a), cfg.to_dict(), args.seed) for cfg in configs.values() for a in archs]
     t0 = time.perf_counter()

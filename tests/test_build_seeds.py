@@ -142,3 +142,20 @@ def test_train_samples_caps_training_and_changes_the_key(data):
     for bad in (1, 0, 2.5, True):
         with pytest.raises(RankzcError, match="train_samples"):
             tiny_config(train_samples=bad)
+
+
+def test_val_every_validates_every_kth_and_the_last_epoch(data):
+    assert "val_every" not in tiny_config().to_dict()
+    cfg = tiny_config(epochs=3, warmup_epochs=0, proxies="none", val_every=2)
+    assert cfg.to_dict()["val_every"] == 2
+    recs = []
+    arch = sample_architectures(1, seed=2)[0]
+    result = Trainer(arch, cfg, 0, data, model_fn=stand_in).run(recs.append)
+    got = {r.epoch: r.val_acc for r in recs if r.epoch >= 0}
+    assert got[0] is None and got[1] is not None and got[2] is not None
+    assert result.val_acc == got[2]
+    every = tiny_config(epochs=3, warmup_epochs=0, proxies="none")
+    ref = Trainer(arch, every, 0, data, model_fn=stand_in).run(lambda r: None)
+    assert ref.val_acc == result.val_acc  # validating does not change training
+    with pytest.raises(RankzcError, match="val_every"):
+        tiny_config(val_every=0)

@@ -97,6 +97,9 @@ class TrainConfig:
             large data set gives a large validation set while training stays cheap.
             The proxy minibatch is drawn from the whole training split, as
             ``rankzc score`` draws it.
+        val_every: validate after every ``val_every``-th epoch and always after the
+            last (the label); epochs in between record no validation accuracy. A large
+            validation set costs a forward pass over it per validation.
     """
 
     preset: str = "cpu"
@@ -115,6 +118,7 @@ class TrainConfig:
     proxy_batch_size: int = 20
     model: dict[str, Any] = field(default_factory=dict)
     train_samples: int | None = None
+    val_every: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -146,6 +150,10 @@ class TrainConfig:
             raise RankzcError(
                 f"train_samples: must be an integer >= 2 or None, got {self.train_samples!r}"
             )
+        if not isinstance(self.val_every, int) or isinstance(self.val_every, bool) or (
+            self.val_every < 1
+        ):
+            raise RankzcError(f"val_every: must be an integer >= 1, got {self.val_every!r}")
         if self.precision not in PRECISIONS:
             raise RankzcError(f"--precision: must be one of {PRECISIONS}, got {self.precision!r}")
 
@@ -195,8 +203,11 @@ class TrainConfig:
         out["milestones"] = list(self.milestones)
         out["proxies"] = list(self.proxies)
         out["optimizer"] = "sgd"
-        if self.train_samples is None:  # configurations from before the field keep their key
+        # configurations from before these fields keep their key
+        if self.train_samples is None:
             del out["train_samples"]
+        if self.val_every == 1:
+            del out["val_every"]
         return out
 
     @classmethod

@@ -6,8 +6,8 @@ One run (architecture, seed, :class:`~rankzc.training.config.TrainConfig`) goes:
    initialisation (epoch -1) on one fixed minibatch (``proxy_batch_size`` training
    samples drawn with a generator seeded by ``seed``);
 2. for every epoch ``e``: train (SGD, shuffling with a dedicated generator), measure
-   top-1 accuracy and mean loss on the validation split, score the proxies again
-   when ``e < warmup_epochs``;
+   top-1 accuracy and mean loss on the validation split (after every ``val_every``-th
+   epoch and the last), score the proxies again when ``e < warmup_epochs``;
 3. after step 1 and after every epoch, write a checkpoint **first** and hand the
    epoch's :class:`EpochRecord` to ``on_record`` (the store writer) **second**.
 
@@ -360,7 +360,10 @@ class Trainer:
             cb = None if progress is None else (lambda i, n, e=epoch: progress(e, i, n))
             train_loss = self._train_epoch(epoch, cb)
             self.scheduler.step()
-            val_acc, val_loss = self.evaluate()
+            if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:
+                val_acc, val_loss = self.evaluate()
+            else:
+                val_acc = val_loss = None
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - t0
