@@ -1,11 +1,10 @@
 """Correlation analysis of a benchmark: single proxies, baselines, depths, warm-up.
 
-Rank correlations are computed with :func:`scipy.stats.spearmanr` and
-:func:`scipy.stats.kendalltau` over the architectures where both the proxy and the
-label are finite. They are *signed*: a proxy that ranks in the wrong direction has
-a negative rho. Bootstrap 95% intervals resample architectures with replacement;
-Spearman's rho on a resample is the Pearson correlation of its ranks, computed for
-all resamples at once.
+Every statistic comes from :mod:`rankzc.stats` (one NaN policy: pairs where the proxy
+or the label is not finite are dropped). Correlations are *signed*: a proxy that ranks
+in the wrong direction has a negative rho. Bootstrap 95% intervals resample
+architectures with replacement, on ranks, with a bounded number of rows
+(:func:`rankzc.stats.bootstrap_spearman`).
 """
 
 from __future__ import annotations
@@ -15,65 +14,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rankzc.stats import bootstrap_spearman_ci, rank_correlations, spearman
 from rankzc.store import Benchmark
+
+__all__ = [
+    "BASELINE_PROXIES",
+    "spearman",
+    "rank_correlations",
+    "bootstrap_spearman_ci",
+    "proxy_correlations",
+    "single_proxy_report",
+    "warmup_report",
+    "plot_warmup",
+    "plot_proxy_correlations",
+]
 
 #: Baselines reported beside every result: architecture size and depth.
 BASELINE_PROXIES = ("params", "flops")
-
-
-def _finite_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    return x[ok], y[ok]
-
-
-def _defined(x: np.ndarray, y: np.ndarray) -> bool:
-    return len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0
-
-
-def spearman(x: Any, y: Any) -> float:
-    """Signed Spearman rho over finite pairs; NaN when undefined (< 3 pairs, a constant)."""
-    x, y = _finite_pair(x, y)
-    return float(stats.spearmanr(x, y).statistic) if _defined(x, y) else float("nan")
-
-
-def rank_correlations(x: Any, y: Any) -> dict[str, float]:
-    """Signed Spearman and Kendall (tau-b) over finite pairs; NaN when undefined."""
-    x, y = _finite_pair(x, y)
-    if not _defined(x, y):
-        return {"spearman": float("nan"), "kendall": float("nan"), "n": int(len(x))}
-    return {
-        "spearman": float(stats.spearmanr(x, y).statistic),
-        "kendall": float(stats.kendalltau(x, y).statistic),
-        "n": int(len(x)),
-    }
-
-
-def bootstrap_spearman_ci(
-    x: Any, y: Any, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-) -> list[float]:
-    """Percentile bootstrap interval of Spearman's rho (resampling architectures)."""
-    x, y = _finite_pair(x, y)
-    if len(x) < 3 or n_boot <= 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    rx = stats.rankdata(x[idx], axis=1)
-    ry = stats.rankdata(y[idx], axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (rx * ry).sum(axis=1) / den
-    rho = rho[np.isfinite(rho)]
-    if rho.size == 0:
-        return [float("nan"), float("nan")]
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(rho, [alpha, 1 - alpha])
-    return [float(lo), float(hi)]
 
 
 def proxy_correlations(

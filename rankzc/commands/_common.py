@@ -124,11 +124,13 @@ def epoch_option():
     )
 
 
-def features_option(help: str = "Ranker inputs: proxies, architecture encoding, or both."):
-    """``--features proxies|arch|all``."""
+def features_option(
+    help: str = "Ranker inputs: proxies, architecture encoding, graph features, or all.",
+):
+    """``--features proxies|arch|graph|all``."""
     return click.option(
         "--features",
-        type=click.Choice(["proxies", "arch", "all"]),
+        type=click.Choice(["proxies", "arch", "graph", "all"]),
         default="proxies",
         show_default=True,
         help=help,

@@ -20,8 +20,9 @@ from rankzc.commands._common import (
     open_benchmark,
 )
 from rankzc.errors import RankzcError
+from rankzc.ranking.registry import RANKERS
 
-MODEL_NAMES = ("single", "vote", "wam", "ranknet", "lambdarank")
+MODEL_NAMES = tuple(RANKERS)
 
 
 def _parse_models(text: str) -> list[str]:

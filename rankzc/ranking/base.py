@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from rankzc.errors import RankzcError
+from rankzc.stats import spearman
 
 __all__ = ["BaseRanker", "as_matrix"]
 
@@ -73,7 +73,7 @@ class BaseRanker(BaseEstimator):
 
     def score(self, X, y) -> float:
         """Spearman correlation between ``predict(X)`` and ``y``."""
-        return float(spearmanr(self.predict(X), np.asarray(y, dtype=float))[0])
+        return spearman(self.predict(X), np.asarray(y, dtype=float))
 
     def _check_fitted(self, attr: str) -> None:
         if not hasattr(self, attr):

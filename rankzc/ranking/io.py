@@ -29,7 +29,7 @@ import pandas as pd
 from rankzc import __version__
 from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker
-from rankzc.ranking.features import FEATURE_SETS, arch_features, feature_matrix
+from rankzc.ranking.features import FEATURE_SETS, encoding_features, feature_matrix
 from rankzc.ranking.registry import RANKERS, make_ranker, ranker_class
 
 __all__ = ["FittedRanker", "fit_ranker", "save_ranker", "load_ranker", "FORMAT", "FORMAT_VERSION"]
@@ -107,14 +107,16 @@ class FittedRanker:
         if missing:
             raise RankzcError(f"features missing from the input: {', '.join(missing)}")
         parts = [table[self.proxies].astype(float)] if self.proxies else []
-        if self.features in ("arch", "all"):
+        if self.features in ("arch", "graph", "all"):
             col = next((c for c in ("arch", "encoding") if c in table.columns), None)
             if col is None:
                 raise RankzcError(
                     "features missing from the input: an 'arch' (or 'encoding') column"
                 )
             arch_cols = [c for c in self.feature_names if c not in set(self.proxies)]
-            enc = arch_features(table[col].astype(str), self.space, columns=arch_cols)
+            enc = encoding_features(
+                table[col].astype(str), self.space, self.features, columns=arch_cols
+            )
             enc.index = table.index
             parts.append(enc)
         return pd.concat(parts, axis=1).loc[:, self.feature_names]

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankzc.analysis import spearman
 from rankzc.errors import RankzcError
+from rankzc.stats import spearman_columns
 
 __all__ = ["ProxyPreprocessor", "proxy_directions", "spearman_columns", "signed_log"]
 
@@ -34,12 +34,6 @@ TRANSFORMS = ("quantile", "standard", "none")
 def signed_log(x: np.ndarray) -> np.ndarray:
     r""":math:`\operatorname{sign}(x)\log(1 + |x|)`, NaN kept."""
     return np.sign(x) * np.log1p(np.abs(x))
-
-
-def spearman_columns(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho of every column of ``X`` with ``y`` (finite pairs; NaN if undefined)."""
-    X = np.asarray(X, dtype=float)
-    return np.array([spearman(X[:, k], y) for k in range(X.shape[1])], dtype=float)
 
 
 def proxy_directions(X: np.ndarray, y: np.ndarray) -> np.ndarray:

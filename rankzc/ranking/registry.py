@@ -1,4 +1,4 @@
-"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``."""
+"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ RANKERS: dict[str, str] = {
     "wam": "rankzc.ranking.wam:WeightedMeanRanker",
     "ranknet": "rankzc.ranking.ranknet:RankNetRanker",
     "lambdarank": "rankzc.ranking.lambdarank:LambdaRankRanker",
+    "rankagg": "rankzc.ranking.rankagg:RankAggRanker",
 }
 
 
