@@ -98,7 +98,9 @@ def loss_agreement(arch, cfg, data, device, steps: int) -> dict:
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
         losses[precision] = [_step(model, opt, x, y, device, precision) for x, y in batches]
-    rel = [abs(b - a) / max(abs(a), 1e-12) for a, b in zip(losses["fp32"], losses["bf16"])]
+    rel = [
+        abs(b - a) / max(abs(a), 1e-12) for a, b in zip(losses["fp32"], losses["bf16"], strict=True)
+    ]
     return {"fp32": losses["fp32"], "bf16": losses["bf16"], "max_rel_diff": max(rel)}
 
 

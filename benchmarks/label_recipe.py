@@ -42,7 +42,7 @@ def _train(job: tuple) -> dict:
 
     torch.set_num_threads(1)
     from rankzc.space import Architecture
-    from rankzc.training import Trainer, TrainConfig, load_train_data
+    from rankzc.training import TrainConfig, Trainer, load_train_data
 
     enc, cfg_dict, seed = job
     cfg = TrainConfig.from_dict(cfg_dict)
@@ -151,7 +151,9 @@ def main() -> None:
         if "long" in by_run:
             ls = [r for r in by_run["long"] if r["depth"] == depth]
             row["long_minus_recipe_points"] = float(
-                np.mean([100 * (a["curve"][-1] - b["curve"][-1]) for a, b in zip(ls, rs)])
+                np.mean(
+                    [100 * (a["curve"][-1] - b["curve"][-1]) for a, b in zip(ls, rs, strict=True)]
+                )
             )
         summary["depths"][depth] = row
         print(

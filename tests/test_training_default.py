@@ -72,9 +72,10 @@ def test_architectures_depths_and_repeated_seeds(bench):
 def test_every_label_is_the_last_epoch_and_noise_is_small(bench, config):
     runs = bench.runs().set_index("run_id")
     epochs = bench.epochs()
-    assert (epochs.groupby("run_id")["epoch"].apply(sorted).map(list) == [
-        list(range(config.epochs))
-    ] * len(runs)).all()
+    assert (
+        epochs.groupby("run_id")["epoch"].apply(sorted).map(list)
+        == [list(range(config.epochs))] * len(runs)
+    ).all()
     last = epochs[epochs["epoch"] == config.epochs - 1].set_index("run_id")["val_acc"]
     assert (last.loc[runs.index] == runs["val_acc"]).all()
     acc = bench.labels()["val_acc"]

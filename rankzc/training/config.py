@@ -150,8 +150,10 @@ class TrainConfig:
             raise RankzcError(
                 f"train_samples: must be an integer >= 2 or None, got {self.train_samples!r}"
             )
-        if not isinstance(self.val_every, int) or isinstance(self.val_every, bool) or (
-            self.val_every < 1
+        if (
+            not isinstance(self.val_every, int)
+            or isinstance(self.val_every, bool)
+            or (self.val_every < 1)
         ):
             raise RankzcError(f"val_every: must be an integer >= 1, got {self.val_every!r}")
         if self.precision not in PRECISIONS:
