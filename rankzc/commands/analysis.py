@@ -209,6 +209,20 @@ def _print_models(result: dict, console: Console) -> None:
     show_default=True,
     help="Also report correlations within each depth (where the space has depth).",
 )
+@click.option(
+    "--train",
+    "train_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Transfer: fit --models on this benchmark (with --test).",
+)
+@click.option(
+    "--test",
+    "test_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Transfer: rank this benchmark with the models fitted on --train (no labels used).",
+)
 @format_option()
 def evaluate(
     benchmark,
@@ -223,12 +237,19 @@ def evaluate(
     epoch,
     bootstrap,
     group_by,
+    train_db,
+    test_db,
     fmt,
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
     from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
 
     model_names = _parse_models(models)
+    if train_db is not None or test_db is not None:
+        from rankzc.ranking.transfer import run_transfer_command
+
+        run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
+        return
     if report_dir is not None and not model_names:
         raise RankzcError("--report needs --models (the report compares rankers)")
     with open_benchmark(benchmark) as bench:

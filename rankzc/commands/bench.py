@@ -73,7 +73,23 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Score proxies after each of the first K epochs (and always at initialisation).",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of sampling and training."
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of sampling and training (default 0; use --seeds for several).",
+)
+@click.option(
+    "--seeds",
+    default=None,
+    help="Comma-separated training seeds, e.g. 0,1: every architecture is trained under "
+    "each (architectures are sampled with the first); the store keeps every run.",
+)
+@click.option(
+    "--repeat-archs",
+    type=click.IntRange(0),
+    default=None,
+    help="With --seeds: only the first N architectures are trained under the seeds after "
+    "the first (default: all).",
 )
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
@@ -110,7 +126,9 @@ def build(
     data_spec: str,
     epochs: int | None,
     warmup_epochs: int,
-    seed: int,
+    seed: int | None,
+    seeds: str | None,
+    repeat_archs: int | None,
     device: str,
     precision: str,
     executor: str,
@@ -129,12 +147,21 @@ def build(
     --warmup-epochs epochs, on one fixed seeded minibatch of 20 training samples.
     Run the same command again to resume: finished architectures are skipped,
     partial ones continue from their checkpoint in OUT.ckpt/.
+
+    Repeated seeds (label noise): --seeds 0,1 trains every architecture under seeds 0
+    and 1; add --repeat-archs 40 to train only the first 40 under seed 1. All runs of
+    the first seed come first. Labels are then the mean over an architecture's runs.
     """
     from rankzc.training import TrainConfig, build_benchmark
-    from rankzc.training.runner import check_executor, check_output
+    from rankzc.training.runner import check_executor, check_output, parse_seeds, seed_plan
     from rankzc.training.trainer import resolve_device
 
     # Everything is checked before any training starts.
+    if seeds is not None and seed is not None:
+        raise RankzcError("--seed and --seeds: give one of them (--seeds 0,1 or --seed 0)")
+    if repeat_archs is not None and seeds is None:
+        raise RankzcError("--repeat-archs: only used with --seeds")
+    seed_list = parse_seeds(seeds) if seeds is not None else (0 if seed is None else seed,)
     check_output(out)
     check_executor(executor, workers, ray_address)
     resolve_device(device)
@@ -146,12 +173,14 @@ def build(
         precision=precision,
         proxies=proxies,
     )
-    arch_list = _architectures(archs, depths, seed)
+    arch_list = _architectures(archs, depths, seed_list[0])
+    seed_plan(arch_list, seed_list, repeat_archs)  # --repeat-archs fits the architectures
     summary = build_benchmark(
         out,
         arch_list,
         config,
-        seed,
+        seed_list,
+        repeat=repeat_archs,
         device=device,
         executor=executor,
         workers=workers,

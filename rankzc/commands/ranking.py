@@ -173,17 +173,39 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     required=True,
     help="Ranker file to write (.rzc).",
 )
+@click.option(
+    "--transfer-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Benchmark to rank later: keep the proxies it shares and rank-normalise per benchmark.",
+)
 @format_option()
-def fit(model, benchmark, features, epoch, params, out, fmt) -> None:
+def fit(model, benchmark, features, epoch, params, out, transfer_to, fmt) -> None:
     """Fit a ranker on every labelled architecture of a benchmark and save it."""
+    import contextlib
+    import warnings
+
     from rankzc.ranking.io import fit_ranker, save_ranker
 
     kwargs = _parse_params(params)
-    with open_benchmark(benchmark) as bench:
-        try:
-            fitted = fit_ranker(bench, model, features=features, epoch=epoch, params=kwargs)
-        except TypeError as err:
-            raise RankzcError(f"--param: {err}") from None
+    with contextlib.ExitStack() as stack:
+        bench = stack.enter_context(open_benchmark(benchmark))
+        other = None
+        if transfer_to is not None:
+            if not transfer_to.exists():
+                raise RankzcError(f"--transfer-to: {transfer_to}: benchmark store not found")
+            other = stack.enter_context(open_benchmark(transfer_to))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fitted = fit_ranker(
+                    bench, model, features=features, epoch=epoch, params=kwargs, transfer_to=other
+                )
+            except TypeError as err:
+                raise RankzcError(f"--param: {err}") from None
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning):
+                click.echo(f"Warning: {w.message}", err=True)
     save_ranker(fitted, out)
     summary = {
         "out": str(out),
@@ -252,6 +274,14 @@ def _settings(text: str) -> dict:
     default=None,
     help="CSV of precomputed proxies (first column = id; 'arch' column for architecture features).",
 )
+@click.option(
+    "--benchmark",
+    "-b",
+    "bench_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Score every architecture of this store from its stored proxies (no labels read).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option(
     "--device",
@@ -275,18 +305,48 @@ def _settings(text: str) -> dict:
 )
 @format_option()
 def score(
-    ranker, archs, sample, features_csv, seed, device, settings_text, top, allow_mismatch, fmt
+    ranker,
+    archs,
+    sample,
+    features_csv,
+    bench_path,
+    seed,
+    device,
+    settings_text,
+    top,
+    allow_mismatch,
+    fmt,
 ) -> None:
     """Rank new architectures with a fitted ranker (best first)."""
     import pandas as pd
 
     from rankzc.ranking.io import load_ranker, rank_table, recorded_settings
 
-    given = [x is not None for x in (archs, sample, features_csv)]
+    given = [x is not None for x in (archs, sample, features_csv, bench_path)]
     if sum(given) != 1:
-        raise RankzcError("give exactly one of --archs, --sample, --features-csv")
+        raise RankzcError("give exactly one of --archs, --sample, --features-csv, --benchmark")
     fitted = load_ranker(ranker)
-    if features_csv is not None:
+    if bench_path is not None:
+        if not bench_path.exists():
+            raise RankzcError(f"--benchmark: {bench_path}: benchmark store not found")
+        from rankzc.ranking.io import _store_settings
+
+        with open_benchmark(bench_path) as bench:
+            epoch = int(fitted.info.get("epoch", -1))
+            table = bench.features(epoch).join(bench.architectures()[["encoding", "depth"]])
+            # a transfer ranker (fit --transfer-to) expects other settings: warn only
+            transfer = fitted.info.get("normalise") == "rank"
+            warn = (
+                (lambda msg: click.echo(f"Warning: {msg}", err=True))
+                if allow_mismatch or transfer
+                else None
+            )
+            fitted.check_settings(_store_settings(bench), str(bench_path), str(ranker), warn=warn)
+        try:
+            ranked = rank_table(table, fitted.score_table(table))
+        except RankzcError as err:
+            raise RankzcError(f"{bench_path}: {err}") from None
+    elif features_csv is not None:
         try:
             table = pd.read_csv(features_csv, index_col=0)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import RepeatedKFold
 
-from rankzc.errors import RankzcError
+from rankzc.errors import RankzcError, describe_error
 from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix
 from rankzc.ranking.metrics import METRICS, ranking_metrics
@@ -75,13 +75,6 @@ def _fit_predict(name: str, params: dict, X_tr, y_tr, X_te) -> tuple[np.ndarray,
     model = make_ranker(name, **params).fit(X_tr, y_tr)
     seconds = time.perf_counter() - start
     return model.predict(X_te), seconds
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, RankzcError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _as_feature_set(bench, features: str, epoch: int) -> FeatureSet:
@@ -266,7 +259,7 @@ def evaluate_models(
             except (KeyboardInterrupt, SystemExit, MemoryError):
                 raise
             except Exception as exc:  # noqa: BLE001 - one model must not stop the others
-                failed[m] = f"split {f + 1}: {_describe(exc)}"
+                failed[m] = f"split {f + 1}: {describe_error(exc)}"
                 continue
             rows[m].append(ranking_metrics(pred, y[te], dep(te)))
             secs[m].append(s)

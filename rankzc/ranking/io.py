@@ -119,7 +119,12 @@ class FittedRanker:
             )
             enc.index = table.index
             parts.append(enc)
-        return pd.concat(parts, axis=1).loc[:, self.feature_names]
+        out = pd.concat(parts, axis=1).loc[:, self.feature_names]
+        if self.info.get("normalise") == "rank":  # transfer: ranks within the scored set
+            from rankzc.ranking.transfer import rank_normalise
+
+            out = rank_normalise(out)
+        return out
 
     def settings_mismatch(self, settings: dict | None) -> dict[str, tuple[Any, Any]]:
         """``{key: (ranker's value, given value)}`` for the proxy settings that differ.
@@ -270,13 +275,26 @@ def fit_ranker(
     features: str = "proxies",
     epoch: int = -1,
     params: dict | None = None,
+    transfer_to=None,
 ) -> FittedRanker:
-    """Fit ``model`` on every labelled architecture of ``bench`` (a Benchmark)."""
+    """Fit ``model`` on every labelled architecture of ``bench`` (a Benchmark).
+
+    ``transfer_to`` (a Benchmark to be ranked later): keep only the feature columns it also
+    has and rank-normalise them (:mod:`rankzc.ranking.transfer`); scoring then
+    rank-normalises the scored set the same way.
+    """
     if model not in RANKERS:
         raise RankzcError(f"unknown model {model!r}; choose from {', '.join(RANKERS)}")
     if features not in FEATURE_SETS:
         raise RankzcError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
     fs = feature_matrix(bench, features, epoch=epoch)
+    if transfer_to is not None:
+        from rankzc.ranking.transfer import align_columns, rank_normalise
+
+        other = feature_matrix(transfer_to, features, epoch=epoch, labelled_only=False)
+        cols = align_columns(list(fs.X.columns), list(other.X.columns))
+        fs.X = rank_normalise(fs.X[cols])
+        fs.proxies = [p for p in fs.proxies if p in set(cols)]
     est = make_ranker(model, **(params or {})).fit(fs.X, fs.y.to_numpy(dtype=float))
     info = {
         "benchmark": str(bench.path),
@@ -286,6 +304,9 @@ def fit_ranker(
         "epoch": epoch,
         "train_spearman": est.score(fs.X, fs.y.to_numpy(dtype=float)),
     }
+    if transfer_to is not None:
+        info["normalise"] = "rank"
+        info["transfer_to"] = str(transfer_to.path)
     return FittedRanker(
         est,
         features=features,
@@ -490,7 +511,7 @@ def load_ranker(path: str | Path) -> FittedRanker:
     except zipfile.BadZipFile as err:
         raise RankzcError(f"{path}: not a rankzc ranker or corrupted ({err})") from None
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({_reason(err)})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     try:
         blob = members["arrays.safetensors"]
         arrays = st_load(blob) if blob else {}
@@ -499,11 +520,15 @@ def load_ranker(path: str | Path) -> FittedRanker:
         model = cls(**manifest["params"])
         model.feature_names_in_ = list(manifest["feature_names"])
         model._import(manifest["state"], arrays, texts)
-        probe = np.zeros((1, len(model.feature_names_in_)))
+        probe = (  # a model may need a valid row, e.g. gnn an architecture
+            model._probe()
+            if hasattr(model, "_probe")
+            else np.zeros((1, len(model.feature_names_in_)))
+        )
         if np.shape(model.predict(probe)) != (1,):
             raise RankzcError("the model does not give one score per row")
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({_reason(err)})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     return FittedRanker(
         model,
         features=manifest["features"],
@@ -514,7 +539,3 @@ def load_ranker(path: str | Path) -> FittedRanker:
         info=manifest["info"],
         rankzc_version=manifest["rankzc_version"],
     )
-
-
-def _reason(err: BaseException) -> str:
-    return str(err) if isinstance(err, RankzcError) else describe_error(err)

@@ -1,4 +1,4 @@
-"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``."""
+"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``, ``gnn``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ RANKERS: dict[str, str] = {
     "ranknet": "rankzc.ranking.ranknet:RankNetRanker",
     "lambdarank": "rankzc.ranking.lambdarank:LambdaRankRanker",
     "rankagg": "rankzc.ranking.rankagg:RankAggRanker",
+    "gnn": "rankzc.ranking.gnn:GNNRanker",
 }
 
 

@@ -207,7 +207,7 @@ def run_ray(
                 str(job.arch),
                 job.run_id,
                 config.to_dict(),
-                seed,
+                job.seed,
                 data_ref,
                 device.type,
                 str(Path(job.checkpoint).resolve()),
@@ -238,7 +238,7 @@ def run_ray(
                     result = RunResult(job.arch.arch_id, "failed", error=describe_error(err))
                 drain()
                 writer.finish(job, result)
-                _count(summary, result)
+                _count(summary, result, job)
                 progress.end(job.arch.arch_id)
     finally:
         if started:
