@@ -168,6 +168,7 @@ def _fill_store(path: Path, settings) -> None:
             click.echo(f"{path}: all {len(table)} architectures already have {len(names)} proxies")
             return
         record = settings.to_dict()
+        bench.check_proxy_settings(record, epoch=-1)  # one configuration per store
         missing: dict[str, int] = {}
         with _progress(len(todo), "features") as bar:
             task = bar.add_task("features", total=len(todo))
