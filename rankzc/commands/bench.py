@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from rankzc.commands._common import architectures_from
+from rankzc.commands._common import (
+    architectures_from,
+    check_output_path,
+    echo_csv,
+    echo_json,
+    format_option,
+    output_format,
+    quiet_option,
+    threads_option,
+)
 from rankzc.errors import RankzcError
+from rankzc.threads import apply as apply_threads
 
 
 @click.group("bench")
@@ -76,17 +85,34 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     "--seed", type=int, default=0, show_default=True, help="Seed of sampling and training."
 )
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where architectures are trained (auto: CUDA when available).",
 )
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Training precision (bf16 autocasts the forward pass).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: one architecture after another in this process; ray: one Ray task each.",
+)
 @click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
 @click.option(
     "--workers",
     type=click.IntRange(1),
     default=1,
     show_default=True,
-    help="Ray workers for a local Ray instance.",
+    help="Ray workers for a local Ray instance (up to the number of cores; "
+    "each runs --threads threads).",
 )
 @click.option(
     "--proxies",
@@ -95,8 +121,9 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Comma-separated proxies scored during warm-up ('all' or 'none').",
 )
 @click.option("--retry-failed", is_flag=True, help="Train failed architectures again.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@threads_option()
+@quiet_option()
+@format_option(json_alias=True)
 def build(
     out: Path,
     archs: str,
@@ -113,8 +140,9 @@ def build(
     workers: int,
     proxies: str,
     retry_failed: bool,
+    threads: int | None,
     quiet: bool,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """Train architectures and record accuracy per epoch, the final label and proxies.
 
@@ -129,6 +157,8 @@ def build(
     from rankzc.training.trainer import resolve_device
 
     # Everything is checked before any training starts.
+    fmt = output_format(fmt)
+    check_output_path(out)
     check_output(out)
     check_executor(executor, workers, ray_address)
     resolve_device(device)
@@ -141,6 +171,7 @@ def build(
         proxies=proxies,
     )
     arch_list = _architectures(archs, depths, seed)
+    apply_threads(threads, workers)
     summary = build_benchmark(
         out,
         arch_list,
@@ -153,8 +184,11 @@ def build(
         retry_failed=retry_failed,
         progress=False if quiet else None,
     )
-    if as_json:
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+    if fmt == "json":
+        echo_json(summary.to_dict())
+        return
+    if fmt == "csv":
+        echo_csv(summary.to_dict())
         return
     click.echo(
         f"{out}: {summary.done} trained, {summary.failed} failed, "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from rankzc.commands._common import check_output_path
 from rankzc.importers import import_nbsz, import_thesis
 
 
@@ -25,6 +26,7 @@ def import_group() -> None:
 )
 def thesis(directory: Path, out: Path) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
+    check_output_path(out)
     click.echo(import_thesis(directory, out).summary())
 
 
@@ -45,6 +47,7 @@ def thesis(directory: Path, out: Path) -> None:
 )
 def nbsz(file: Path, dataset: str | None, space: str | None, out: Path) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
+    check_output_path(out)
     click.echo(import_nbsz(file, out, dataset=dataset, space=space).summary())
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ def evaluate_models(
     report_dir: str | Path | None = None,
     epoch: int = -1,
     params: dict[str, dict] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Compare ``models`` on the same cross-validation folds of ``bench``.
 
@@ -134,6 +135,7 @@ def evaluate_models(
         report_dir: write ``report.md`` and PNG plots there.
         epoch: proxy epoch (-1 = at initialisation).
         params: per-model constructor parameters, e.g. ``{"ranknet": {"epochs": 30}}``.
+        progress: called as ``progress(done, total)`` after every fit.
 
     Returns:
         JSON-able dict: ``models[m]`` has ``<metric>_mean``/``<metric>_std`` for every metric,
@@ -169,9 +171,12 @@ def evaluate_models(
     secs: dict[str, list[float]] = {m: [] for m in models}
     oof = {m: np.full(n, np.nan) for m in models}
     n_per_repeat = len(splits) if cv == "none" else folds
+    total_fits = len(splits) * len(models) * (1 + len(sizes or ()))
+    tick = _ticker(progress, total_fits)
     for f, ((_, te), tr) in enumerate(zip(splits, sub, strict=True)):
         for m in models:
             pred, s = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
+            tick()
             rows[m].append(ranking_metrics(pred, y[te], None if depth is None else depth[te]))
             secs[m].append(s)
             if f < n_per_repeat:
@@ -233,7 +238,9 @@ def evaluate_models(
         "n_features": int(X.shape[1]),
     }
     if sizes is not None:
-        result["learning_curve"] = _learning_curve(models, params, X, y, depth, splits, sizes, seed)
+        result["learning_curve"] = _learning_curve(
+            models, params, X, y, depth, splits, sizes, seed, tick
+        )
     result["seconds"] = time.perf_counter() - start
     if report_dir is not None:
         from rankzc.ranking.report import write_report
@@ -254,7 +261,22 @@ def _subsample(tr: np.ndarray, size: int | None, rng: np.random.Generator) -> np
     return np.sort(rng.choice(tr, size=size, replace=False))
 
 
-def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[str, list[dict]]:
+def _ticker(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """A function counting fits and passing ``(done, total)`` to ``progress``."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
+def _learning_curve(
+    models, params, X, y, depth, splits, sizes, seed, tick=lambda: None
+) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed + 1)
     curve: dict[str, list[dict]] = {m: [] for m in models}
     for size in sorted(int(s) for s in sizes):
@@ -263,6 +285,7 @@ def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[st
             rows = []
             for (_, te), tr in zip(splits, subs, strict=True):
                 pred, _ = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
+                tick()
                 rows.append(ranking_metrics(pred, y[te], None if depth is None else depth[te]))
             s = _summary(rows)
             curve[m].append(
