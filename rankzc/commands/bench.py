@@ -18,6 +18,7 @@ from rankzc.commands._common import (
 )
 from rankzc.errors import RankzcError
 from rankzc.threads import apply as apply_threads
+from rankzc.threads import cpu_count
 
 
 @click.group("bench")
@@ -171,7 +172,13 @@ def build(
         proxies=proxies,
     )
     arch_list = _architectures(archs, depths, seed)
-    apply_threads(threads, workers)
+    policy = apply_threads(threads, workers if executor == "ray" else 1)
+    if executor == "ray" and policy.workers * policy.threads > cpu_count():
+        click.echo(
+            f"Warning: --workers {policy.workers} x {policy.threads} thread(s) exceeds the "
+            f"{cpu_count()} cores; workers will compete for them.",
+            err=True,
+        )
     summary = build_benchmark(
         out,
         arch_list,
