@@ -26,7 +26,7 @@ SETTINGS = {
     "proxies": ["params", "nwot"],
     "options": {},
 }
-FAST = {"ranknet": {"epochs": 5}, "lambdarank": {"n_estimators": 30}}
+FAST = {"ranknet": {"epochs": 5}, "lambdarank": {"n_estimators": 30}, "gnn": {"epochs": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,8 @@ def store(tmp_path_factory):
 @pytest.mark.parametrize("name", list(RANKERS))
 @pytest.mark.parametrize("features", ["proxies", "all"])
 def test_round_trip_identical_scores(store, tmp_path, name, features):
+    if name == "gnn" and features == "proxies":
+        pytest.skip("gnn reads the architecture graph: it needs --features arch or all")
     with Benchmark.open(store) as b:
         fitted = fit_ranker(b, name, features=features, params=FAST.get(name))
         table = b.features().join(b.architectures()["encoding"])

@@ -7,13 +7,18 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
+from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError
-from rankzc.store import Benchmark, default_benchmark_path
+from rankzc.jsonfile import jsonable
+
+if TYPE_CHECKING:  # pandas and the store load only when a command runs (fast start-up)
+    import pandas as pd
+
+    from rankzc.store import Benchmark
 
 
 def benchmark_option(**kwargs: Any):
@@ -126,20 +131,22 @@ def ensure_directory(directory: Path, *, option: str, target: Path | None = None
     except FileExistsError:
         raise RankzcError(f"{name}: {directory} is not a directory") from None
     except OSError as err:
-        raise RankzcError(
-            f"{name}: cannot create directory {directory} ({err.strerror})"
-        ) from None
+        raise RankzcError(f"{name}: cannot create directory {directory} ({err.strerror})") from None
     try:  # a real write: os.access says yes to root even where writes fail
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".rankzc-", suffix=".probe")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise RankzcError(f"{name}: directory {directory} is not writable ({err.strerror})") from None
+        raise RankzcError(
+            f"{name}: directory {directory} is not writable ({err.strerror})"
+        ) from None
     return directory
 
 
 def open_benchmark(path: Path | None) -> Benchmark:
     """Open ``path`` read-only, or the shipped default when it is None."""
+    from rankzc.store import Benchmark, default_benchmark_path
+
     if path is None:
         path = default_benchmark_path()
         if not path.exists():
@@ -149,25 +156,13 @@ def open_benchmark(path: Path | None) -> Benchmark:
     return Benchmark.open(path, readonly=True)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return _clean(value.item())
-    return value
-
-
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON; NaN and inf become null."""
-    click.echo(json.dumps(_clean(obj), indent=2, allow_nan=False))
+    click.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
 def _csv_cell(value: Any) -> Any:
-    value = _clean(value)
+    value = jsonable(value)
     if isinstance(value, (list, tuple)):
         return ";".join(str(_csv_cell(v)) for v in value)
     if isinstance(value, dict):
@@ -180,6 +175,8 @@ def echo_csv(rows: pd.DataFrame | list[dict] | dict, *, index: bool = False) -> 
 
     Lists inside a cell are joined with ``;``; dicts become JSON text; NaN is empty.
     """
+    import pandas as pd
+
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, pd.DataFrame):
@@ -280,9 +277,7 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
     if suffix not in (".csv", ".parquet"):
         raise RankzcError(f"{out}: output must end in .csv or .parquet")
     check_output_path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_output(out, suffix=suffix) as tmp:  # no temp file left on failure
         if suffix == ".csv":
             df.to_csv(tmp)
         else:
@@ -296,16 +291,13 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
             table = pa.Table.from_pandas(df)
             if metadata:
                 meta = dict(table.schema.metadata or {})
-                meta[b"rankzc"] = json.dumps(_clean(metadata)).encode()
+                meta[b"rankzc"] = json.dumps(jsonable(metadata)).encode()
                 table = table.replace_schema_metadata(meta)
             pq.write_table(table, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     if suffix == ".csv" and metadata:
         sidecar = out.with_name(out.name + ".json")
-        sidecar.write_text(json.dumps(_clean(metadata), indent=2))
+        with atomic_output(sidecar) as tmp:
+            tmp.write_text(json.dumps(jsonable(metadata), indent=2))
 
 
 #: leading columns of every architecture table rankzc writes (export, features)
@@ -337,11 +329,13 @@ def epoch_option():
     )
 
 
-def features_option(help: str = "Ranker inputs: proxies, architecture encoding, or both."):
-    """``--features proxies|arch|all``."""
+def features_option(
+    help: str = "Ranker inputs: proxies, architecture encoding, graph features, or all.",
+):
+    """``--features proxies|arch|graph|all``."""
     return click.option(
         "--features",
-        type=click.Choice(["proxies", "arch", "all"]),
+        type=click.Choice(["proxies", "arch", "graph", "all"]),
         default="proxies",
         show_default=True,
         help=help,

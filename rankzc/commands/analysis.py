@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from rankzc.analysis import plot_warmup, single_proxy_report, warmup_report
 from rankzc.commands._common import (
     atomic_write_frame,
     benchmark_option,
@@ -25,9 +24,10 @@ from rankzc.commands._common import (
     threads_option,
 )
 from rankzc.errors import RankzcError
+from rankzc.ranking.registry import RANKERS
 from rankzc.threads import apply as apply_threads
 
-MODEL_NAMES = ("single", "vote", "wam", "ranknet", "lambdarank")
+MODEL_NAMES = tuple(RANKERS)
 
 
 def _parse_models(text: str) -> list[str]:
@@ -49,6 +49,9 @@ def _single_rows(report: dict) -> list[tuple[str, dict]]:
 
 
 def _print_single(report: dict) -> None:
+    when = (
+        "at initialisation" if report.get("epoch", -1) == -1 else f"after epoch {report['epoch']}"
+    )
     rows = []
     for name, r in _single_rows(report):
         lo, hi = r["ci95"]
@@ -64,7 +67,7 @@ def _print_single(report: dict) -> None:
     print_table(
         ["proxy", "spearman", "95% CI", "kendall", "n"],
         rows,
-        title=f"Single proxies at initialisation (n = {report['n']})",
+        title=f"Single proxies {when} (n = {report['n']})",
     )
     print_table(
         ["baseline", "spearman", "kendall"],
@@ -88,6 +91,39 @@ def _print_single(report: dict) -> None:
         )
 
 
+def _print_noise(noise: dict) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    rep = noise.get("repeats")
+    if rep:
+        lo, hi = rep["seed_to_seed_ci95"]
+        clo, chi = rep["ceiling_ci95"]
+        rlo, rhi = rep["reliability_ci95"]
+        console.print(
+            f"Label noise: seed-to-seed Spearman {fmt_num(rep['seed_to_seed_spearman'], 3)} "
+            f"[{fmt_num(lo, 3)}, {fmt_num(hi, 3)}] over {noise['n_repeated']} architectures "
+            f"with repeated runs; reliability of the mean label "
+            f"({noise['runs_per_architecture']:.2f} runs on average, Spearman-Brown) "
+            f"{fmt_num(rep['reliability'], 3)} [{fmt_num(rlo, 3)}, {fmt_num(rhi, 3)}]; "
+            f"ceiling for any ranker's Spearman ~ {fmt_num(rep['ceiling'], 3)} "
+            f"[{fmt_num(clo, 3)}, {fmt_num(chi, 3)}]",
+            highlight=False,
+        )
+    else:
+        console.print(f"Label noise: {noise['note']}.", highlight=False)
+    b = noise.get("binomial")
+    if b:
+        console.print(
+            f"Binomial bound: a validation set of {b['validation_size']} "
+            f"({noise['validation_size_source']}) gives label noise sd >= "
+            f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: at least "
+            f"{100 * b['noise_share_at_least']:.0f}% of the label variance is noise, "
+            f"ceiling <= {b['ceiling_at_most']:.3f}",
+            highlight=False,
+        )
+
+
 _SHORT = {
     "pairwise_accuracy": "pairwise acc",
     "top10pct_precision": "top-10% prec",
@@ -97,25 +133,36 @@ _SHORT = {
 
 
 def _print_models(result: dict) -> None:
+    from rankzc.ranking.evaluation import comparison_text
     from rankzc.ranking.metrics import METRICS
+
+    def cells(r: dict) -> list[str]:
+        return [
+            f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}" for m in METRICS
+        ]
 
     rows = []
     for name, r in result["models"].items():
-        test = r.get("paired_test_vs_single") or {}
-        rows.append(
-            [
-                name,
-                *(
-                    f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
-                    for m in METRICS
-                ),
-                fmt_num(test.get("p_value"), 3),
-            ]
-        )
+        if r.get("failed"):
+            rows.append([name, *("-" for _ in METRICS), "-", f"failed: {r['error']}", "-"])
+            continue
+        rows.append([name, *cells(r), *comparison_text(r.get("vs_baseline"))])
+    for name, r in result.get("cv_baselines", {}).items():
+        rows.append([f"baseline: {name}", *cells(r), "", "", ""])
     print_table(
-        ["model", *(_SHORT.get(m, m) for m in METRICS), "p vs single"],
+        ["model", *(_SHORT.get(m, m) for m in METRICS), "vs", "Δ spearman [95% CI]", "p"],
         rows,
-        title=f"Rankers, mean ± std over folds ({result.get('cv', {}).get('description', '')})",
+        title=f"Rankers and baselines, mean ± std over folds "
+        f"({result.get('cv', {}).get('description', '')})",
+        right={*(_SHORT.get(m, m) for m in METRICS), "Δ spearman [95% CI]", "p"},
+    )
+    failed = [f"{m} ({r['error']})" for m, r in result["models"].items() if r.get("failed")]
+    if failed:
+        click.echo("failed: " + "; ".join(failed))
+    click.echo(
+        f"Δ: held-out Spearman minus the strongest baseline "
+        f"({result.get('strongest_baseline')}) on the same splits; "
+        f"{result.get('comparison', '')}."
     )
 
 
@@ -134,9 +181,8 @@ def _evaluate_csv(result: dict) -> list[dict]:
         for name, r in per.items():
             rows.append({"kind": "within_depth", "name": name, "depth": depth, **r})
     for name, r in (result.get("models") or {}).items():
-        test = r.get("paired_test_vs_single") or {}
         flat = {k: v for k, v in r.items() if not isinstance(v, (dict, list))}
-        rows.append({"kind": "model", "name": name, **flat, "p_vs_single": test.get("p_value")})
+        rows.append({"kind": "model", "name": name, **flat})
     for name, r in (result.get("cv_baselines") or {}).items():
         rows.append({"kind": "cv_baseline", "name": name, **r})
     return rows
@@ -207,6 +253,20 @@ def _evaluate_csv(result: dict) -> list[dict]:
     show_default=True,
     help="Also report correlations within each depth (where the space has depth).",
 )
+@click.option(
+    "--train",
+    "train_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Transfer: fit --models on this benchmark (with --test).",
+)
+@click.option(
+    "--test",
+    "test_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Transfer: rank this benchmark with the models fitted on --train (no labels used).",
+)
 @threads_option()
 @quiet_option()
 @format_option()
@@ -223,23 +283,32 @@ def evaluate(
     epoch,
     bootstrap,
     group_by,
+    train_db,
+    test_db,
     threads,
     quiet,
     fmt,
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
+    from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
+
     model_names = _parse_models(models)
+    apply_threads(threads)
+    if train_db is not None or test_db is not None:
+        from rankzc.ranking.transfer import run_transfer_command
+
+        run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
+        return
     if report_dir is not None:
         if not model_names:
             raise RankzcError("--report needs --models (the report compares rankers)")
         ensure_directory(report_dir, option="--report")
-    apply_threads(threads)
     with open_benchmark(benchmark) as bench:
-        if bench.labels().empty:
-            raise RankzcError(f"{bench.path}: no labelled architectures to evaluate")
+        check_evaluable(bench, epoch)
         result = single_proxy_report(
             bench, epoch=epoch, n_boot=bootstrap, seed=seed, group_by_depth=group_by == "depth"
         )
+        result["label_noise"] = label_noise(bench, n_boot=bootstrap, seed=seed)
         if model_names:
             from rankzc.progress import Progress
             from rankzc.ranking.evaluation import evaluate_models
@@ -257,6 +326,7 @@ def evaluate(
                         train_size=list(train_size) or None,
                         cv=cv,
                         report_dir=report_dir,
+                        epoch=epoch,
                         progress=lambda done, total: bar.update(task, completed=done, total=total),
                     )
                 )
@@ -267,6 +337,7 @@ def evaluate(
         echo_csv(_evaluate_csv(result))
         return
     _print_single(result)
+    _print_noise(result["label_noise"])
     if model_names:
         _print_models(result)
 
@@ -283,6 +354,8 @@ def evaluate(
 @format_option()
 def warmup(benchmark, plot, proxies, fmt) -> None:
     """Spearman of each proxy per scoring epoch against the final label (warm-up curves)."""
+    from rankzc.analysis import plot_warmup, warmup_report
+
     if plot is not None:
         check_output_path(plot, option="--plot", suffixes=(".png", ".pdf", ".svg"))
     names = [p.strip() for p in proxies.split(",")] if proxies else None

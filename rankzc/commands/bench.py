@@ -83,7 +83,23 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Score proxies after each of the first K epochs (and always at initialisation).",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of sampling and training."
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of sampling and training (default 0; use --seeds for several).",
+)
+@click.option(
+    "--seeds",
+    default=None,
+    help="Comma-separated training seeds, e.g. 0,1: every architecture is trained under "
+    "each (architectures are sampled with the first); the store keeps every run.",
+)
+@click.option(
+    "--repeat-archs",
+    type=click.IntRange(0),
+    default=None,
+    help="With --seeds: only the first N architectures are trained under the seeds after "
+    "the first (default: all).",
 )
 @click.option(
     "--device",
@@ -122,6 +138,11 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Comma-separated proxies scored during warm-up ('all' or 'none').",
 )
 @click.option("--retry-failed", is_flag=True, help="Train failed architectures again.")
+@click.option(
+    "--allow-mixed-config",
+    is_flag=True,
+    help="Add runs to a store that holds runs of another training configuration.",
+)
 @threads_option()
 @quiet_option()
 @format_option(json_alias=True)
@@ -133,7 +154,9 @@ def build(
     data_spec: str,
     epochs: int | None,
     warmup_epochs: int,
-    seed: int,
+    seed: int | None,
+    seeds: str | None,
+    repeat_archs: int | None,
     device: str,
     precision: str,
     executor: str,
@@ -141,6 +164,7 @@ def build(
     workers: int,
     proxies: str,
     retry_failed: bool,
+    allow_mixed_config: bool,
     threads: int | None,
     quiet: bool,
     fmt: str,
@@ -152,12 +176,21 @@ def build(
     --warmup-epochs epochs, on one fixed seeded minibatch of 20 training samples.
     Run the same command again to resume: finished architectures are skipped,
     partial ones continue from their checkpoint in OUT.ckpt/.
+
+    Repeated seeds (label noise): --seeds 0,1 trains every architecture under seeds 0
+    and 1; add --repeat-archs 40 to train only the first 40 under seed 1. All runs of
+    the first seed come first. Labels are then the mean over an architecture's runs.
     """
     from rankzc.training import TrainConfig, build_benchmark
-    from rankzc.training.runner import check_executor, check_output
+    from rankzc.training.runner import check_executor, check_output, parse_seeds, seed_plan
     from rankzc.training.trainer import resolve_device
 
     # Everything is checked before any training starts.
+    if seeds is not None and seed is not None:
+        raise RankzcError("--seed and --seeds: give one of them (--seeds 0,1 or --seed 0)")
+    if repeat_archs is not None and seeds is None:
+        raise RankzcError("--repeat-archs: only used with --seeds")
+    seed_list = parse_seeds(seeds) if seeds is not None else (0 if seed is None else seed,)
     fmt = output_format(fmt)
     check_output_path(out)
     check_output(out)
@@ -171,7 +204,8 @@ def build(
         precision=precision,
         proxies=proxies,
     )
-    arch_list = _architectures(archs, depths, seed)
+    arch_list = _architectures(archs, depths, seed_list[0])
+    seed_plan(arch_list, seed_list, repeat_archs)  # --repeat-archs fits the architectures
     policy = apply_threads(threads, workers if executor == "ray" else 1)
     if executor == "ray" and policy.workers * policy.threads > cpu_count():
         click.echo(
@@ -183,27 +217,30 @@ def build(
         out,
         arch_list,
         config,
-        seed,
+        seed_list,
+        repeat=repeat_archs,
         device=device,
         executor=executor,
         workers=workers,
         ray_address=ray_address,
         retry_failed=retry_failed,
         progress=False if quiet else None,
+        allow_mixed_config=allow_mixed_config,
     )
     if fmt == "json":
         echo_json(summary.to_dict())
-        return
-    if fmt == "csv":
+    elif fmt == "csv":
         echo_csv(summary.to_dict())
-        return
-    click.echo(
-        f"{out}: {summary.done} trained, {summary.failed} failed, "
-        f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
-        f"(skipped), {summary.seconds:.1f} s"
-    )
-    for arch_id, error in summary.errors.items():
-        click.echo(f"  failed {arch_id}: {error}")
+    else:
+        for arch_id, error in summary.errors.items():
+            click.echo(f"  failed {arch_id}: {error}")
+        click.echo(
+            f"{out}: {summary.done} trained, {summary.failed} failed, "
+            f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
+            f"(skipped), {summary.seconds:.1f} s"
+        )
+    if summary.failed:  # any architecture that failed in this run shows in the exit code
+        raise SystemExit(1)
 
 
 COMMANDS = [bench]

@@ -6,7 +6,6 @@ import click
 import numpy as np
 
 from rankzc.commands._common import echo_csv, echo_json, format_option, output_format
-from rankzc.datasets.spec import load_dataset, parse_data_spec
 
 
 @click.group("data")
@@ -23,6 +22,8 @@ def inspect(spec: str, frames: int | None, fmt: str) -> None:
 
     SPEC is ``synthetic[:key=value,...]`` or ``ntu:PATH[:SPLIT][:key=value,...]``.
     """
+    from rankzc.datasets.spec import load_dataset, parse_data_spec
+
     fmt = output_format(fmt)
     parsed = parse_data_spec(spec)
     out: dict = {"spec": str(parsed), "format": parsed.format or parsed.kind, "parts": {}}

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from rankzc.commands._common import (
     architectures_from,
@@ -53,8 +52,24 @@ from rankzc.threads import apply as apply_threads
     show_default=True,
     help="Flip proxies negatively correlated with accuracy (the study did not).",
 )
+@click.option(
+    "--ties",
+    type=click.Choice(["draw", "study"]),
+    default="draw",
+    show_default=True,
+    help="Tie rule: 'draw' (equal values abstain, a cancelled vote counts 1/2) or 'study' "
+    "(equal values and cancelled votes go to the second architecture). Fitted vote rankers "
+    "predict with the same rule.",
+)
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(1000),
+    default=5_000_000,
+    show_default=True,
+    help="Above this many pairs the score is estimated from this many random pairs.",
+)
 @format_option()
-def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> None:
+def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_pairs, fmt) -> None:
     """Score every proxy subset by majority-vote pairwise accuracy (the study's rule)."""
 
     from rankzc.ranking.preprocessing import proxy_directions
@@ -79,16 +94,36 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> Non
         X = X * proxy_directions(X, y)
     if min_size > max_size:
         raise RankzcError(f"--min-size {min_size} is larger than --max-size {max_size}")
-    res = search_subsets(X, y, list(feats.columns), max_size=max_size, min_size=min_size)
+    res = search_subsets(
+        X,
+        y,
+        list(feats.columns),
+        max_size=max_size,
+        min_size=min_size,
+        ties=ties,
+        max_pairs=max_pairs,
+        seed=0,
+    )
     out = {
         "subsets": [{k: s[k] for k in ("proxies", "size", "score")} for s in res["subsets"][:top]],
         "seconds": res["seconds"],
         "n_subsets": len(res["subsets"]),
         "pairs": res["pairs"],
+        "sampled": res["sampled"],
         "n_architectures": int(len(y)),
-        "rule": "strict majority of positive differences votes 'first is better'; "
-        "NaN abstains" + ("; proxies oriented by Spearman sign" if orient else ""),
+        "rule": "strict majority of positive differences votes 'first is better'; NaN abstains; "
+        + (
+            "equal values abstain and a cancelled vote counts one half"
+            if ties == "draw"
+            else "equal values and a cancelled vote go to the second (the study's rule)"
+        )
+        + ("; proxies oriented by Spearman sign" if orient else ""),
     }
+    if res["sampled"]:
+        out["note"] = (
+            f"estimated from {res['pairs']} random pairs of the "
+            f"{len(y) * (len(y) - 1) // 2} (--max-pairs {max_pairs})"
+        )
     if fmt == "json":
         echo_json(out)
         return
@@ -101,10 +136,13 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> Non
             [i, ", ".join(s["proxies"]), s["size"], fmt_num(s["score"])]
             for i, s in enumerate(out["subsets"], 1)
         ],
-        title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} pairs, "
-        f"{res['seconds']:.2f} s",
+        title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} "
+        + ("sampled " if res["sampled"] else "")
+        + f"pairs, {res['seconds']:.2f} s",
         right={"#", "size", "pairwise accuracy"},
     )
+    if res["sampled"]:
+        click.echo(f"pairwise accuracy {out['note']}")
 
 
 def _parse_params(items: tuple[str, ...]) -> dict:
@@ -141,20 +179,42 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     required=True,
     help="Ranker file to write (.rzc).",
 )
+@click.option(
+    "--transfer-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Benchmark to rank later: keep the proxies it shares and rank-normalise per benchmark.",
+)
 @threads_option()
 @format_option()
-def fit(model, benchmark, features, epoch, params, out, threads, fmt) -> None:
+def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fmt) -> None:
     """Fit a ranker on every labelled architecture of a benchmark and save it."""
+    import contextlib
+    import warnings
+
     from rankzc.ranking.io import fit_ranker, save_ranker
 
     kwargs = _parse_params(params)
     check_output_path(out)
     apply_threads(threads)
-    with open_benchmark(benchmark) as bench:
-        try:
-            fitted = fit_ranker(bench, model, features=features, epoch=epoch, params=kwargs)
-        except TypeError as err:
-            raise RankzcError(f"--param: {err}") from None
+    with contextlib.ExitStack() as stack:
+        bench = stack.enter_context(open_benchmark(benchmark))
+        other = None
+        if transfer_to is not None:
+            if not transfer_to.exists():
+                raise RankzcError(f"--transfer-to: {transfer_to}: benchmark store not found")
+            other = stack.enter_context(open_benchmark(transfer_to))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fitted = fit_ranker(
+                    bench, model, features=features, epoch=epoch, params=kwargs, transfer_to=other
+                )
+            except TypeError as err:
+                raise RankzcError(f"--param: {err}") from None
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning):
+                click.echo(f"Warning: {w.message}", err=True)
     save_ranker(fitted, out)
     summary = {
         "out": str(out),
@@ -226,6 +286,14 @@ def _settings(text: str) -> dict:
     default=None,
     help="CSV of precomputed proxies (first column = id; 'arch' column for architecture features).",
 )
+@click.option(
+    "--benchmark",
+    "-b",
+    "bench_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Score every architecture of this store from its stored proxies (no labels read).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option(
     "--device",
@@ -241,27 +309,71 @@ def _settings(text: str) -> dict:
     'e.g. \'{"preset": "cpu", "data": "synthetic", "batch_size": 20}\'.',
 )
 @click.option("--top", type=click.IntRange(1), default=None, help="Show only the K best.")
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Only warn when --features-csv was computed under other proxy settings than the "
+    "ranker's (recorded in its .json sidecar); the default refuses.",
+)
 @threads_option()
 @quiet_option()
 @format_option()
 def score(
-    ranker, archs, sample, features_csv, seed, device, settings_text, top, threads, quiet, fmt
+    ranker,
+    archs,
+    sample,
+    features_csv,
+    bench_path,
+    seed,
+    device,
+    settings_text,
+    top,
+    allow_mismatch,
+    threads,
+    quiet,
+    fmt,
 ) -> None:
     """Rank new architectures with a fitted ranker (best first).
 
     Proxies are scored under the ranker's recorded settings, with progress on stderr.
     """
-    from rankzc.ranking.io import load_ranker, rank_table
+    import pandas as pd
 
-    given = [x is not None for x in (archs, sample, features_csv)]
+    from rankzc.ranking.io import load_ranker, rank_table, recorded_settings
+
+    given = [x is not None for x in (archs, sample, features_csv, bench_path)]
     if sum(given) != 1:
-        raise RankzcError("give exactly one of --archs, --sample, --features-csv")
+        raise RankzcError("give exactly one of --archs, --sample, --features-csv, --benchmark")
     fitted = load_ranker(ranker)
-    if features_csv is not None:
+    if bench_path is not None:
+        if not bench_path.exists():
+            raise RankzcError(f"--benchmark: {bench_path}: benchmark store not found")
+        from rankzc.ranking.io import _store_settings
+
+        with open_benchmark(bench_path) as bench:
+            epoch = int(fitted.info.get("epoch", -1))
+            table = bench.features(epoch).join(bench.architectures()[["encoding", "depth"]])
+            # a transfer ranker (fit --transfer-to) expects other settings: warn only
+            transfer = fitted.info.get("normalise") == "rank"
+            warn = (
+                (lambda msg: click.echo(f"Warning: {msg}", err=True))
+                if allow_mismatch or transfer
+                else None
+            )
+            fitted.check_settings(_store_settings(bench), str(bench_path), str(ranker), warn=warn)
+        try:
+            ranked = rank_table(table, fitted.score_table(table))
+        except RankzcError as err:
+            raise RankzcError(f"{bench_path}: {err}") from None
+    elif features_csv is not None:
         try:
             table = pd.read_csv(features_csv, index_col=0)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise RankzcError(f"{features_csv}: not a readable CSV ({err})") from None
+        warn = (lambda msg: click.echo(f"Warning: {msg}", err=True)) if allow_mismatch else None
+        fitted.check_settings(
+            recorded_settings(features_csv), str(features_csv), str(ranker), warn=warn
+        )
         try:
             ranked = rank_table(table, fitted.score_table(table))
         except RankzcError as err:

@@ -26,6 +26,7 @@ import numpy as np
 
 from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix
+from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 from rankzc.threads import current as current_threads
 
@@ -164,4 +165,6 @@ class LambdaRankRanker(BaseRanker):
         self.edges_ = arrays["edges"]
         self.n_levels_ = int(config["n_levels"])
         self.truncation_ = int(config["truncation"])
-        self.booster_ = lgb.Booster(model_str=texts["model.txt"])
+        # checked and rebuilt first: LightGBM crashes on hostile model text
+        n_inputs = len(self.pre_.feature_names_out_)
+        self.booster_ = lgb.Booster(model_str=safe_model_text(texts["model.txt"], n_inputs))
