@@ -32,7 +32,7 @@ def final_set(path: Path) -> dict[str, float]:
 
 def test_build_tiny_local(tmp_path):
     out = tmp_path / "b.db"
-    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["done"] == 4 and summary["failed"] == 0
@@ -118,8 +118,10 @@ def test_invalid_architecture_file_and_unwritable_out(tmp_path):
     res = invoke("--archs", str(bad), "--out", str(tmp_path / "b.db"), *TINY)
     assert res.exit_code == 1 and res.output.startswith("Error:")
     assert len(res.output.strip().splitlines()) == 1
-    res = invoke("--archs", "1", "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
-    assert res.exit_code == 1 and "does not exist" in res.output
+    # a missing output directory is created (the rule of every command)
+    res = invoke("--archs", str(bad), "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
+    assert res.exit_code == 1 and "does not exist" not in res.output
+    assert (tmp_path / "nodir").is_dir()
     res = invoke("--archs", "1", "--out", str(tmp_path), *TINY)
     assert res.exit_code == 1 and "is a directory" in res.output
     ro = tmp_path / "ro"

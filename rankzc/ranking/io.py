@@ -173,11 +173,14 @@ class FittedRanker:
         """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`)."""
         return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
 
-    def score(self, archs: Iterable[Any], settings: dict | None = None) -> pd.DataFrame:
+    def score(
+        self, archs: Iterable[Any], settings: dict | None = None, *, quiet: bool = False
+    ) -> pd.DataFrame:
         """Score new architectures of the ranker's space, best first.
 
         Proxies are computed with :func:`rankzc.proxies.score_architectures` under the
-        ranker's recorded proxy settings (or ``settings``). Returns a frame indexed by
+        ranker's recorded proxy settings (or ``settings``), with progress on stderr
+        (:mod:`rankzc.progress`) unless ``quiet``. Returns a frame indexed by
         ``arch_id`` with columns ``rank``, ``score``, ``arch``, ``depth`` and the proxies.
         """
         from rankzc.space import SPACE, Architecture
@@ -201,7 +204,11 @@ class FittedRanker:
 
             # compute only the proxies the model reads, with the recorded settings
             ps = ProxySettings.from_dict({**dict(settings), "proxies": list(self.proxies)})
-            table = score_architectures(items, ps)
+            from rankzc.progress import Progress
+
+            with Progress(quiet=quiet) as bar:
+                task = bar.add(f"scoring {len(items)} architectures", total=len(items))
+                table = score_architectures(items, ps, progress=bar.callback(task))
         else:
             table = pd.DataFrame(
                 {"depth": [a.depth for a in items], "arch": [str(a) for a in items]},
