@@ -105,6 +105,8 @@ def _net(n_node: int, n_proxy: int, hidden: int, layers: int, dropout: float):
             self.head = nn.Sequential(
                 nn.Linear(hidden * layers + n_proxy, hidden), nn.ReLU(), nn.Linear(hidden, 1)
             )
+            # a linear path from the proxies: with few labels the ranker can lean on them
+            self.skip = nn.Linear(n_proxy, 1, bias=False) if n_proxy else None
 
         def forward(self, data):
             h, pooled = data.x, []
@@ -112,8 +114,10 @@ def _net(n_node: int, n_proxy: int, hidden: int, layers: int, dropout: float):
                 h = torch.relu(conv(h, data.edge_index))
                 pooled.append(global_add_pool(h, data.batch))
             g = self.drop(self.norm(torch.cat(pooled, dim=1)))
-            z = torch.cat([g, data.proxies], dim=1) if n_proxy else g
-            return self.head(z).squeeze(-1)
+            if not n_proxy:
+                return self.head(g).squeeze(-1)
+            z = torch.cat([g, data.proxies], dim=1)
+            return (self.head(z) + self.skip(data.proxies)).squeeze(-1)
 
     return GraphScorer()
 
