@@ -164,7 +164,7 @@ def test_nwot_known_activation_patterns():
     k = codes @ codes.T + (1 - codes) @ (1 - codes).T
     # hand: agreements between rows: (0,1)=1, (0,2)=1, (1,2)=1, diagonal 3
     assert k.tolist() == [[3, 1, 1], [1, 3, 1], [1, 1, 3]]
-    ridge = 1e-6 * 3
+    ridge = 1e-6  # absolute, as in the study
     expected = math.log(np.linalg.det(np.array(k) + ridge * np.eye(3)))
     res = compute_proxies(net, (x, torch.tensor([0, 1, 2])), names="nwot")
     assert res["nwot"].score == pytest.approx(expected, rel=1e-12)
@@ -174,12 +174,27 @@ def test_nwot_known_activation_patterns():
 def test_nwot_singular_without_ridge_is_missing():
     net = nn.Sequential(nn.Identity(), nn.ReLU())
     x = torch.tensor([[1.0, -1.0], [1.0, -1.0]])  # identical codes -> singular kernel
-    assert nwot_logdet(torch.tensor([[2.0, 2.0], [2.0, 2.0]]), ridge=1e-6) < 0
     with pytest.warns(RuntimeWarning, match="nwot"):
         res = compute_proxies(
             net, (x, torch.tensor([0, 1])), names="nwot", options={"nwot_ridge": 0}
         )
-    assert res["nwot"].score is None and "singular" in res["nwot"].error
+    assert res["nwot"].score is None and "non-finite" in res["nwot"].error
+
+
+def test_nwot_study_rule_absolute_ridge_and_any_sign():
+    # a singular kernel gives a finite value: log det(K + 1e-6 I), absolute ridge
+    # (the old rule added 1e-6 times the mean diagonal: log(8e-6 + ...))
+    k = torch.tensor([[2.0, 2.0], [2.0, 2.0]])
+    expected = math.log((2 + 1e-6) ** 2 - 4)
+    assert nwot_logdet(k) == pytest.approx(expected, rel=1e-6)
+    # log|det| whatever the sign of the determinant (the old rule raised)
+    k = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert nwot_logdet(k) == pytest.approx(math.log(1 - 1e-12), abs=1e-9)
+    # the default network path: duplicate codes stay finite
+    net = nn.Sequential(nn.Identity(), nn.ReLU())
+    x = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
+    res = compute_proxies(net, (x, torch.tensor([0, 1])), names="nwot")
+    assert res["nwot"].score == pytest.approx(math.log((2 + 1e-6) ** 2 - 4), rel=1e-6)
 
 
 def test_jacov_and_epe_formulas():

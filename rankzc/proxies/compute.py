@@ -6,7 +6,8 @@ Guarantees:
   that needs the loss gradients, Fisher hooks, input Jacobian or ReLU codes: one pass
   for the proxies that hook the forward (fisher, nwot) and one for the rest (the loss
   gradients of grad_norm, snip, plain and grasp, grasp's Hessian product, and the input
-  Jacobian of jacov and epe_nas), see :func:`share_groups`;
+  Jacobian of jacov), see :func:`share_groups`; grad_sign and epe_nas share one pass
+  over a BatchNorm-free copy of the network (as the study computes them);
 * after every proxy the model is restored exactly (weights, buffers incl. BatchNorm
   running statistics, train/eval flags, ``requires_grad``, ``.grad``), so scores do not
   depend on the order of ``names``;
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from rankzc.errors import describe_error as _describe
 
 # importing the proxy modules registers them
 from rankzc.proxies import (  # noqa: F401
@@ -101,8 +104,9 @@ def compute_proxies(
         seed: seed of all random draws.
         share: share passes between proxies (:func:`share_groups`; ``False``: one pass
             per proxy, for benchmarking).
-        options: proxy options: ``synflow_bn`` ("eval"|"identity"), ``nwot_ridge``,
-            ``n_classes`` (for epe_nas; default: ``max(targets) + 1``).
+        options: proxy options: ``synflow_bn`` ("identity"|"eval"), ``nwot_ridge``,
+            ``zen_block`` ("study"|"last"), ``n_classes`` (for epe_nas; default: the
+            model's ``num_classes``, else ``max(targets) + 1``).
 
     Returns:
         ``{name: ProxyResult}`` in the order of ``names``.
@@ -236,13 +240,13 @@ def _attribute(ctx: ProxyContext, users: list[str]) -> dict[str, float]:
     if not users:
         return out
     shared = ctx.shared()
-    forward = shared.seconds.get("forward", 0.0)
-    for name in users:
-        out[name] += forward / len(users)
+    bn_free = {"bn_free_signs", "bn_free_jacobian"}
     parts = {
+        "forward": lambda needs: bool(set(needs) - bn_free),
         "loss_grad": lambda needs: bool({"loss_grad", "fisher", "hessian_grad"} & set(needs)),
         "jacobian": lambda needs: "jacobian" in needs,
         "hessian_grad": lambda needs: "hessian_grad" in needs,
+        "bn_free": lambda needs: bool(bn_free & set(needs)),
     }
     for part, uses in parts.items():
         seconds = shared.seconds.get(part, 0.0)
@@ -250,11 +254,6 @@ def _attribute(ctx: ProxyContext, users: list[str]) -> dict[str, float]:
         for name in who:
             out[name] += seconds / len(who)
     return out
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _missing(name: str, error: str, seconds: float) -> ProxyResult:

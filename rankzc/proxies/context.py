@@ -17,6 +17,14 @@ train mode and, from that one graph, every part that the requested proxies need:
 * ``hessian_grad``: ``H g`` by double backward through the loss gradient graph (GraSP);
 * ``jacobian``: ``d sum(out) / d x`` for every sample (jacov, EPE-NAS).
 
+A second, BatchNorm-free pass (the study computes grad_sign and epe_nas on its
+``bn=False`` copy, see :func:`bn_free_copy`) serves both of them from one copy of the
+network: one forward per sample gives that sample's loss gradient signs
+(``bn_free_signs``, grad_sign) and its input Jacobian (``bn_free_jacobian``, epe_nas;
+without BatchNorm nothing couples the samples, so this is the Jacobian of the whole
+minibatch). It runs one sample at a time whichever of the two asks, so a score does not
+depend on which proxies share the pass; it needs no splitting on out-of-memory.
+
 Its seconds are attributed to proxies as follows: the forward time is split equally
 between all proxies that use the pass; the time of each backward part is split
 equally between the proxies that need that part.
@@ -25,6 +33,7 @@ equally between the proxies that need that part.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -54,6 +63,25 @@ def find_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         ):
             layers.append((name, module))
     return layers
+
+
+def bn_free_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with every BatchNorm layer replaced by the identity.
+
+    This is the study's ``bn=False`` copy (as NASLib's ``get_prunable_copy(bn=False)``),
+    used by synflow, grad_sign and epe_nas. ``model`` itself is not changed.
+    """
+    net = copy.deepcopy(model)
+    _strip_batchnorm(net)
+    return net
+
+
+def _strip_batchnorm(net: nn.Module) -> None:
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(net, name, nn.Identity())
+        else:
+            _strip_batchnorm(child)
 
 
 _RELUS = (
@@ -131,6 +159,8 @@ class SharedResult:
     hessian_grads: list[torch.Tensor | None] | None = None
     jacobian: torch.Tensor | None = None
     nwot_kernel: torch.Tensor | None = None
+    bn_free_signs: list[torch.Tensor] | None = None
+    bn_free_jacobian: torch.Tensor | None = None
     relu_count: int = 0
     relu_error: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -208,6 +238,66 @@ class ProxyContext:
 
     # ------------------------------------------------------------------ shared pass
     def _run_shared(self, wants: set[str], splits: int) -> SharedResult:
+        res = SharedResult()
+        seconds: dict[str, float] = defaultdict(float)
+        main_parts = {"forward", "relu_codes", "loss_grad", "fisher", "hessian_grad", "jacobian"}
+        if main_parts & wants:
+            self._main_pass(wants, splits, res, seconds)
+        want_signs = "bn_free_signs" in wants
+        want_bn_free_jac = "bn_free_jacobian" in wants
+        if want_signs or want_bn_free_jac:
+            t0 = time.perf_counter()
+            self._bn_free_pass(want_signs, want_bn_free_jac, res)
+            seconds["bn_free"] += time.perf_counter() - t0
+        res.seconds = dict(seconds)
+        return res
+
+    def _bn_free_pass(self, want_signs: bool, want_jac: bool, res: SharedResult) -> None:
+        """The BatchNorm-free pass (see the module docstring), on a copy of the model."""
+        net = bn_free_copy(self.model)
+        net.train()
+        weights = [m.weight for _, m in find_layers(net)]
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for w in weights:
+            w.requires_grad_(want_signs)
+        n = self.batch_size
+        bounds = list(range(n + 1))  # one sample at a time, whoever asks
+        signs = [torch.zeros_like(w, dtype=torch.float32) for w in weights] if want_signs else None
+        jac_rows: list[torch.Tensor] = []
+        with self.seeded():
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+                if stop <= start:
+                    continue
+                x = self.inputs[start:stop].detach().clone().requires_grad_(want_jac)
+                out = net(x)
+                if want_signs:
+                    loss = self.loss_fn(out, self.targets[start:stop])
+                    grads = torch.autograd.grad(
+                        loss, weights, retain_graph=want_jac, allow_unused=True
+                    )
+                    for acc, g in zip(signs, grads, strict=True):
+                        if g is not None:
+                            acc.add_(torch.sign(g.detach()))
+                if want_jac:
+                    (jx,) = torch.autograd.grad(
+                        out,
+                        x,
+                        grad_outputs=torch.ones_like(out),
+                        allow_unused=True,
+                        materialize_grads=True,
+                    )
+                    jac_rows.append(jx.detach().reshape(jx.shape[0], -1))
+                del out
+        if want_signs:
+            res.bn_free_signs = signs
+        if want_jac:
+            res.bn_free_jacobian = torch.cat(jac_rows, 0)
+
+    def _main_pass(
+        self, wants: set[str], splits: int, res: SharedResult, seconds: dict[str, float]
+    ) -> None:
+        """The pass on the model as it is (train mode, BatchNorm active)."""
         model, weights = self.model, self.weights
         n = self.batch_size
         want_codes = "relu_codes" in wants
@@ -218,27 +308,37 @@ class ProxyContext:
         if want_codes and splits > 1:
             raise NotSplittable("the NAS-WOT kernel needs the whole minibatch in one pass")
 
-        seconds: dict[str, float] = defaultdict(float)
-        res = SharedResult()
-        device = self.inputs.device
         grads: list[torch.Tensor | None] = [None] * len(weights)
         hgrads: list[torch.Tensor | None] = [None] * len(weights)
         fisher = [0.0] * len(weights)
         jac_rows: list[torch.Tensor] = []
-        kernel = torch.zeros(n, n, dtype=torch.float64, device=device)
+        kernel: list[torch.Tensor] = []
         relu_count = 0
         fisher_on = [False]
         chunk_frac = [1.0]
 
         def code_hook(a: torch.Tensor) -> None:
+            # one binary code per row of the ReLU's input (per person in the GCN-NAS
+            # network, whose persons are folded into the batch axis), as in the study
             nonlocal relu_count
-            if a.shape[0] % n:
+            if res.relu_error is not None:
+                return
+            rows = int(a.shape[0])
+            if rows % n:
                 res.relu_error = (
-                    f"a ReLU input has {a.shape[0]} rows, not a multiple of the batch size {n}"
+                    f"a ReLU input has {rows} rows, not a multiple of the batch size {n}"
                 )
                 return
-            x = (a.detach().reshape(n, -1) > 0).to(torch.float64)  # relu(a) > 0 iff a > 0
-            kernel.add_(x @ x.T).add_((1.0 - x) @ (1.0 - x).T)
+            if not kernel:
+                kernel.append(torch.zeros(rows, rows, dtype=torch.float64, device=a.device))
+            elif kernel[0].shape[0] != rows:
+                res.relu_error = (
+                    f"ReLU inputs have {kernel[0].shape[0]} and {rows} rows; one code per "
+                    "row needs the same number of rows in every ReLU"
+                )
+                return
+            x = (a.detach().reshape(rows, -1) > 0).to(torch.float64)  # relu(a) > 0 iff a > 0
+            kernel[0].add_(x @ x.T).add_((1.0 - x) @ (1.0 - x).T)
             relu_count += 1
 
         def fisher_hook_factory(index: int, linear_like: bool):
@@ -352,10 +452,8 @@ class ProxyContext:
         if want_jac:
             res.jacobian = torch.cat(jac_rows, 0)
         if want_codes:
-            res.nwot_kernel = kernel
+            res.nwot_kernel = kernel[0] if kernel else None
             res.relu_count = relu_count
-        res.seconds = dict(seconds)
-        return res
 
     def _hessian_grad(
         self, g_graph: tuple[torch.Tensor | None, ...], g_stop: list[torch.Tensor | None]

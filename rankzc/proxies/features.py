@@ -17,6 +17,7 @@ built benchmark scores new architectures the way its training data was scored.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -24,9 +25,10 @@ from typing import Any
 import pandas as pd
 import torch
 
+from rankzc.device import resolve_device
 from rankzc.errors import RankzcError
 from rankzc.proxies.compute import ProxyResult, compute_proxies
-from rankzc.proxies.registry import get_proxy, proxy_names
+from rankzc.proxies.registry import DEFINITIONS, changed_since, get_proxy, proxy_names
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -45,6 +47,9 @@ class ProxySettings:
         options: proxy options passed to :func:`compute_proxies` (e.g. ``synflow_bn``).
         resample: resample every sample to the preset's frame count (``True``), or keep
             the data's own frames (``False``, as ``rankzc bench build`` trains and scores).
+        definitions: version of the proxy definitions the scores follow
+            (:data:`~rankzc.proxies.registry.DEFINITIONS`; a record without this field
+            is version 1, from before the definitions followed the study's code).
     """
 
     preset: str = "cpu"
@@ -55,6 +60,7 @@ class ProxySettings:
     proxies: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     resample: bool = True
+    definitions: int = DEFINITIONS
 
     def __post_init__(self) -> None:
         from rankzc.models import PRESETS
@@ -69,6 +75,19 @@ class ProxySettings:
         if isinstance(names, str):
             names = tuple(n.strip() for n in names.split(",") if n.strip())
         object.__setattr__(self, "proxies", tuple(get_proxy(n).name for n in names))
+        version = self.definitions
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise RankzcError(f"definitions: must be a positive integer, got {version!r}")
+        if version > DEFINITIONS:
+            raise RankzcError(
+                f"definitions: these settings use proxy definitions version {version}; "
+                f"this rankzc knows versions up to {DEFINITIONS} (upgrade rankzc)"
+            )
+
+    def stale_proxies(self) -> list[str]:
+        """Proxies of these settings whose definition changed since ``definitions``:
+        scores recorded under these settings differ from what this rankzc computes."""
+        return [n for n in changed_since(self.definitions) if n in self.names]
 
     @property
     def names(self) -> list[str]:
@@ -76,11 +95,7 @@ class ProxySettings:
         return list(self.proxies) or proxy_names()
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RankzcError("device: 'cuda' was asked for but CUDA is not available")
-        return torch.device(self.device)
+        return resolve_device(self.device, what="device")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``proxies`` resolved to the names actually computed)."""
@@ -97,6 +112,7 @@ class ProxySettings:
         if unknown:
             raise RankzcError(f"proxy settings: unknown fields {unknown}")
         kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs.setdefault("definitions", 1)  # recorded before the field existed
         if "proxies" in kwargs:
             kwargs["proxies"] = tuple(kwargs["proxies"])
         return cls(**kwargs)
@@ -137,6 +153,15 @@ def iter_scores(
     """Yield ``(arch, {name: ProxyResult})`` for every architecture, in order."""
     from rankzc.models import PRESETS, build_model
 
+    stale = settings.stale_proxies()
+    if stale:
+        warnings.warn(
+            f"the proxy settings record definitions version {settings.definitions}; "
+            f"{', '.join(stale)} changed since and are computed with version "
+            f"{DEFINITIONS}, so they differ from the recorded scores",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     device = settings.resolved_device()
     x, y, data_classes = batch if batch is not None else load_minibatch(settings)
     x, y = x.to(device), y.to(device)

@@ -6,7 +6,14 @@ from rankzc.proxies.context import ProxyContext
 from rankzc.proxies.registry import proxy
 
 
-@proxy("fisher", higher_is_better=True, needs=("forward", "fisher"))
+@proxy(
+    "fisher",
+    higher_is_better=True,
+    needs=("forward", "fisher"),
+    labels=True,
+    gradients=True,
+    paper="Theis et al., Fisher pruning, 2018; as in Abdelfattah et al., ICLR 2021",
+)
 def fisher(ctx: ProxyContext) -> float:
     r"""Per-channel Fisher saliency of every layer output, summed (NASLib's definition).
 

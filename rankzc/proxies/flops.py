@@ -51,7 +51,14 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(sum(v for op, v in counts.items() if str(op) not in excluded))
 
 
-@proxy("flops", higher_is_better=True, needs_data=False)
+@proxy(
+    "flops",
+    higher_is_better=True,
+    needs_data=False,
+    labels=False,
+    gradients=False,
+    paper="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021 (baseline)",
+)
 def flops(ctx: ProxyContext) -> float:
     """FLOPs of the forward pass of ONE sample (the first of the batch), eval mode.
 

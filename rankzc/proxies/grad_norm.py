@@ -6,7 +6,14 @@ from rankzc.proxies.context import ProxyContext
 from rankzc.proxies.registry import proxy
 
 
-@proxy("grad_norm", higher_is_better=True, needs=("forward", "loss_grad"))
+@proxy(
+    "grad_norm",
+    higher_is_better=True,
+    needs=("forward", "loss_grad"),
+    labels=True,
+    gradients=True,
+    paper="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021",
+)
 def grad_norm(ctx: ProxyContext) -> float:
     r"""Sum over layers of :math:`\|\partial L / \partial W_l\|_2` (zero-cost-nas)."""
     grads = ctx.shared().loss_grads

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-import torch
-
 from rankzc.proxies.context import ProxyContext
 from rankzc.proxies.registry import proxy
 
 
-@proxy("grad_sign", higher_is_better=True)
+@proxy(
+    "grad_sign",
+    higher_is_better=True,
+    needs=("bn_free_signs",),
+    labels=True,
+    gradients=True,
+    paper="Zhang & Jia, GradSign, ICLR 2022",
+)
 def grad_sign(ctx: ProxyContext) -> float:
     r"""GradSign: :math:`\operatorname{mean}_\theta |\sum_i \operatorname{sign}(g_{i,\theta})|`.
 
     :math:`g_{i,\theta}` is the loss gradient of sample :math:`i` alone (one forward and
-    backward per sample, train mode) for every layer weight :math:`\theta`. The reference
-    sums over weights; the study's values (about 2 to 10) are this mean, i.e. the sum
-    divided by the number of layer weights, which we follow. A model that cannot run
-    one sample in train mode (e.g. BatchNorm over a single value per channel) gives a
-    missing score.
+    backward per sample, train mode) for every layer weight :math:`\theta`, computed, as
+    in the study, on a copy of the network with BatchNorm removed (its ``bn=False``
+    copy; :func:`~rankzc.proxies.context.bn_free_copy`), so that a single sample runs
+    and BatchNorm's affine parameters play no part. The reference sums over weights;
+    the study's values (about 2 to 10) are this mean, i.e. the sum divided by the number
+    of layer weights, which we follow.
     """
-    model, weights = ctx.model, ctx.weights
-    model.train()
-    for w in weights:
-        w.requires_grad_(True)
-    acc = [torch.zeros_like(w, dtype=torch.float32) for w in weights]
-    with ctx.seeded():
-        for i in range(ctx.batch_size):
-            out = model(ctx.inputs[i : i + 1])
-            loss = ctx.loss_fn(out, ctx.targets[i : i + 1])
-            grads = torch.autograd.grad(loss, weights, allow_unused=True)
-            for a, g in zip(acc, grads, strict=True):
-                if g is not None:
-                    a.add_(torch.sign(g.detach()))
-    total = sum(float(a.abs().sum()) for a in acc)
-    count = sum(a.numel() for a in acc)
+    signs = ctx.shared().bn_free_signs
+    total = sum(float(a.abs().sum()) for a in signs)
+    count = sum(a.numel() for a in signs)
     return total / count

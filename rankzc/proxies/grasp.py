@@ -6,7 +6,14 @@ from rankzc.proxies.context import ProxyContext
 from rankzc.proxies.registry import proxy
 
 
-@proxy("grasp", higher_is_better=True, needs=("forward", "loss_grad", "hessian_grad"))
+@proxy(
+    "grasp",
+    higher_is_better=True,
+    needs=("forward", "loss_grad", "hessian_grad"),
+    labels=True,
+    gradients=True,
+    paper="Wang et al., GraSP, ICLR 2020",
+)
 def grasp(ctx: ProxyContext) -> float:
     r"""Sum over layer weights of :math:`-\theta \odot H g` (NASLib's sign convention).
 

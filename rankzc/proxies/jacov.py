@@ -22,7 +22,14 @@ def jacov_score(jacobian: torch.Tensor, k: float = JACOV_K) -> float:
     return float(-(torch.log(eig + k) + 1.0 / (eig + k)).sum())
 
 
-@proxy("jacov", higher_is_better=True, needs=("forward", "jacobian"))
+@proxy(
+    "jacov",
+    higher_is_better=True,
+    needs=("forward", "jacobian"),
+    labels=False,
+    gradients=True,
+    paper="Mellor et al., NAS without Training, arXiv v1 2020",
+)
 def jacov(ctx: ProxyContext) -> float:
     """Jacobian covariance score of ``d sum(out) / d x`` (NASLib's version)."""
     return jacov_score(ctx.shared().jacobian)

@@ -6,7 +6,14 @@ from rankzc.proxies.context import ProxyContext
 from rankzc.proxies.registry import proxy
 
 
-@proxy("plain", higher_is_better=True, needs=("forward", "loss_grad"))
+@proxy(
+    "plain",
+    higher_is_better=True,
+    needs=("forward", "loss_grad"),
+    labels=True,
+    gradients=True,
+    paper="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021",
+)
 def plain(ctx: ProxyContext) -> float:
     r"""Sum over layer weights of :math:`\theta \odot \partial L / \partial \theta` (signed)."""
     grads = ctx.shared().loss_grads

@@ -28,7 +28,31 @@ SHARED_PARTS: tuple[str, ...] = (
     "fisher",
     "jacobian",
     "hessian_grad",
+    "bn_free_signs",
+    "bn_free_jacobian",
 )
+
+#: Version of the proxy definitions. Recorded in every :class:`ProxySettings`, so scores
+#: computed under an older definition can be told apart from today's.
+DEFINITIONS = 2
+
+#: The proxies whose definition changed in each version (see docs/proxies.md).
+DEFINITION_CHANGES: dict[int, tuple[str, ...]] = {
+    # version 2 follows the study's code (issue 17): synflow keeps the fixed graph
+    # operators signed; grad_sign and epe_nas run without BatchNorm; nwot has one code
+    # per person, an absolute ridge and log|det|; zen reads block 9 of 10 and counts
+    # BatchNorm2d layers only.
+    2: ("epe_nas", "grad_sign", "nwot", "synflow", "zen"),
+}
+
+
+def changed_since(version: int) -> list[str]:
+    """The proxies whose definition changed after definitions ``version``."""
+    out: set[str] = set()
+    for v, names in DEFINITION_CHANGES.items():
+        if v > int(version):
+            out.update(names)
+    return sorted(out)
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,9 @@ class ProxySpec:
         needs_data: whether the score depends on the minibatch values (not only its shape).
         needs: shared-pass parts the proxy reads (see :data:`SHARED_PARTS`).
         doc: first line of the function's docstring.
+        labels: whether the score depends on the minibatch's labels.
+        gradients: whether it needs a backward pass.
+        paper: where the proxy comes from.
     """
 
     name: str
@@ -50,6 +77,9 @@ class ProxySpec:
     needs_data: bool
     needs: tuple[str, ...]
     doc: str
+    labels: bool = False
+    gradients: bool = False
+    paper: str = ""
 
 
 PROXIES: dict[str, ProxySpec] = {}
@@ -61,6 +91,9 @@ def proxy(
     higher_is_better: bool = True,
     needs_data: bool = True,
     needs: tuple[str, ...] = (),
+    labels: bool = False,
+    gradients: bool = False,
+    paper: str = "",
 ) -> Callable[[Callable[[ProxyContext], float]], Callable[[ProxyContext], float]]:
     """Register ``fn(ctx) -> float`` as the proxy ``name`` (a decorator)."""
     unknown = set(needs) - set(SHARED_PARTS)
@@ -78,6 +111,9 @@ def proxy(
             needs_data=needs_data,
             needs=tuple(needs),
             doc=doc[0] if doc else "",
+            labels=labels,
+            gradients=gradients,
+            paper=paper,
         )
         return fn
 

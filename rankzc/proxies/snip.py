@@ -6,7 +6,14 @@ from rankzc.proxies.context import ProxyContext
 from rankzc.proxies.registry import proxy
 
 
-@proxy("snip", higher_is_better=True, needs=("forward", "loss_grad"))
+@proxy(
+    "snip",
+    higher_is_better=True,
+    needs=("forward", "loss_grad"),
+    labels=True,
+    gradients=True,
+    paper="Lee et al., SNIP, ICLR 2019",
+)
 def snip(ctx: ProxyContext) -> float:
     r"""Sum over layer weights of :math:`|\theta \odot \partial L / \partial \theta|`."""
     grads = ctx.shared().loss_grads

@@ -8,21 +8,59 @@ import math
 import torch
 from torch import nn
 
+from rankzc.errors import RankzcError
 from rankzc.proxies.context import ProxyContext, find_layers, relu_calls
 from rankzc.proxies.registry import proxy
 
 #: Size of the input perturbation, as in the reference.
 ZEN_MIXUP_GAMMA = 1e-2
 
+#: Blocks whose output the study's zen reads, by depth, where it is not the last block:
+#: at depth 10 its hook sat on block 9 (its ``l9``).
+ZEN_STUDY_BLOCKS = {10: 9}
 
-def pre_pool_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The feature map before global pooling.
+#: Layers whose affine parameters zen resets and whose running variance it counts
+#: (the reference resets and counts ``nn.BatchNorm2d`` only, not ``BatchNorm1d``).
+ZEN_BN_TYPES = (nn.BatchNorm2d,)
 
-    ``model.forward_before_global_avg_pool(x)`` when the model defines it, otherwise the
-    output of the last ReLU (module or functional) whose output has ``ndim >= 3`` (a
-    feature map; in the GCN-NAS network the last block's output), otherwise the
-    model's output.
+
+def zen_blocks(model: nn.Module, rule: str = "study") -> int | None:
+    """How many blocks of a GCN-NAS network zen's features pass through.
+
+    ``rule="study"`` (default): as the study, block 9 at depth 10 and the last block at
+    depths 4, 6 and 8; ``"last"``: always the last block. ``None`` for other models.
     """
+    from rankzc.models.network import GCNNASNet
+
+    if rule not in ("study", "last"):
+        raise RankzcError(f"zen_block: must be 'study' or 'last', got {rule!r}")
+    if not isinstance(model, GCNNASNet):
+        return None
+    depth = len(model.blocks)
+    return ZEN_STUDY_BLOCKS.get(depth, depth) if rule == "study" else depth
+
+
+def pre_pool_features(model: nn.Module, x: torch.Tensor, rule: str = "study") -> torch.Tensor:
+    """The feature map zen compares.
+
+    For the GCN-NAS network, the output of block :func:`zen_blocks` (persons folded into
+    the batch axis), taken by a forward hook while the whole network runs, as the study
+    did (so every BatchNorm's running statistics see the input, the blocks after the
+    hooked one included). Otherwise ``model.forward_before_global_avg_pool(x)`` when
+    the model defines it, else the output of the last ReLU (module or functional) whose
+    output has ``ndim >= 3`` (a feature map), else the model's output.
+    """
+    blocks = zen_blocks(model, rule)
+    if blocks is not None:
+        kept: list[torch.Tensor] = []
+        handle = model.blocks[blocks - 1].register_forward_hook(
+            lambda _module, _inp, out: kept.append(out)
+        )
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        return kept[-1]
     method = getattr(model, "forward_before_global_avg_pool", None)
     if callable(method):
         return method(x)
@@ -37,18 +75,30 @@ def pre_pool_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return last[0] if last else out
 
 
-@proxy("zen", higher_is_better=True, needs_data=False)
+@proxy(
+    "zen",
+    higher_is_better=True,
+    needs_data=False,
+    labels=False,
+    gradients=False,
+    paper="Lin et al., Zen-NAS, ICCV 2021",
+)
 def zen(ctx: ProxyContext) -> float:
     r"""Zen-score with BatchNorm rescaling.
 
     On a copy of the model with layer weights drawn from :math:`N(0, 1)`, zero biases and
-    BatchNorm affine 1/0, in train mode: Gaussian inputs :math:`x, \epsilon` of the batch's
-    shape, :math:`\Delta = \operatorname{mean}_n \sum |f(x) - f(x + \gamma\epsilon)|`
-    (:math:`f` = features before global pooling, :func:`pre_pool_features`,
+    BatchNorm2d affine 1/0, in train mode: Gaussian inputs :math:`x, \epsilon` of the
+    batch's shape, :math:`\Delta = \operatorname{mean}_r \sum |f(x) - f(x + \gamma\epsilon)|`
+    over the rows :math:`r` of the features :math:`f` (:func:`pre_pool_features`;
     :math:`\gamma = 10^{-2}`), and
     :math:`\text{zen} = \log \Delta + \sum_{BN} \log \sqrt{\operatorname{mean}(\sigma^2_{running})}`
-    after both forward passes. Draws are seeded with the context's seed.
+    after both forward passes, summed over the BatchNorm2d layers only (as the study:
+    the GCN-NAS network's input BatchNorm1d is neither reset nor counted). For the
+    GCN-NAS network, the features are those the study read: after block 9 of 10 at
+    depth 10, after the last block otherwise (option ``zen_block="last"``: always the
+    last block). Draws are seeded with the context's seed.
     """
+    rule = ctx.options.get("zen_block", "study")
     net = copy.deepcopy(ctx.model)
     gen = ctx.generator(offset=1)
     device = ctx.inputs.device
@@ -60,7 +110,7 @@ def zen(ctx: ProxyContext) -> float:
             bias = getattr(layer, "bias", None)
             if isinstance(bias, torch.Tensor):
                 bias.zero_()
-        bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        bns = [m for m in net.modules() if isinstance(m, ZEN_BN_TYPES)]
         for bn in bns:
             if bn.affine:
                 bn.weight.fill_(1.0)
@@ -69,8 +119,8 @@ def zen(ctx: ProxyContext) -> float:
         x = torch.randn(shape, generator=gen, dtype=dtype).to(device)
         eps = torch.randn(shape, generator=gen, dtype=dtype).to(device)
         net.train()
-        out = pre_pool_features(net, x)
-        out_mix = pre_pool_features(net, x + ZEN_MIXUP_GAMMA * eps)
+        out = pre_pool_features(net, x, rule)
+        out_mix = pre_pool_features(net, x + ZEN_MIXUP_GAMMA * eps, rule)
         delta = (out - out_mix).abs().double()
         delta = delta.reshape(delta.shape[0], -1).sum(1).mean()
         score = math.log(float(delta))
