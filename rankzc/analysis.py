@@ -145,8 +145,9 @@ def label_noise(
             alpha = (1 - level) / 2
             lo, hi = np.quantile(reps, [alpha, 1 - alpha])
             r_ci = [float(r + scale * (lo - r)), float(r + scale * (hi - r))]
-        rel = float(spearman_brown(r, k)) if np.isfinite(r) else math.nan
-        rel_ci = [float(spearman_brown(v, k)) for v in r_ci]
+        # a reliability is a variance share: a negative estimate (r < 0) means none
+        rel = max(0.0, float(spearman_brown(r, k))) if np.isfinite(r) else math.nan
+        rel_ci = [max(0.0, float(spearman_brown(v, k))) if np.isfinite(v) else v for v in r_ci]
 
         def root(v: float) -> float:
             return math.sqrt(v) if np.isfinite(v) and v >= 0 else (0.0 if v < 0 else math.nan)
