@@ -191,3 +191,16 @@ def test_ranknet_fits_when_the_held_out_rows_take_every_other_label():
     y[perm[0]] = 1.0  # the only different label lands in the validation part (seed 0)
     model = RankNetRanker(epochs=3).fit(X, y)
     assert np.isfinite(model.predict(X)).all()
+
+
+def test_vote_says_when_its_score_comes_from_sampled_pairs(tmp_path):
+    db = tmp_path / "v.db"
+    make_store(db, n=60)  # 1,770 pairs
+    res = run("vote", "-b", db, "--epoch", "1", "--max-pairs", "1000", "--format", "json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["sampled"] and "estimated from" in out["note"] and out["pairs"] < 1000
+    res = run("vote", "-b", db, "--epoch", "1", "--max-pairs", "1000")
+    assert "pairwise accuracy estimated from" in res.output and "random pairs" in res.output
+    out = json.loads(run("vote", "-b", db, "--epoch", "1", "--format", "json").output)
+    assert not out["sampled"] and "note" not in out

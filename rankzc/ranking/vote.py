@@ -74,12 +74,16 @@ def _check_ties(ties: str) -> str:
 def pair_votes(X: np.ndarray, i: np.ndarray, j: np.ndarray, ties: str = "draw") -> np.ndarray:
     """Votes ``(len(i), m)`` int8: +1 where ``X[i] > X[j]``, -1 where ``<``, for equal values
     0 (``ties="draw"``) or -1 (``ties="study"``), and 0 where either is NaN."""
-    d = X[i] - X[j]
-    v = np.sign(d)
-    if _check_ties(ties) == "study":
-        v[d == 0] = -1
-    v[np.isnan(d)] = 0
-    return v.astype(np.int8)
+    study = _check_ties(ties) == "study"
+    v = np.empty((len(i), X.shape[1]), dtype=np.int8)
+    for k in range(X.shape[1]):  # column by column: memory O(pairs) in int8
+        d = X[i, k] - X[j, k]
+        col = np.sign(d)
+        if study:
+            col[d == 0] = -1
+        col[np.isnan(d)] = 0
+        v[:, k] = col
+    return v
 
 
 def _pair_score(net: np.ndarray, label: np.ndarray, ties: str) -> np.ndarray:
