@@ -21,17 +21,16 @@ in the ranker file, so that ``rankzc score --benchmark B.db`` ranks B's architec
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rankzc.errors import RankzcError
+from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix, is_proxy_column
 
 __all__ = ["rank_normalise", "align_columns", "transfer_evaluate"]
@@ -89,18 +88,6 @@ def _feature_set(bench, features: str, epoch: int) -> tuple[FeatureSet, str]:
 
     with Benchmark.open(bench, readonly=True) as b:
         return feature_matrix(b, features, epoch=epoch), str(b.path)
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(float(x)) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def transfer_evaluate(
@@ -187,7 +174,7 @@ def transfer_evaluate(
         "reference": reference,
         "seconds": time.perf_counter() - start,
     }
-    return _clean(result)
+    return jsonable(result)
 
 
 def run_transfer_command(
