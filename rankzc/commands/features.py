@@ -122,11 +122,14 @@ def features(
 
 def _write_table(arch_list: list, settings, out: Path) -> None:
     from rankzc.commands._common import atomic_write_frame
-    from rankzc.proxies.features import score_architectures
+    from rankzc.proxies.features import check_memory, score_architectures
 
+    check_memory(arch_list, settings)  # refuse before any work or progress output
     with _progress(len(arch_list), "features") as bar:
         task = bar.add_task("features", total=len(arch_list))
-        df = score_architectures(arch_list, settings, progress=lambda arch, res: bar.advance(task))
+        df = score_architectures(
+            arch_list, settings, progress=lambda arch, res: bar.advance(task), report=_report
+        )
     meta = {"settings": df.attrs["settings"], "errors": df.attrs["errors"]}
     atomic_write_frame(df, out, **meta)
     missing = df[settings.names].isna().sum()
@@ -134,6 +137,11 @@ def _write_table(arch_list: list, settings, out: Path) -> None:
         f"wrote {len(df)} architectures x {len(settings.names)} proxies to {out}"
         f"{_missing_text(missing[missing > 0].to_dict())}"
     )
+
+
+def _report(message: str) -> None:
+    """Memory estimate and per-proxy progress at the study's scale, on stderr."""
+    click.echo(message, err=True)
 
 
 def _missing_text(missing: dict[str, int]) -> str:
@@ -169,9 +177,10 @@ def _fill_store(path: Path, settings) -> None:
             return
         record = settings.to_dict()
         missing: dict[str, int] = {}
+        scores = iter_scores(todo, settings, report=_report)  # checks memory first
         with _progress(len(todo), "features") as bar:
             task = bar.add_task("features", total=len(todo))
-            for arch_id, (_, results) in zip(ids, iter_scores(todo, settings), strict=False):
+            for arch_id, (_, results) in zip(ids, scores, strict=False):
                 bench.record_proxies(
                     arch_id,
                     -1,

@@ -253,7 +253,7 @@ def score(ranker, archs, sample, features_csv, seed, device, settings_text, top,
         settings = dict(settings) if settings else None
         if settings is not None and device is not None:
             settings["device"] = device
-        ranked = fitted.score(items, settings=settings)
+        ranked = fitted.score(items, settings=settings, report=lambda m: click.echo(m, err=True))
     if top is not None:
         ranked = ranked.head(top)
     ranked.index.name = ranked.index.name or "id"

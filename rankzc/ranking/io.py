@@ -123,12 +123,16 @@ class FittedRanker:
         """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`)."""
         return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
 
-    def score(self, archs: Iterable[Any], settings: dict | None = None) -> pd.DataFrame:
+    def score(
+        self, archs: Iterable[Any], settings: dict | None = None, report=None
+    ) -> pd.DataFrame:
         """Score new architectures of the ranker's space, best first.
 
         Proxies are computed with :func:`rankzc.proxies.score_architectures` under the
         ranker's recorded proxy settings (or ``settings``). Returns a frame indexed by
         ``arch_id`` with columns ``rank``, ``score``, ``arch``, ``depth`` and the proxies.
+        ``report(message)`` gets the memory estimate and per-proxy progress at the
+        study's scale (see :func:`rankzc.proxies.features.iter_scores`).
         """
         from rankzc.space import SPACE, Architecture
 
@@ -151,7 +155,7 @@ class FittedRanker:
 
             # compute only the proxies the model reads, with the recorded settings
             ps = ProxySettings.from_dict({**dict(settings), "proxies": list(self.proxies)})
-            table = score_architectures(items, ps)
+            table = score_architectures(items, ps, report=report)
         else:
             table = pd.DataFrame(
                 {"depth": [a.depth for a in items], "arch": [str(a) for a in items]},
