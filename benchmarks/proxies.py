@@ -185,6 +185,8 @@ def study_scores(args: argparse.Namespace, files: list[Path]) -> list[dict]:
         plan += [(f, r, "data") for f in files[: args.data_n] for r in range(2)]
     shard, shards = (int(v) for v in args.shard.split("/"))
     plan = [item for item in plan if files.index(item[0]) % shards == shard]
+    if args.summary_only:
+        plan = [item for item in plan if (item[0].name, item[1], item[2]) in done]
     batches = {r: study_batch(r, args.batch_size) for r in range(2)}
     t_start = time.perf_counter()
     rows = []
@@ -242,37 +244,47 @@ def study(args: argparse.Namespace) -> dict:
     free = [by[(f.name, 0, "free")] for f in files if (f.name, 0, "free") in by]
     out["params_exact"] = sum(r["ours"]["params"] == r["study"]["params"] for r in free)
     out["flops_exact_x20"] = sum(20 * r["ours"]["flops"] == r["study"]["flops"] for r in free)
+    nan = float("nan")
+
+    def value(row, name):
+        v = row["ours"].get(name)
+        return nan if v is None else v
+
     for name in proxy_names():
         kind = "free" if name in DATA_FREE else "data"
-        pairs = [(by.get((f.name, 0, kind)), by.get((f.name, 1, kind))) for f in files]
-        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-        if (
-            name in DATA_FREE
-            and "free" not in kinds
-            or name not in DATA_FREE
-            and "data" not in kinds
-        ):
+        if kind not in kinds:
             continue
-        if len(pairs) < 3:
+        run0 = [by[(f.name, 0, kind)] for f in files if (f.name, 0, kind) in by]
+        run1 = [by[(f.name, 1, kind)] for f in files if (f.name, 1, kind) in by]
+        pairs = [
+            (by[(f.name, 0, kind)], by[(f.name, 1, kind)])
+            for f in files
+            if (f.name, 0, kind) in by and (f.name, 1, kind) in by
+        ]
+        if len(run0) < 3:
             continue
-        study_v = [a["study"].get(name, float("nan")) for a, _ in pairs]
-        run0 = [a["ours"][name] if a["ours"][name] is not None else float("nan") for a, _ in pairs]
-        run1 = [b["ours"][name] if b["ours"][name] is not None else float("nan") for _, b in pairs]
-        secs = [a["seconds"][name] for a, _ in pairs] + [b["seconds"][name] for _, b in pairs]
+        secs = [r["seconds"][name] for r in run0 + run1]
         out["proxies"][name] = {
-            "n": len(pairs),
-            "vs_study_run0": _rho(run0, study_v),
-            "vs_study_run1": _rho(run1, study_v),
-            "run0_vs_run1": _rho(run0, run1),
+            "n_run0": len(run0),
+            "vs_study_run0": _rho([value(r, name) for r in run0],
+                                  [r["study"].get(name, nan) for r in run0]),
+            "n_run1": len(run1),
+            "vs_study_run1": _rho([value(r, name) for r in run1],
+                                  [r["study"].get(name, nan) for r in run1]),
+            "n_pairs": len(pairs),
+            "run0_vs_run1": _rho([value(a, name) for a, _ in pairs],
+                                 [value(b, name) for _, b in pairs]),
             "mean_seconds": sum(secs) / len(secs),
-        }
+        }  # fmt: skip
     print(f"params exact: {out['params_exact']}/{len(free)}; 20*flops exact: "
           f"{out['flops_exact_x20']}/{len(free)}")  # fmt: skip
-    print(f"{'proxy':<10}{'n':>4}{'vs study (seed 0)':>19}{'(seed 1)':>10}{'seed 0 vs 1':>13}")
-    fmt = lambda v: f"{v:+.4f}" if v is not None else "   n/a"  # noqa: E731
+    print(f"{'proxy':<10}{'vs study, run 0':>18}{'run 1':>14}{'run 0 vs run 1':>18}")
+    fmt = lambda v, n: (f"{v:+.4f}" if v is not None else "n/a") + f" ({n})"  # noqa: E731
     for name, r in out["proxies"].items():
-        print(f"{name:<10}{r['n']:>4}{fmt(r['vs_study_run0']):>19}{fmt(r['vs_study_run1']):>10}"
-              f"{fmt(r['run0_vs_run1']):>13}")  # fmt: skip
+        print(f"{name:<10}{fmt(r['vs_study_run0'], r['n_run0']):>18}"
+              f"{fmt(r['vs_study_run1'], r['n_run1']):>14}"
+              f"{fmt(r['run0_vs_run1'], r['n_pairs']):>18}")  # fmt: skip
+    print("(n) = architectures; run 1 = another initialisation seed and minibatch")
     return out
 
 
@@ -299,6 +311,7 @@ def main() -> None:
     )
     p.add_argument("--kinds", default="free,data", help="score 'free' and/or 'data' proxies")
     p.add_argument("--shard", default="0/1", help="I/K: score only files I, I+K, ... (parallel)")
+    p.add_argument("--summary-only", action="store_true", help="summarise the cache, score nothing")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     report = study(args) if args.study else cost(args)
