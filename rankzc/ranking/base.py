@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from rankzc.errors import RankzcError
+from rankzc.stats import spearman
 
 __all__ = ["BaseRanker", "as_matrix"]
 
@@ -73,7 +73,7 @@ class BaseRanker(BaseEstimator):
 
     def score(self, X, y) -> float:
         """Spearman correlation between ``predict(X)`` and ``y``."""
-        return float(spearmanr(self.predict(X), np.asarray(y, dtype=float))[0])
+        return spearman(self.predict(X), np.asarray(y, dtype=float))
 
     def _check_fitted(self, attr: str) -> None:
         if not hasattr(self, attr):
@@ -86,6 +86,11 @@ class BaseRanker(BaseEstimator):
             raise RankzcError(f"X has {len(X)} rows but y has {len(y)} labels")
         if len(y) < 2 or not np.all(np.isfinite(y)):
             raise RankzcError("need at least 2 finite labels to fit a ranker")
+        if y.min() == y.max():
+            raise RankzcError(
+                f"labels have no spread: all {len(y)} training architectures have the same "
+                f"accuracy ({y[0]:g}), so there is nothing to rank"
+            )
         return y
 
     # persistence hooks: (json config, arrays, texts)

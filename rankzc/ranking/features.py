@@ -8,12 +8,19 @@ Feature sets:
   8 operator counts). For other spaces (NAS-Bench-Suite-Zero stores integer-tuple strings
   such as ``"(0, 2, 3, 2, 3, 1)"``) it is a positional one-hot: column ``pos<k>=<v>`` is 1
   when position ``k`` holds ``v``;
-* ``all``: both, proxies first.
+* ``graph``: simple properties of the architecture graph (operation counts, input-to-output
+  path lengths, per-operation path counts; for GCN-NAS also the mean depth position and the
+  fraction of blocks of every operator), see :mod:`rankzc.ranking.graphs`. A space whose
+  encoding cannot be turned into a graph raises a one-line error;
+* ``all``: proxies, then ``arch``, then ``graph`` (left out with a one-line warning where
+  the space has no graph form).
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,9 +29,29 @@ import pandas as pd
 
 from rankzc.errors import RankzcError
 
-__all__ = ["FEATURE_SETS", "FeatureSet", "feature_matrix", "arch_features", "parse_tuple"]
+__all__ = [
+    "FEATURE_SETS",
+    "FeatureSet",
+    "feature_matrix",
+    "arch_features",
+    "parse_tuple",
+    "is_proxy_column",
+    "encoding_features",
+]
 
-FEATURE_SETS = ("proxies", "arch", "all")
+FEATURE_SETS = ("proxies", "arch", "graph", "all")
+
+
+#: names of architecture-encoding and graph-feature columns (anything else is a proxy)
+_ARCH_COLUMN = re.compile(
+    r"^(pos\d+=-?\d+|b\d{2}_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|depth"
+    r"|n_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|g_.+)$"
+)
+
+
+def is_proxy_column(name: str) -> bool:
+    """True unless ``name`` is an ``arch`` encoding column or a ``graph`` feature (``g_*``)."""
+    return _ARCH_COLUMN.match(str(name)) is None
 
 
 @dataclass
@@ -94,6 +121,49 @@ def arch_features(
     return out
 
 
+def encoding_features(
+    encodings: pd.Series,
+    space: str,
+    features: str,
+    *,
+    columns: Sequence[str] | None = None,
+    dataset: str | None = None,
+) -> pd.DataFrame:
+    """The ``arch`` and/or ``graph`` columns of ``features`` for ``encodings`` (a Series).
+
+    ``columns`` (e.g. a fitted ranker's inputs) fixes which columns are returned: graph
+    features are then computed only when some ``g_*`` column is wanted. Without it,
+    ``features="all"`` leaves graph features out with a warning where the space has no
+    graph form, and ``features="graph"`` raises.
+    """
+    from rankzc.ranking.graphs import graph_features
+
+    parts = []
+    if features in ("arch", "all"):
+        parts.append(arch_features(encodings, space, columns=columns))
+    want_graph = features == "graph" or (
+        features == "all" and (columns is None or any(str(c).startswith("g_") for c in columns))
+    )
+    if want_graph:
+        try:
+            parts.append(graph_features(encodings, space, dataset=dataset))
+        except RankzcError as err:
+            if features == "graph" or columns is not None:
+                raise
+            warnings.warn(f"{err}; --features all goes on without them", RuntimeWarning, 2)
+    if not parts:
+        return pd.DataFrame(index=encodings.index)
+    out = pd.concat(parts, axis=1)
+    if columns is not None:
+        wanted = [c for c in columns if not is_proxy_column(c)]
+        missing = [c for c in wanted if c not in out.columns]
+        for c in missing:  # one-hot columns of values never seen are 0
+            if c.startswith("pos"):
+                out[c] = 0.0
+        out = out.loc[:, [c for c in wanted if c in out.columns]]
+    return out
+
+
 def feature_matrix(
     bench,
     features: str = "proxies",
@@ -125,8 +195,15 @@ def feature_matrix(
             raise RankzcError(f"{bench.path}: no proxy scores at epoch {epoch}")
         names = [str(c) for c in feats.columns]
         parts.append(feats)
-    if features in ("arch", "all"):
-        parts.append(arch_features(archs["encoding"].reindex(index), space))
+    if features in ("arch", "graph", "all"):
+        enc = encoding_features(
+            archs["encoding"].reindex(index),
+            space,
+            features,
+            dataset=str(bench.meta.get("dataset") or "") or None,
+        )
+        if enc.shape[1]:
+            parts.append(enc)
     X = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     X.index.name = "arch_id"
     y = labels["val_acc"].reindex(index).astype(float) if labelled_only else None

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankzc.analysis import spearman
 from rankzc.errors import RankzcError
+from rankzc.stats import spearman_columns
 
 __all__ = ["ProxyPreprocessor", "proxy_directions", "spearman_columns", "signed_log"]
 
@@ -34,12 +34,6 @@ TRANSFORMS = ("quantile", "standard", "none")
 def signed_log(x: np.ndarray) -> np.ndarray:
     r""":math:`\operatorname{sign}(x)\log(1 + |x|)`, NaN kept."""
     return np.sign(x) * np.log1p(np.abs(x))
-
-
-def spearman_columns(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho of every column of ``X`` with ``y`` (finite pairs; NaN if undefined)."""
-    X = np.asarray(X, dtype=float)
-    return np.array([spearman(X[:, k], y) for k in range(X.shape[1])], dtype=float)
 
 
 def proxy_directions(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -185,7 +179,14 @@ class ProxyPreprocessor:
             n_quantiles=config["n_quantiles"],
             log_span=config["log_span"],
         )
-        pre.names_in_ = list(config["names_in"])
+        pre.names_in_ = [str(n) for n in config["names_in"]]
+        m = len(pre.names_in_)
+        for key in ("binary", "log", "indicator", "median", "mean", "scale", "sign"):
+            if np.shape(arrays[key]) != (m,):
+                raise RankzcError(f"preprocessing state: {key} has shape {np.shape(arrays[key])}")
+        q = np.shape(arrays["quantiles"])
+        if len(q) != 2 or q[0] < 2 or q[1] != m:
+            raise RankzcError(f"preprocessing state: quantiles has shape {q}")
         pre.binary_ = arrays["binary"].astype(bool)
         pre.log_ = arrays["log"].astype(bool)
         pre.indicator_ = arrays["indicator"].astype(bool)

@@ -1,0 +1,262 @@
+r"""Label-free rank aggregation of zero-cost proxies (``--model rankagg``).
+
+``fit(X, y=None)`` never reads ``y``: every choice below is made from the proxy values alone,
+so the ranker can be fitted on a benchmark without labels, and under cross-validation it
+uses the training rows' proxies only (a test checks that shuffled or NaN labels give the
+same predictions).
+
+**Normalised rank.** Each proxy :math:`p` is turned into a normalised rank
+:math:`u_p(a) \in (0, 1)`, the mid-rank of :math:`x_{ap}` among the reference values
+(the proxy's values on the rows given to ``fit``, ``reference="fit"``; or on the rows given
+to ``predict``, ``reference="batch"``, the transductive AZ-NAS form), divided by the number
+of reference values plus one. Larger :math:`u` means better after orientation.
+
+**Rules.** ``rule="log"`` (AZ-NAS, Lee & Hyun, CVPR 2024) scores
+:math:`s(a) = \frac{1}{|P_a|}\sum_{p \in P_a} \log u_p(a)`, the mean log normalised rank (a
+sum in AZ-NAS; the mean keeps architectures with a missing proxy comparable, and without
+missing values it ranks identically). An architecture that is poor on any one proxy is
+penalised strongly (a product of ranks). ``rule="mean"`` scores the mean normalised rank
+(Borda count). :math:`P_a` are the kept proxies with a finite value for :math:`a`.
+
+**Direction (label-free).** A proxy's direction cannot come from labels here. The rule:
+
+1. start from each proxy's *prior* direction, ``directions[p]`` when given, else +1
+   (every proxy in :mod:`rankzc.proxies` is registered ``higher_is_better=True``, as are the
+   NAS-Bench-Suite-Zero proxies);
+2. compute the *consensus*, the first principal component of the prior-oriented normalised
+   ranks, signed so that the prior-oriented proxies load on it positively on the whole
+   (sum of loadings > 0);
+3. with ``orient="consensus"`` (default), a proxy whose Spearman correlation with the
+   consensus is negative is flipped; with ``orient="prior"`` the priors are kept.
+
+What holds elsewhere: the rule is right whenever most proxies point the right way on a
+benchmark, which is the usual case (NAS-Bench-Suite-Zero reports positive correlations for
+most proxies on most tasks, and most proxies grow with model size). Where the majority of
+proxies is *anti*-correlated with accuracy (e.g. short training budgets where small models
+win), no label-free rule can know it: the whole ranking comes out inverted. Give
+``directions`` (or fit a labelled ranker) in that case.
+
+**Proxy set.** ``proxies`` names the proxies to aggregate; by default every column that is
+not an architecture-encoding or graph feature (see
+:func:`rankzc.ranking.features.is_proxy_column`). A proxy that agrees with no one is dropped:
+\|Spearman\| with the consensus below ``min_agreement`` (default 0.2, a conventional "weak"
+correlation; such a proxy shares no signal with the others and, under the log rule, its
+random low ranks would only add noise). Near-duplicates are then dropped
+(``dedup``, default 0.9): proxies are visited by decreasing \|Spearman\| with the consensus,
+and one whose \|Spearman\| with an already kept proxy exceeds ``dedup`` is dropped
+(duplicates would otherwise count twice, e.g. ``params`` and ``flops``). ``dedup=None``
+keeps all. Constant proxies are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rankzc.errors import RankzcError
+from rankzc.ranking.base import BaseRanker, as_matrix
+
+__all__ = ["RankAggRanker", "normalised_ranks", "consensus_directions"]
+
+RULES = ("log", "mean")
+REFERENCES = ("fit", "batch")
+ORIENTS = ("consensus", "prior")
+#: most reference values kept per proxy (evenly spaced quantiles beyond that)
+MAX_REFERENCE = 4096
+
+
+def _reference(col: np.ndarray) -> np.ndarray:
+    ok = np.sort(col[np.isfinite(col)])
+    if len(ok) > MAX_REFERENCE:
+        ok = np.quantile(ok, np.linspace(0, 1, MAX_REFERENCE))
+    return ok
+
+
+def normalised_ranks(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Mid-rank of every value of ``x`` among the sorted ``ref``, in ``(0, 1)``; NaN kept."""
+    x = np.asarray(x, dtype=float)
+    lo = np.searchsorted(ref, x, side="left")
+    hi = np.searchsorted(ref, x, side="right")
+    u = (0.5 * (lo + hi) + 0.5) / (len(ref) + 1.0)
+    return np.where(np.isfinite(x), u, np.nan)
+
+
+def _rank_matrix(X: np.ndarray, refs: Sequence[np.ndarray]) -> np.ndarray:
+    return np.column_stack([normalised_ranks(X[:, k], refs[k]) for k in range(X.shape[1])])
+
+
+def _spearman_u(a: np.ndarray, b: np.ndarray) -> float:
+    from rankzc.analysis import spearman
+
+    return float(spearman(a, b))
+
+
+def consensus_directions(U: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(consensus score per row, Spearman of every column with it) for normalised ranks ``U``.
+
+    ``U`` holds normalised ranks (NaN = missing, imputed by 0.5 for the principal component);
+    ``prior`` is +1/-1 per column. The consensus is the first principal component of the
+    prior-oriented, centred ranks, signed so that its loadings sum to a positive number.
+    """
+    V = np.where(np.isnan(U), 0.5, U)
+    V = np.where(prior < 0, 1.0 - V, V) - 0.5
+    if V.shape[1] == 1:
+        cons = V[:, 0]
+    else:
+        _, _, vt = np.linalg.svd(V - V.mean(axis=0), full_matrices=False)
+        load = vt[0]
+        if load.sum() < 0:
+            load = -load
+        cons = V @ load
+    rho = np.array(
+        [
+            _spearman_u(np.where(prior[k] < 0, 1.0 - U[:, k], U[:, k]), cons)
+            for k in range(U.shape[1])
+        ]
+    )
+    return cons, rho
+
+
+class RankAggRanker(BaseRanker):
+    """Label-free aggregation of proxy ranks (see the module docstring).
+
+    Args:
+        rule: ``"log"`` (AZ-NAS: mean log normalised rank) or ``"mean"`` (mean rank).
+        proxies: columns to aggregate (default: every proxy column of ``X``).
+        dedup: drop a proxy whose \\|Spearman\\| with a kept one exceeds this (None: keep all).
+        orient: ``"consensus"`` (flip proxies anti-correlated with the consensus) or
+            ``"prior"`` (keep the prior directions).
+        directions: prior direction per proxy name (+1 higher is better, -1 lower is
+            better); unnamed proxies get +1.
+        reference: ``"fit"`` ranks new rows among the fitted rows' values; ``"batch"``
+            ranks them among the rows given to ``predict`` (AZ-NAS's transductive form).
+        min_agreement: drop a proxy whose |Spearman| with the consensus is below this
+            (0 keeps all).
+    """
+
+    name = "rankagg"
+    #: fits without labels (``rankzc fit`` then uses unlabelled architectures too)
+    needs_labels = False
+
+    def __init__(
+        self,
+        rule: str = "log",
+        proxies: Sequence[str] | None = None,
+        dedup: float | None = 0.9,
+        orient: str = "consensus",
+        directions: dict[str, float] | None = None,
+        reference: str = "fit",
+        min_agreement: float = 0.2,
+    ):
+        self.rule = rule
+        self.proxies = proxies
+        self.dedup = dedup
+        self.orient = orient
+        self.directions = directions
+        self.reference = reference
+        self.min_agreement = min_agreement
+
+    def _check_params(self) -> None:
+        if self.rule not in RULES:
+            raise RankzcError(f"rankagg: rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.orient not in ORIENTS:
+            raise RankzcError(
+                f"rankagg: orient must be one of {', '.join(ORIENTS)}, got {self.orient!r}"
+            )
+        if self.reference not in REFERENCES:
+            raise RankzcError(
+                f"rankagg: reference must be one of {', '.join(REFERENCES)}, got {self.reference!r}"
+            )
+        if self.dedup is not None and not 0 < float(self.dedup) <= 1:
+            raise RankzcError(f"rankagg: dedup must be in (0, 1] or None, got {self.dedup!r}")
+
+    def fit(self, X, y=None) -> RankAggRanker:
+        """Choose proxies and directions from ``X`` alone; ``y`` is accepted and ignored."""
+        from rankzc.ranking.features import is_proxy_column
+
+        self._check_params()
+        X, names = as_matrix(X, fitting=True)
+        self.feature_names_in_ = names
+        if self.proxies is not None:
+            wanted = [str(p) for p in self.proxies]
+            unknown = [p for p in wanted if p not in names]
+            if unknown:
+                raise RankzcError(f"rankagg: proxies not among the features: {', '.join(unknown)}")
+        else:
+            wanted = [n for n in names if is_proxy_column(n)]
+        cols = [names.index(p) for p in wanted]
+        cols = [k for k in cols if len(np.unique(X[np.isfinite(X[:, k]), k])) > 1]
+        if not cols:
+            raise RankzcError("rankagg: no proxy column varies across the architectures")
+        refs = [_reference(X[:, k]) for k in cols]
+        U = _rank_matrix(X[:, cols], refs)
+        dirs = dict(self.directions or {})
+        prior = np.array([-1.0 if float(dirs.get(names[k], 1.0)) < 0 else 1.0 for k in cols])
+        _, rho = consensus_directions(U, prior)
+        sign = prior.copy()
+        if self.orient == "consensus":
+            sign = np.where(np.nan_to_num(rho) < 0, -prior, prior)
+        agree = np.abs(np.nan_to_num(rho)) >= float(self.min_agreement or 0.0)
+        if not agree.any():  # nothing agrees with anything: keep the most central proxy
+            agree[int(np.argmax(np.abs(np.nan_to_num(rho))))] = True
+        keep = [k for k in range(len(cols)) if agree[k]]
+        if self.dedup is not None and len(cols) > 1:
+            order = [k for k in np.argsort(-np.abs(np.nan_to_num(rho)), kind="stable") if agree[k]]
+            keep = []
+            for k in order:
+                dup = any(
+                    abs(np.nan_to_num(_spearman_u(U[:, k], U[:, j]))) > float(self.dedup)
+                    for j in keep
+                )
+                if not dup:
+                    keep.append(int(k))
+            keep.sort()
+        self.columns_ = [int(cols[k]) for k in keep]
+        self.sign_ = np.array([sign[k] for k in keep], dtype=float)
+        self.consensus_rho_ = np.array([rho[k] for k in keep], dtype=float)
+        self.references_ = [refs[k] for k in keep]
+        self.dropped_ = [names[cols[k]] for k in range(len(cols)) if k not in set(keep)]
+        return self
+
+    @property
+    def proxies_(self) -> list[str]:
+        """The aggregated proxies, in column order."""
+        return [self.feature_names_in_[k] for k in self.columns_]
+
+    def predict(self, X) -> np.ndarray:
+        self._check_fitted("columns_")
+        X, _ = as_matrix(X, self.feature_names_in_)
+        sub = X[:, self.columns_]
+        refs = (
+            self.references_
+            if self.reference == "fit"
+            else [_reference(sub[:, k]) for k in range(sub.shape[1])]
+        )
+        U = np.column_stack(
+            [
+                normalised_ranks(sub[:, k], r) if len(r) else np.full(len(sub), np.nan)
+                for k, r in enumerate(refs)
+            ]
+        )
+        U = np.where(self.sign_ < 0, 1.0 - U, U)
+        V = np.log(U) if self.rule == "log" else U
+        count = np.isfinite(V).sum(axis=1)
+        total = np.nansum(V, axis=1)
+        worst = np.log(0.5 / (max(len(r) for r in refs) + 1.0)) if self.rule == "log" else 0.0
+        # an architecture with no finite kept proxy ranks below every other
+        return np.where(count > 0, total / np.maximum(count, 1), worst - 1.0)
+
+    def _export(self):
+        arrays = {f"ref.{i}": r for i, r in enumerate(self.references_)}
+        arrays["sign"] = self.sign_
+        arrays["consensus_rho"] = self.consensus_rho_
+        config = {"columns": list(self.columns_), "dropped": list(self.dropped_)}
+        return config, arrays, {}
+
+    def _import(self, config, arrays, texts) -> None:
+        self.columns_ = [int(c) for c in config["columns"]]
+        self.dropped_ = list(config.get("dropped", []))
+        self.references_ = [np.asarray(arrays[f"ref.{i}"]) for i in range(len(self.columns_))]
+        self.sign_ = np.asarray(arrays["sign"], dtype=float)
+        self.consensus_rho_ = np.asarray(arrays["consensus_rho"], dtype=float)

@@ -1,0 +1,182 @@
+"""rankagg: label-free aggregation (AZ-NAS log ranks, mean rank), never reading the labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from rankzc.cli import main
+from rankzc.errors import RankzcError
+from rankzc.ranking import make_ranker
+from rankzc.ranking.evaluation import make_folds
+from rankzc.ranking.io import fit_ranker, load_ranker, save_ranker
+from rankzc.ranking.rankagg import RankAggRanker, normalised_ranks
+from rankzc.space import sample_architectures
+from rankzc.store import Benchmark
+
+
+def _data(n=120, seed=0):
+    """Three informative proxies (one lower-is-better), a duplicate, and noise."""
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=n)  # latent quality
+    X = pd.DataFrame(
+        {
+            "a": q + 0.5 * rng.normal(size=n),
+            "b": q + 0.5 * rng.normal(size=n),
+            "a_copy": None,
+            "c_low": -q + 0.5 * rng.normal(size=n),
+            "noise": rng.normal(size=n),
+            "pos0=1": rng.integers(0, 2, size=n).astype(float),
+        }
+    )
+    X["a_copy"] = 2 * X["a"] + 1e-3 * rng.normal(size=n)
+    return X, q + 0.1 * rng.normal(size=n)
+
+
+class _Untouchable:
+    """Labels that fail on any use: fit must never read them."""
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("rankagg read y")
+
+    def __len__(self):
+        raise AssertionError("rankagg read y")
+
+    def __getitem__(self, item):
+        raise AssertionError("rankagg read y")
+
+
+def test_never_reads_y_under_cv():
+    X, y = _data()
+    rng = np.random.default_rng(1)
+    for tr, te in make_folds(len(y), folds=5, repeats=2, seed=0):
+        variants = [
+            y[tr],
+            rng.permutation(y[tr]),
+            np.full(len(tr), np.nan),
+            None,
+            _Untouchable(),
+        ]
+        preds = [RankAggRanker().fit(X.iloc[tr], v).predict(X.iloc[te]) for v in variants]
+        for p in preds[1:]:
+            np.testing.assert_array_equal(preds[0], p)
+
+
+def test_log_rule_is_mean_log_normalised_rank():
+    X = pd.DataFrame({"p": [1.0, 2.0, 3.0, 4.0], "q": [4.0, 1.0, 2.0, 3.0]})
+    m = RankAggRanker(rule="log", dedup=None, orient="prior", min_agreement=0).fit(X)
+    # mid-ranks 1..4 -> (r + 0.5) / 5 ... u = (rank - 1 + 0.5 + 0.5) / 5 = rank / 5
+    u_p = np.array([1, 2, 3, 4]) / 5
+    u_q = np.array([4, 1, 2, 3]) / 5
+    np.testing.assert_allclose(m.predict(X), (np.log(u_p) + np.log(u_q)) / 2)
+    mean = RankAggRanker(rule="mean", dedup=None, orient="prior", min_agreement=0).fit(X)
+    np.testing.assert_allclose(mean.predict(X), (u_p + u_q) / 2)
+    np.testing.assert_allclose(
+        normalised_ranks(np.array([0.0, 2.0, 9.0]), np.arange(1.0, 5.0)), [0.5 / 5, 2 / 5, 4.5 / 5]
+    )
+
+
+def test_consensus_orientation_and_dedup():
+    X, y = _data(400)
+    m = RankAggRanker().fit(X)
+    assert "pos0=1" not in m.proxies_  # encoding columns are not proxies
+    assert "noise" not in m.proxies_ and "noise" in m.dropped_  # agrees with no other proxy
+    assert "noise" in RankAggRanker(min_agreement=0).fit(X).proxies_
+    # a and a_copy are near-duplicates: one is kept
+    assert ("a" in m.proxies_) != ("a_copy" in m.proxies_)
+    sign = dict(zip(m.proxies_, m.sign_, strict=True))
+    assert sign["c_low"] == -1.0 and sign["b"] == 1.0
+    rho = pd.Series(m.predict(X)).corr(pd.Series(y), method="spearman")
+    assert rho > 0.85
+    prior = RankAggRanker(orient="prior").fit(X)  # keeps c_low the wrong way
+    assert pd.Series(prior.predict(X)).corr(pd.Series(y), method="spearman") < rho - 0.05
+    given = RankAggRanker(orient="prior", directions={"c_low": -1}).fit(X)
+    assert dict(zip(given.proxies_, given.sign_, strict=True))["c_low"] == -1.0
+    kept = RankAggRanker(dedup=None).fit(X)
+    assert {"a", "a_copy"} <= set(kept.proxies_)
+
+
+def test_missing_values_and_batch_reference():
+    X, _ = _data(60)
+    m = RankAggRanker(reference="batch").fit(X)
+    Z = X.copy()
+    Z.loc[0, "b"] = np.nan
+    Z.loc[1, list(m.proxies_)] = np.nan
+    s = m.predict(Z)
+    assert np.all(np.isfinite(s)) and s[1] == s.min()
+    # batch reference: a sub-batch is ranked among itself
+    assert np.all(np.isfinite(m.predict(X.iloc[:5])))
+
+
+def test_errors_are_one_line():
+    X, _ = _data(20)
+    with pytest.raises(RankzcError, match="not among the features: zz"):
+        RankAggRanker(proxies=["a", "zz"]).fit(X)
+    with pytest.raises(RankzcError, match="rule must be"):
+        RankAggRanker(rule="median").fit(X)
+    with pytest.raises(RankzcError, match="no proxy column varies"):
+        RankAggRanker().fit(pd.DataFrame({"a": [1.0, 1.0, 1.0]}))
+
+
+def test_registry_save_load_and_cli(tmp_path):
+    path = tmp_path / "b.db"
+    archs = sample_architectures(30, seed=2)
+    rng = np.random.default_rng(0)
+    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
+        b.add_architectures(
+            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
+            for a in archs
+        )
+        for a in archs:
+            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
+            b.finish_run(run, val_acc=float(rng.uniform()), train_seconds=1)
+            b.record_proxies(
+                a.arch_id,
+                -1,
+                {"params": (float(a.depth), 0.1, None), "nwot": (rng.normal(), 0.1, None)},
+            )
+    assert isinstance(make_ranker("rankagg"), RankAggRanker)
+    with Benchmark.open(path) as b:
+        fitted = fit_ranker(b, "rankagg", params={"rule": "mean"})
+        table = b.features()
+    out = save_ranker(fitted, tmp_path / "r.rzc")
+    loaded = load_ranker(out)
+    np.testing.assert_array_equal(fitted.score_table(table), loaded.score_table(table))
+    assert loaded.model.rule == "mean"
+    runner = CliRunner()
+    res = runner.invoke(
+        main, ["fit", "-m", "rankagg", "-b", str(path), "-o", str(tmp_path / "c.rzc")]
+    )
+    assert res.exit_code == 0, res.output
+    csv = tmp_path / "f.csv"
+    table.to_csv(csv)
+    res = runner.invoke(main, ["score", "-r", str(tmp_path / "c.rzc"), "--features-csv", str(csv)])
+    assert res.exit_code == 0, res.output
+    assert "rankagg ranking" in res.output
+
+
+def test_fit_on_a_store_without_labels(tmp_path):
+    path = tmp_path / "u.db"
+    archs = sample_architectures(25, seed=5)
+    rng = np.random.default_rng(1)
+    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
+        b.add_architectures(
+            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
+            for a in archs
+        )
+        for a in archs:
+            b.record_proxies(
+                a.arch_id, -1, {"p": (rng.normal(), 0.1, None), "q": (rng.normal(), 0.1, None)}
+            )
+    out = tmp_path / "u.rzc"
+    res = CliRunner().invoke(
+        main, ["fit", "-m", "rankagg", "-b", str(path), "-o", str(out), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert '"n_architectures": 25' in res.output and '"train_spearman": null' in res.output
+    res = CliRunner().invoke(main, ["score", "-r", str(out), "--benchmark", str(path)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["fit", "-m", "wam", "-b", str(path), "-o", str(out)])
+    assert res.exit_code == 1 and "no labelled architectures" in res.output
