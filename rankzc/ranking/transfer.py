@@ -207,6 +207,14 @@ def run_transfer_command(
     if fmt == "json":
         echo_json(result)
         return
+    if fmt == "csv":
+        from rankzc.commands._common import echo_csv
+
+        echo_csv(
+            [{"kind": "model", "name": n, **r} for n, r in result["models"].items()]
+            + [{"kind": "reference", "name": n, **r} for n, r in result["reference"].items()]
+        )
+        return
     t = Table(
         title=f"Transfer: fit on {result['train']['benchmark']} ({result['train']['space']}), "
         f"rank {result['test']['benchmark']} ({result['test']['space']}); "
