@@ -3,7 +3,9 @@
 Runs each command ``--repeats`` times in a fresh process and prints the fastest and the
 median wall time, the peak resident memory of the process, and whether torch /
 torch_geometric were imported. The CLI runs as ``python -c "from rankzc.cli import main;
-main()" ARGS`` so that the code of the current directory (``PYTHONPATH``) is measured.
+main()" ARGS``: ``python -c`` puts the current directory first on ``sys.path``, so the
+``rankzc`` package of the directory it runs in is measured (run it from the repository root;
+to measure another checkout, run this script from that checkout's root).
 
 Example::
 

@@ -16,10 +16,14 @@ class StoreError(RankzcError):
 
 
 def describe_error(err: BaseException) -> str:
-    """``Type: first line of the message``: one line that says what went wrong.
+    """One line that says what went wrong: the first line of a :class:`RankzcError`'s
+    message (already written for the user), else ``Type: first line of the message``.
 
     The one describer used wherever a failure is recorded or shown (failed runs, missing
-    proxy scores, corrupted files).
+    proxy scores, models that could not be fitted, corrupted files).
     """
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(err, RankzcError) and text:
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -192,3 +192,24 @@ def test_npy_and_npz_object_arrays_are_not_unpickled(tmp_path):
     with pytest.raises(RankzcError, match="c.npz: not a readable .npz"):
         load_skeletons(f"ntu:{tmp_path / 'c.npz'}", "train")
     assert not marker.exists()
+
+
+def test_crafted_checkpoint_runs_no_code(tmp_path):
+    """A training checkpoint is read with torch.load(weights_only=True): a pickle payload in
+    it is refused (the run starts over) and writes nothing."""
+    from test_training import make_data, run, tiny_config
+
+    from rankzc.space import sample_architectures
+
+    marker = tmp_path / "marker"
+    ckpt = tmp_path / "c.pt"
+    import torch
+
+    torch.save({"format": _System(marker)}, ckpt)
+    arch = sample_architectures(1, seed=3)[0]
+    cfg = tiny_config(epochs=1)
+    data = make_data()
+    ref, _ = run(arch, cfg, data)
+    got, recs = run(arch, cfg, data, ckpt)
+    assert got.val_acc == ref.val_acc and recs[0].epoch == -1
+    assert not marker.exists()

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from rankzc import __version__
+from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError, describe_error
 from rankzc.jsonfile import jsonable
 from rankzc.ranking.base import BaseRanker
@@ -172,11 +173,14 @@ class FittedRanker:
         """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`)."""
         return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
 
-    def score(self, archs: Iterable[Any], settings: dict | None = None) -> pd.DataFrame:
+    def score(
+        self, archs: Iterable[Any], settings: dict | None = None, *, quiet: bool = False
+    ) -> pd.DataFrame:
         """Score new architectures of the ranker's space, best first.
 
         Proxies are computed with :func:`rankzc.proxies.score_architectures` under the
-        ranker's recorded proxy settings (or ``settings``). Returns a frame indexed by
+        ranker's recorded proxy settings (or ``settings``), with progress on stderr
+        (:mod:`rankzc.progress`) unless ``quiet``. Returns a frame indexed by
         ``arch_id`` with columns ``rank``, ``score``, ``arch``, ``depth`` and the proxies.
         """
         from rankzc.space import SPACE, Architecture
@@ -200,7 +204,11 @@ class FittedRanker:
 
             # compute only the proxies the model reads, with the recorded settings
             ps = ProxySettings.from_dict({**dict(settings), "proxies": list(self.proxies)})
-            table = score_architectures(items, ps)
+            from rankzc.progress import Progress
+
+            with Progress(quiet=quiet) as bar:
+                task = bar.add(f"scoring {len(items)} architectures", total=len(items))
+                table = score_architectures(items, ps, progress=bar.callback(task))
         else:
             table = pd.DataFrame(
                 {"depth": [a.depth for a in items], "arch": [str(a) for a in items]},
@@ -423,13 +431,14 @@ def save_ranker(fitted: FittedRanker, path: str | Path) -> Path:
     }
     check_manifest(manifest)
     manifest_bytes = json.dumps(manifest, indent=1).encode()
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with (
+        atomic_output(path) as tmp,  # whole or nothing; one-line error on a full disk
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+    ):
         zf.writestr("manifest.json", manifest_bytes)
         zf.writestr(MANIFEST_SUM, _sha(manifest_bytes) + "\n")
         for k, v in members.items():
             zf.writestr(k, v)
-    tmp.replace(path)
     return path
 
 
@@ -518,7 +527,7 @@ def load_ranker(path: str | Path) -> FittedRanker:
     except zipfile.BadZipFile as err:
         raise RankzcError(f"{path}: not a rankzc ranker or corrupted ({err})") from None
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({_reason(err)})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     try:
         blob = members["arrays.safetensors"]
         arrays = st_load(blob) if blob else {}
@@ -535,7 +544,7 @@ def load_ranker(path: str | Path) -> FittedRanker:
         if np.shape(model.predict(probe)) != (1,):
             raise RankzcError("the model does not give one score per row")
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({_reason(err)})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     return FittedRanker(
         model,
         features=manifest["features"],
@@ -546,7 +555,3 @@ def load_ranker(path: str | Path) -> FittedRanker:
         info=manifest["info"],
         rankzc_version=manifest["rankzc_version"],
     )
-
-
-def _reason(err: BaseException) -> str:
-    return str(err) if isinstance(err, RankzcError) else describe_error(err)
