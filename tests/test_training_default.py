@@ -1,7 +1,18 @@
-"""The benchmark shipped as rankzc/data/default.db (built by benchmarks/build_default.py)."""
+"""The benchmark shipped as rankzc/data/default.db (built by benchmarks/build_default.py).
+
+Invariants: one compact file under 5 MB; >= 200 architectures over the four depths, all
+trained with the current ``cpu`` recipe; >= 40 of them under a second seed (same
+configuration); every label is its run's last-epoch accuracy and an architecture's
+label is the mean of its runs; every run has every proxy at initialisation and after
+each warm-up epoch; the recipe's noise criterion holds; the stored proxy settings
+reproduce the initialisation scores.
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from rankzc.space import DEPTHS, Architecture
@@ -18,37 +29,105 @@ def bench():
         yield b
 
 
+@pytest.fixture(scope="module")
+def config(bench):
+    configs = bench.runs()["config"].map(lambda c: TrainConfig.from_dict(c))
+    assert configs.nunique() == 1  # one configuration for every run
+    return configs.iloc[0]
+
+
 def test_default_benchmark_is_one_compact_file():
     path = default_benchmark_path()
     if not path.exists():
         pytest.skip("the default benchmark is not installed")
-    assert path.stat().st_size < 2_000_000
+    assert path.stat().st_size < 5_000_000
     for suffix in ("-wal", "-shm"):
         assert not path.with_name(path.name + suffix).exists()
 
 
-def test_default_benchmark_labels(bench):
-    labels = bench.labels()
+def test_built_with_the_current_cpu_recipe(config):
+    recipe = TrainConfig.for_preset("cpu", warmup_epochs=config.warmup_epochs, proxies="all")
+    assert config == recipe
+    assert config.warmup_epochs >= 2 and config.train_samples is not None
+
+
+def test_architectures_depths_and_repeated_seeds(bench):
     runs = bench.runs()
-    assert len(labels) >= 100 and (runs["status"] == "done").all()
-    assert set(labels["depth"]) == set(DEPTHS)
-    acc = labels["val_acc"]
-    config = TrainConfig.from_dict(runs["config"].iloc[0])
-    assert config.preset == "cpu" and config.warmup_epochs >= 2
-    chance = 1 / 10
-    assert acc.max() - acc.min() >= 0.10  # labels spread over >= 10 points
-    assert acc.min() > chance + 0.02 and acc.max() < 1.0
-    # every label is the last epoch's validation accuracy
-    epochs = bench.epochs()
-    last = epochs[epochs["epoch"] == config.epochs - 1].set_index("arch_id")["val_acc"]
-    assert (last.loc[labels.index] == acc).all()
-
-
-def test_default_benchmark_proxies(bench):
-    assert bench.proxy_epochs() == [-1, 0, 1]
-    for epoch in (-1, 0, 1):
-        feats = bench.features(epoch)
-        assert feats.shape[1] == 14 and len(feats) == len(bench.labels())
+    labels = bench.labels()
     archs = bench.architectures()
+    assert (runs["status"] == "done").all()
+    assert len(labels) >= 200 and set(labels.index) == set(archs.index)
+    per_depth = labels["depth"].value_counts()
+    assert set(per_depth.index) == set(DEPTHS) and per_depth.min() >= 30
+    seeds = runs.groupby("arch_id")["seed"].nunique()
+    assert (seeds >= 2).sum() >= 40
+    assert (runs.groupby("arch_id")["seed"].count() == seeds).all()  # one run per seed
+    # an architecture's label is the mean over its runs
+    mean = runs.groupby("arch_id")["val_acc"].mean()
+    np.testing.assert_allclose(labels["val_acc"], mean.loc[labels.index])
     for arch_id, enc in archs["encoding"].items():
         assert Architecture.parse(enc).arch_id == arch_id
+
+
+def test_every_label_is_the_last_epoch_and_noise_is_small(bench, config):
+    runs = bench.runs().set_index("run_id")
+    epochs = bench.epochs()
+    assert (
+        epochs.groupby("run_id")["epoch"].apply(sorted).map(list)
+        == [list(range(config.epochs))] * len(runs)
+    ).all()
+    last = epochs[epochs["epoch"] == config.epochs - 1].set_index("run_id")["val_acc"]
+    assert (last.loc[runs.index] == runs["val_acc"]).all()
+    acc = bench.labels()["val_acc"]
+    assert acc.min() > 0.1 + 0.02 and acc.max() < 1.0  # above chance (10 classes), not saturated
+    from rankzc.training import load_train_data
+
+    n_val = len(load_train_data(config.data).y_val)
+    p = float(acc.mean())
+    binomial = math.sqrt(p * (1 - p) / n_val)
+    assert binomial <= acc.std() / 4  # the recipe's noise criterion
+
+
+def test_proxies_at_every_recorded_epoch(bench, config):
+    names = set(config.proxies)
+    assert len(names) == 14
+    expected = list(range(-1, config.warmup_epochs))
+    assert bench.proxy_epochs() == expected
+    records = bench.proxy_records()
+    runs = bench.runs()
+    assert set(records["run_id"]) == set(runs["run_id"])
+    per = records.groupby(["run_id", "epoch"])["name"].apply(set)
+    assert len(per) == len(runs) * len(expected)
+    assert all(got == names for got in per)
+    # scores are present except where an error is recorded
+    assert records["score"].notna().mean() > 0.95
+    assert (records["score"].notna() | records["error"].notna()).all()
+    for epoch in expected:
+        feats = bench.features(epoch)
+        assert len(feats) == len(bench.labels()) and set(feats.columns) == names
+
+
+def test_settings_record_reproduces_scores(bench):
+    from rankzc.proxies.features import score_architectures
+
+    runs = bench.runs()
+    settings = {s["seed"]: s for s in bench.proxy_settings()}
+    assert set(settings) == set(runs["seed"])
+    first = runs[runs["seed"] == runs["seed"].min()]
+    archs = bench.architectures().loc[first["arch_id"]]
+    pick = [archs[archs["depth"] == d].index[0] for d in (4, 10)]
+    records = bench.proxy_records(-1)
+    stored = records[records["run_id"].isin(first.set_index("arch_id").loc[pick, "run_id"])]
+    stored = stored.pivot(index="arch_id", columns="name", values="score")
+    again = score_architectures(
+        [Architecture.parse(archs.loc[a, "encoding"]) for a in pick],
+        settings[runs["seed"].min()],
+    )
+    for name in stored.columns:
+        np.testing.assert_allclose(
+            again.loc[pick, name].to_numpy(float),
+            stored.loc[pick, name].to_numpy(float),
+            rtol=1e-4,
+            atol=1e-8,
+            err_msg=name,
+        )

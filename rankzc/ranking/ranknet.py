@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
@@ -199,8 +200,18 @@ class RankNetRanker(BaseRanker):
         self.pre_ = ProxyPreprocessor.from_state(
             config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
         )
-        net = self._net(int(config["n_in"]))
         state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net.")}
+        with torch.device("meta"):  # shapes only: nothing allocated for hostile sizes
+            want = {
+                k: tuple(v.shape) for k, v in self._net(int(config["n_in"])).state_dict().items()
+            }
+        got = {k: tuple(v.shape) for k, v in state.items()}
+        if want != got:
+            raise RankzcError(
+                f"ranknet: layer sizes {list(self.hidden)} with {config['n_in']} inputs do not "
+                "match the stored weights"
+            )
+        net = self._net(int(config["n_in"]))
         net.load_state_dict(state)
         net.eval()
         self.net_ = net

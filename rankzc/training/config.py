@@ -54,9 +54,12 @@ RECIPES: dict[str, dict[str, Any]] = {
         synthetic=dict(n=6000, frames=300, classes=60),
     ),
     "cpu": dict(
-        epochs=4,
+        epochs=12,
         batch_size=16,
-        synthetic=dict(n=300, frames=8, classes=10, difficulty=0.3),
+        lr=0.04,
+        train_samples=400,
+        validate_last_only=True,
+        synthetic=dict(n=3200, frames=8, classes=10, difficulty=0.3, persons=1),
     ),
     "tiny": dict(
         epochs=2,
@@ -92,6 +95,14 @@ class TrainConfig:
         proxies: names scored during warm-up.
         proxy_batch_size: size of the fixed seeded minibatch the proxies see.
         model: overrides of the preset's model settings (e.g. ``width``).
+        train_samples: train on the first ``train_samples`` samples of the training
+            split only (``None``: all of it); the validation split is used whole, so a
+            large data set gives a large validation set while training stays cheap.
+            The proxy minibatch is drawn from the whole training split, as
+            ``rankzc score`` draws it.
+        val_every: validate after every ``val_every``-th epoch and always after the
+            last (the label); epochs in between record no validation accuracy. A large
+            validation set costs a forward pass over it per validation.
     """
 
     preset: str = "cpu"
@@ -109,6 +120,8 @@ class TrainConfig:
     proxies: tuple[str, ...] = ()
     proxy_batch_size: int = 20
     model: dict[str, Any] = field(default_factory=dict)
+    train_samples: int | None = None
+    val_every: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -132,6 +145,20 @@ class TrainConfig:
                 raise RankzcError(f"{name}: must be a finite number >= 0, got {value!r}")
         if any(not 0 < m < self.epochs for m in self.milestones):
             raise RankzcError(f"milestones: must lie in (0, {self.epochs}), got {self.milestones}")
+        if self.train_samples is not None and (
+            not isinstance(self.train_samples, int)
+            or isinstance(self.train_samples, bool)
+            or self.train_samples < 2
+        ):
+            raise RankzcError(
+                f"train_samples: must be an integer >= 2 or None, got {self.train_samples!r}"
+            )
+        if (
+            not isinstance(self.val_every, int)
+            or isinstance(self.val_every, bool)
+            or (self.val_every < 1)
+        ):
+            raise RankzcError(f"val_every: must be an integer >= 1, got {self.val_every!r}")
         if self.precision not in PRECISIONS:
             raise RankzcError(f"--precision: must be one of {PRECISIONS}, got {self.precision!r}")
 
@@ -161,9 +188,16 @@ class TrainConfig:
             raise RankzcError(f"--epochs: must be an integer >= 1, got {epochs!r}")
         changes.setdefault("milestones", scaled_milestones(epochs))
         changes.setdefault("batch_size", recipe["batch_size"])
+        if "lr" in recipe:
+            changes.setdefault("lr", recipe["lr"])
+        if recipe.get("validate_last_only"):
+            changes.setdefault("val_every", epochs)
+        spec = resolve_data_spec(data, preset)
+        if "train_samples" in recipe and spec.startswith("synthetic"):
+            changes.setdefault("train_samples", recipe["train_samples"])
         return cls(
             preset=preset,
-            data=resolve_data_spec(data, preset),
+            data=spec,
             epochs=epochs,
             warmup_epochs=warmup_epochs,
             precision=precision,
@@ -181,6 +215,11 @@ class TrainConfig:
         out["milestones"] = list(self.milestones)
         out["proxies"] = list(self.proxies)
         out["optimizer"] = "sgd"
+        # configurations from before these fields keep their key
+        if self.train_samples is None:
+            del out["train_samples"]
+        if self.val_every == 1:
+            del out["val_every"]
         return out
 
     @classmethod

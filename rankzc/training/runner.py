@@ -6,7 +6,11 @@
    data, device, executor);
 2. the architectures are added to the store and every one gets its run, keyed on
    ``(arch_id, seed, config hash)`` by :meth:`~rankzc.store.Benchmark.get_or_create_run`;
-   finished runs are skipped, failed runs are skipped unless ``retry_failed``;
+   finished runs are skipped, failed runs are skipped unless ``retry_failed``.
+   With several seeds (:func:`seed_plan`) every architecture is trained under the
+   first seed and the first ``repeat`` of them (all by default) under each further
+   seed too, one run per (architecture, seed); the first seed's runs are trained
+   first, so a partial build covers as many architectures as it can;
 3. an executor (``local``: in this process, one after another; ``ray``: one Ray task
    per architecture, :mod:`rankzc.training.ray_executor`) trains the rest; this
    process is the only writer of the store.
@@ -40,8 +44,6 @@ import contextlib
 import fcntl
 import json
 import os
-import sqlite3
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +54,7 @@ from typing import Any
 import torch
 
 from rankzc.errors import RankzcError
+from rankzc.progress import BuildProgress
 from rankzc.space import SPACE, Architecture
 from rankzc.store import Benchmark, config_hash
 from rankzc.training.config import TrainConfig
@@ -70,12 +73,18 @@ EXECUTORS = ("local", "ray")
 
 @dataclass
 class Job:
-    """One architecture to train: its run in the store and its checkpoint path."""
+    """One run to train: architecture, its run in the store, checkpoint path and seed."""
 
     arch: Architecture
     run_id: int
     last_epoch: int
     checkpoint: Path
+    seed: int = 0
+    #: ``arch_id``, or ``arch_id@seed`` for a run under a further seed (summary, messages).
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.arch.arch_id
 
 
 @dataclass
@@ -128,7 +137,6 @@ def check_output(out: str | Path) -> Path:
         raise RankzcError(
             f"--out {out}: directory {parent} is not writable ({err.strerror})"
         ) from None
-    _drop_empty_store(out)
     if out.exists():
         try:
             open(out, "r+b").close()
@@ -136,29 +144,6 @@ def check_output(out: str | Path) -> Path:
             raise RankzcError(f"--out {out}: file is not writable ({err.strerror})") from None
         Benchmark.open(out, readonly=True).close()
     return out
-
-
-def _drop_empty_store(out: Path) -> None:
-    """Remove a store file that holds no table (a build killed while creating it)."""
-    if not out.is_file():
-        return
-    if out.stat().st_size:
-        with open(out, "rb") as fh:
-            if fh.read(16) != b"SQLite format 3\x00":
-                return
-        try:
-            conn = sqlite3.connect(f"file:{out.resolve()}?mode=ro", uri=True)
-            try:
-                n = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return
-        if n:
-            return
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(str(out) + suffix).unlink()
 
 
 def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
@@ -184,9 +169,9 @@ def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
 class StoreWriter:
     """Writes epoch records and run outcomes into the store (the only writer)."""
 
-    def __init__(self, bench: Benchmark, config: TrainConfig, seed: int):
+    def __init__(self, bench: Benchmark, config: TrainConfig, seeds: Sequence[int] = (0,)):
         self.bench = bench
-        self.settings = proxy_settings(config, seed)
+        self.settings = {int(s): proxy_settings(config, s) for s in seeds}
 
     def record(self, job: Job, rec: EpochRecord) -> None:
         """Write one epoch (metrics + proxies) in one transaction; replays are upserts."""
@@ -203,7 +188,11 @@ class StoreWriter:
                 )
             if rec.proxies:
                 self.bench.record_proxies(
-                    arch_id, rec.epoch, rec.proxies, run_id=job.run_id, settings=self.settings
+                    arch_id,
+                    rec.epoch,
+                    rec.proxies,
+                    run_id=job.run_id,
+                    settings=self.settings[job.seed],
                 )
         job.last_epoch = max(job.last_epoch, rec.epoch)
 
@@ -220,37 +209,105 @@ class StoreWriter:
 
 @contextlib.contextmanager
 def build_lock(out: Path) -> Iterator[Path]:
-    """Hold ``<out>.ckpt/lock`` exclusively; refuse when another build holds it."""
+    """Hold an OS lock (``flock``) on ``<out>.ckpt/lock`` for the build's life.
+
+    A build that cannot take the lock is refused and touches nothing. Only the holder
+    cleans up: temporary checkpoint files left by a killed build, then (still holding
+    the lock) the lock file and the folder when no checkpoint is left. A process that
+    opened the lock file just before the holder removed it sees, after locking, that
+    its file is no longer the one at ``lock`` and starts over, so two builds can never
+    hold locks on two different files.
+    """
     ckdir = checkpoint_dir(out)
-    ckdir.mkdir(exist_ok=True)
     lock = ckdir / "lock"
-    fh = open(lock, "a+")
-    try:
+    while True:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            ckdir.mkdir(exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            if not ckdir.parent.is_dir():
+                raise RankzcError(f"--out {out}: directory {ckdir.parent} does not exist") from None
+            continue  # the holder removed the folder between mkdir and open
+        except OSError as err:
+            raise RankzcError(f"--out {out}: cannot create {lock} ({err.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise RankzcError(f"--out {out}: another build is writing this store") from None
-        # With the lock held no writer is alive: a temporary file is a kill's leftover.
+        try:
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)  # locked a lock file its holder has just removed: try again
+    try:
+        # With the lock held no other build is alive: a temporary file is a kill's leftover.
         for stale in ckdir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
         yield ckdir
     finally:
-        fh.close()
         with contextlib.suppress(OSError):
-            lock.unlink()
+            lock.unlink()  # removed while still locked (see above)
             ckdir.rmdir()  # only when no checkpoint is left
+        os.close(fd)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1"`` -> ``(0, 1)``: distinct integers, in the order given (``--seeds``)."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            seed = int(part)
+        except ValueError:
+            raise RankzcError(
+                f"--seeds: expected comma-separated integers, got {part!r} in {text!r}"
+            ) from None
+        if seed in seeds:
+            raise RankzcError(f"--seeds: seed {seed} is listed twice in {text!r}")
+        seeds.append(seed)
+    return tuple(seeds)
+
+
+def seed_plan(
+    archs: Sequence[Architecture], seeds: Sequence[int], repeat: int | None = None
+) -> list[tuple[Architecture, int]]:
+    """The ``(architecture, seed)`` runs of a build, in training order.
+
+    Every architecture under ``seeds[0]``, then the first ``repeat`` architectures
+    (all when ``None``) under each further seed. Sampled architectures come in random
+    order (over depths), so the first ``repeat`` are a random subset of them.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise RankzcError("--seeds: at least one seed is needed")
+    if len(set(seeds)) != len(seeds):
+        raise RankzcError(f"--seeds: a seed is listed twice in {seeds}")
+    if repeat is not None and not 0 <= repeat <= len(archs):
+        raise RankzcError(
+            f"--repeat-archs: must be in [0, {len(archs)}] (the number of architectures), "
+            f"got {repeat}"
+        )
+    n_repeat = len(archs) if repeat is None else repeat
+    plan = [(a, seeds[0]) for a in archs]
+    for seed in seeds[1:]:
+        plan += [(a, seed) for a in archs[:n_repeat]]
+    return plan
 
 
 def plan_jobs(
     bench: Benchmark,
     archs: Sequence[Architecture],
     config: TrainConfig,
-    seed: int,
+    seeds: int | Sequence[int],
     ckdir: Path,
     retry_failed: bool,
     summary: BuildSummary,
+    repeat: int | None = None,
 ) -> list[Job]:
-    """Register architectures and runs; return the runs still to train."""
+    """Register architectures and runs (:func:`seed_plan`); return the runs still to train."""
     bench.add_architectures(
         {
             "arch_id": a.arch_id,
@@ -263,7 +320,8 @@ def plan_jobs(
     )
     jobs = []
     cfg = config.to_dict()
-    for arch in archs:
+    seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
+    for arch, seed in seed_plan(archs, seeds, repeat):
         run_id, status, last = bench.get_or_create_run(arch.arch_id, seed, cfg)
         ckpt = ckdir / checkpoint_name(arch.arch_id, seed, config)
         if status == "done":
@@ -276,70 +334,13 @@ def plan_jobs(
                 summary.skipped_failed += 1
                 continue
             bench.restart_run(run_id)
-        jobs.append(Job(arch, run_id, last, ckpt))
+        name = arch.arch_id if seed == seeds[0] else f"{arch.arch_id}@{seed}"
+        jobs.append(Job(arch, run_id, last, ckpt, seed, name))
     return jobs
 
 
-def _is_tty() -> bool:
-    return sys.stderr.isatty()
-
-
-class Progress:
-    """Overall and per-architecture progress bars (rich), silent when disabled."""
-
-    def __init__(self, total: int, epochs: int, enabled: bool):
-        self.enabled = enabled
-        self.epochs = epochs
-        self._bar = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._overall = self._bar.add_task("architectures", total=total)
-            self._arch: dict[str, Any] = {}
-
-    def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def start(self, arch_id: str) -> None:
-        if self._bar is not None:
-            self._arch[arch_id] = self._bar.add_task(f"  {arch_id} epoch 0", total=None)
-
-    def batch(self, arch_id: str, epoch: int, i: int, n: int) -> None:
-        if self._bar is not None and arch_id in self._arch:
-            self._bar.update(
-                self._arch[arch_id],
-                description=f"  {arch_id} epoch {epoch + 1}/{self.epochs}",
-                total=n * self.epochs,
-                completed=epoch * n + i,
-            )
-
-    def end(self, arch_id: str) -> None:
-        if self._bar is not None:
-            task = self._arch.pop(arch_id, None)
-            if task is not None:
-                self._bar.remove_task(task)
-            self._bar.advance(self._overall)
+# one progress helper for every command (rankzc/progress.py)
+Progress = BuildProgress
 
 
 def run_local(
@@ -353,14 +354,14 @@ def run_local(
     summary: BuildSummary,
     model_fn: Callable | None = None,
 ) -> None:
-    """Train ``jobs`` one after another in this process."""
+    """Train ``jobs`` one after another in this process (each under its own seed)."""
     for job in jobs:
-        arch_id = job.arch.arch_id
+        arch_id = job.name
         progress.start(arch_id)
         trainer = Trainer(
             job.arch,
             config,
-            seed,
+            job.seed,
             data,
             device=device,
             checkpoint=job.checkpoint,
@@ -372,23 +373,23 @@ def run_local(
                 progress=lambda e, i, n, a=arch_id: progress.batch(a, e, i, n),
             )
         except Exception as err:  # noqa: BLE001 - one architecture must not stop the build
-            result = RunResult(arch_id, "failed", error=describe_error(err))
+            result = RunResult(job.arch.arch_id, "failed", error=describe_error(err))
             if device.type == "cuda":
                 torch.cuda.empty_cache()
         finally:
             del trainer
         writer.finish(job, result)
-        _count(summary, result)
+        _count(summary, result, job)
         progress.end(arch_id)
 
 
-def _count(summary: BuildSummary, result: RunResult) -> None:
+def _count(summary: BuildSummary, result: RunResult, job: Job | None = None) -> None:
     summary.trained += 1
     if result.status == "done":
         summary.done += 1
     else:
         summary.failed += 1
-        summary.errors[result.arch_id] = result.error or ""
+        summary.errors[job.name if job is not None else result.arch_id] = result.error or ""
 
 
 def check_executor(executor: str, workers: int, ray_address: str | None) -> None:
@@ -411,8 +412,9 @@ def build_benchmark(
     out: str | Path,
     archs: Sequence[Architecture],
     config: TrainConfig,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     *,
+    repeat: int | None = None,
     device: str = "auto",
     executor: str = "local",
     workers: int = 1,
@@ -421,13 +423,19 @@ def build_benchmark(
     progress: bool | None = None,
     data: TrainData | None = None,
     model_fn: Callable | None = None,
+    allow_mixed_config: bool = False,
 ) -> BuildSummary:
     """Train ``archs`` under ``config`` into the store ``out`` (created if missing).
 
-    Running it again resumes: finished runs are skipped, partial runs continue from
+    ``seed`` is one seed or a sequence of seeds: every architecture is trained under
+    the first, the first ``repeat`` architectures (all by default) under each further
+    one too (:func:`seed_plan`); the store keeps every run. Running it again resumes: finished runs are skipped, partial runs continue from
     their checkpoints, failed runs are skipped unless ``retry_failed``. ``data``
     (default: loaded from ``config.data``) and ``model_fn`` are for tests and
-    notebooks; ``progress`` (default: when stderr is a terminal) shows progress bars.
+    notebooks; ``progress``: None = bars on a terminal, one-line reports on stderr
+    otherwise (:mod:`rankzc.progress`), False = silent.
+    A store holding runs of another configuration is refused unless
+    ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`).
     """
     t0 = time.perf_counter()
     out = check_output(out)
@@ -438,33 +446,38 @@ def build_benchmark(
         raise RankzcError("--archs: no architectures to train")
     if len({a.arch_id for a in archs}) != len(archs):
         raise RankzcError("--archs: the same architecture is listed twice")
+    seeds = (int(seed),) if isinstance(seed, int) else tuple(int(s) for s in seed)
+    plan = seed_plan(archs, seeds, repeat)  # checks seeds and repeat before any training
+    if out.exists():  # refuse another configuration before loading any data
+        with Benchmark.open(out, readonly=True) as held:
+            held.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
     if data is None:
         data = load_train_data(config.data)
-    summary = BuildSummary(out, total=len(archs))
+    summary = BuildSummary(out, total=len(plan))
     with (
         build_lock(out) as ckdir,
         Benchmark.create(
             out, space=SPACE, dataset=config.data, source="rankzc bench build"
         ) as bench,
     ):
+        bench.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
         bench.set_meta(
             build_config=json.dumps(config.to_dict(), sort_keys=True),
             build_config_hash=config_hash(config.to_dict()),
             label="val_acc = top-1 validation accuracy after the last epoch",
         )
-        jobs = plan_jobs(bench, archs, config, seed, ckdir, retry_failed, summary)
-        writer = StoreWriter(bench, config, seed)
-        enabled = _is_tty() if progress is None else progress
-        with Progress(len(jobs), config.epochs, enabled) as bar:
+        jobs = plan_jobs(bench, archs, config, seeds, ckdir, retry_failed, summary, repeat)
+        writer = StoreWriter(bench, config, seeds)
+        with Progress(len(jobs), config.epochs, progress) as bar:
             if executor == "local":
-                run_local(jobs, config, seed, data, dev, writer, bar, summary, model_fn)
+                run_local(jobs, config, seeds[0], data, dev, writer, bar, summary, model_fn)
             else:
                 from rankzc.training.ray_executor import run_ray
 
                 run_ray(
                     jobs,
                     config,
-                    seed,
+                    seeds[0],
                     data,
                     dev,
                     writer,

@@ -6,8 +6,8 @@ One run (architecture, seed, :class:`~rankzc.training.config.TrainConfig`) goes:
    initialisation (epoch -1) on one fixed minibatch (``proxy_batch_size`` training
    samples drawn with a generator seeded by ``seed``);
 2. for every epoch ``e``: train (SGD, shuffling with a dedicated generator), measure
-   top-1 accuracy and mean loss on the validation split, score the proxies again
-   when ``e < warmup_epochs``;
+   top-1 accuracy and mean loss on the validation split (after every ``val_every``-th
+   epoch and the last), score the proxies again when ``e < warmup_epochs``;
 3. after step 1 and after every epoch, write a checkpoint **first** and hand the
    epoch's :class:`EpochRecord` to ``on_record`` (the store writer) **second**.
 
@@ -43,6 +43,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from rankzc.device import resolve_device  # noqa: F401 - re-exported
+from rankzc.errors import describe_error  # noqa: F401 - re-exported
 from rankzc.space import Architecture
 from rankzc.store import config_hash
 from rankzc.training.config import TrainConfig
@@ -90,12 +92,6 @@ class RunResult:
     error: str | None = None
 
 
-def describe_error(err: BaseException) -> str:
-    """``Type: first line of the message`` (the reason stored for a failed run)."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def checkpoint_name(arch_id: str, seed: int, config: TrainConfig) -> str:
     """``<arch_id>-<run key>.pt``; the run key hashes seed and configuration."""
     key = config_hash({"seed": int(seed), "config": config.to_dict()})
@@ -122,19 +118,6 @@ def atomic_save(obj: Any, path: Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    from rankzc.errors import RankzcError
-
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RankzcError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if dev.type not in ("cpu", "cuda"):
-        raise RankzcError(f"--device: must be auto, cpu or cuda, got {device!r}")
-    return dev
 
 
 def default_model_fn(arch: Architecture, config: TrainConfig, data: TrainData) -> nn.Module:
@@ -210,13 +193,20 @@ class Trainer:
             self.optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma
         )
         self.shuffle = torch.Generator().manual_seed(self.seed + 1)
-        self.train_feed = Feeder(self.data.x_train, self.data.y_train, self.device)
+        x_train, y_train = self.data.x_train, self.data.y_train
+        if cfg.train_samples is not None:
+            x_train, y_train = x_train[: cfg.train_samples], y_train[: cfg.train_samples]
+        self.train_feed = Feeder(x_train, y_train, self.device)
         self.val_feed = Feeder(self.data.x_val, self.data.y_val, self.device)
         from rankzc.proxies.features import minibatch_index
 
+        # Drawn from the whole training split, as rankzc score draws it.
         k = min(cfg.proxy_batch_size, len(self.data.x_train))
         idx = minibatch_index(len(self.data.x_train), k, self.seed)
-        self.proxy_batch = self.train_feed.batch(idx)
+        self.proxy_batch = (
+            self.data.x_train.index_select(0, idx).to(self.device),
+            self.data.y_train.index_select(0, idx).to(self.device),
+        )
 
     def _autocast(self):
         if self.config.precision == "bf16":
@@ -353,7 +343,10 @@ class Trainer:
             cb = None if progress is None else (lambda i, n, e=epoch: progress(e, i, n))
             train_loss = self._train_epoch(epoch, cb)
             self.scheduler.step()
-            val_acc, val_loss = self.evaluate()
+            if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:
+                val_acc, val_loss = self.evaluate()
+            else:
+                val_acc = val_loss = None
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - t0
