@@ -9,13 +9,21 @@ architectures with replacement, on ranks, with a bounded number of rows
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rankzc.stats import bootstrap_spearman_ci, rank_correlations, spearman
+from rankzc.errors import RankzcError
+from rankzc.stats import (
+    bootstrap_spearman,
+    bootstrap_spearman_ci,
+    rank_correlations,
+    spearman,
+    spearman_brown,
+)
 from rankzc.store import Benchmark
 
 __all__ = [
@@ -24,6 +32,9 @@ __all__ = [
     "rank_correlations",
     "bootstrap_spearman_ci",
     "proxy_correlations",
+    "label_noise",
+    "validation_size",
+    "check_evaluable",
     "single_proxy_report",
     "warmup_report",
     "plot_warmup",
@@ -49,6 +60,159 @@ def proxy_correlations(
         res["ci95"] = bootstrap_spearman_ci(features[name], y, n_boot=n_boot, seed=seed)
         out[name] = res
     return out
+
+
+#: meta keys a store may use to record the size of the validation set behind its labels
+VALIDATION_SIZE_KEYS = ("validation_size", "val_size", "n_val")
+
+
+def validation_size(bench: Benchmark, labels: pd.Series | None = None) -> tuple[int | None, str]:
+    """Size of the validation set behind the labels, and where it comes from.
+
+    Recorded in the store's meta (``validation_size``), or inferred: the smallest
+    ``n <= 100,000`` such that every run's label is a multiple of ``1/n`` (to 1e-6 of a sample),
+    when there are at least 5 distinct labels and ``n`` is not a power of ten (labels
+    rounded to decimals would look like that). ``(None, reason)`` otherwise.
+    """
+    meta = bench.meta
+    for key in VALIDATION_SIZE_KEYS:
+        if key in meta:
+            try:
+                return int(meta[key]), f"recorded in the store ({key})"
+            except ValueError:
+                pass
+    y = (bench.run_labels()["val_acc"] if labels is None else labels).to_numpy(dtype=float)
+    u = np.unique(y[np.isfinite(y)])
+    if len(u) < 5:
+        return None, "fewer than 5 distinct labels"
+    probe = u[: min(len(u), 300)]
+    for lo in range(2, 100_001, 5000):
+        n = np.arange(lo, min(lo + 5000, 100_001), dtype=float)[:, None]
+        prod = n * probe[None, :]
+        ok = np.all(np.abs(prod - np.round(prod)) < 1e-6, axis=1)
+        if ok.any():
+            size = int(n[np.argmax(ok), 0])
+            prod = size * u
+            if not np.all(np.abs(prod - np.round(prod)) < 1e-6):
+                continue
+            if math.log10(size).is_integer():
+                return None, f"labels are multiples of 1/{size}: rounded decimals, not a count"
+            return size, f"inferred: every label is a multiple of 1/{size}"
+    return None, "labels are not multiples of 1/n for any n up to 100,000"
+
+
+def label_noise(
+    bench: Benchmark, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """How much of the labels' ranking is noise: the ceiling any ranker can reach.
+
+    **Repeated runs.** Where architectures were trained under more than one seed, the
+    seed-to-seed Spearman ``r`` is computed between each such architecture's first and
+    second run (by seed). The label used everywhere is the mean over an architecture's
+    runs, on average ``k`` runs; its reliability is the Spearman-Brown corrected
+    :math:`R = k r / (1 + (k - 1) r)`, and no ranker's correlation with these labels can be
+    expected above :math:`\\sqrt{R}` (the correlation of the noise-free ranking with the
+    noisy labels). Intervals: percentile bootstrap over architectures, mapped through the
+    same (monotone) formulas. Without repeats the ceiling is unknown.
+
+    **Binomial bound.** When the validation-set size ``n`` is known
+    (:func:`validation_size`), sampling ``n`` validation examples alone gives each label a
+    variance :math:`p(1-p)/(n k)`; its share of the labels' variance is a lower bound on
+    the noise, so :math:`\\sqrt{1 - \text{share}}` is an upper bound on the ceiling.
+    """
+    runs = bench.run_labels()
+    labels = bench.labels()
+    out: dict[str, Any] = {"n_architectures": int(len(labels))}
+    counts = runs.groupby("arch_id").size()
+    repeated = counts[counts >= 2].index
+    k = float(labels["n_runs"].mean()) if len(labels) else math.nan
+    out["runs_per_architecture"] = k
+    out["n_repeated"] = int(len(repeated))
+    if len(repeated) >= 3:
+        rep = runs[runs["arch_id"].isin(repeated)].sort_values(["arch_id", "seed"])
+        first = rep.groupby("arch_id")["val_acc"].nth(0).to_numpy(float)
+        second = rep.groupby("arch_id")["val_acc"].nth(1).to_numpy(float)
+        r = spearman(first, second)
+        reps, scale = bootstrap_spearman(first, second, n_boot=n_boot, seed=seed)
+        reps = reps[np.isfinite(reps)]
+        r_ci = [math.nan, math.nan]
+        if reps.size:
+            alpha = (1 - level) / 2
+            lo, hi = np.quantile(reps, [alpha, 1 - alpha])
+            r_ci = [float(r + scale * (lo - r)), float(r + scale * (hi - r))]
+        rel = float(spearman_brown(r, k)) if np.isfinite(r) else math.nan
+        rel_ci = [float(spearman_brown(v, k)) for v in r_ci]
+
+        def root(v: float) -> float:
+            return math.sqrt(v) if np.isfinite(v) and v >= 0 else (0.0 if v < 0 else math.nan)
+
+        out["repeats"] = {
+            "seed_to_seed_spearman": r,
+            "seed_to_seed_ci95": r_ci,
+            "reliability": rel,
+            "reliability_ci95": rel_ci,
+            "ceiling": root(rel),
+            "ceiling_ci95": [root(v) for v in rel_ci],
+            "note": (
+                f"{len(repeated)} architectures with runs under >= 2 seeds; reliability of "
+                f"the mean label over {k:.2f} runs (Spearman-Brown); ceiling = sqrt(reliability)"
+            ),
+        }
+    else:
+        out["repeats"] = None
+        out["note"] = (
+            "ceiling unknown: no architecture was trained under more than one seed "
+            "(train some under two, e.g. bench build --seeds 0,1, to measure the label noise)"
+        )
+    n_val, why = validation_size(bench, runs["val_acc"])
+    out["validation_size"] = n_val
+    out["validation_size_source"] = why
+    y = labels["val_acc"].to_numpy(float)
+    if n_val and len(y) >= 3 and np.var(y, ddof=1) > 0:
+        noise = float(np.mean(y * (1 - y) / (n_val * labels["n_runs"].to_numpy(float))))
+        share = min(1.0, noise / float(np.var(y, ddof=1)))
+        out["binomial"] = {
+            "validation_size": n_val,
+            "noise_sd": math.sqrt(noise),
+            "label_sd": float(np.std(y, ddof=1)),
+            "noise_share_at_least": share,
+            "ceiling_at_most": math.sqrt(1 - share),
+            "note": (
+                "binomial sampling of the validation set alone; other noise (seed, data "
+                "order) adds to it"
+            ),
+        }
+    return out
+
+
+def check_evaluable(bench: Benchmark, epoch: int) -> pd.DataFrame:
+    """The labels, after refusing what cannot be evaluated (one-line errors).
+
+    No labelled architecture, labels without spread, no proxy scores at ``epoch`` (the
+    error lists the epochs that have scores) or only missing ones.
+    """
+    labels = bench.labels()
+    if labels.empty:
+        raise RankzcError(f"{bench.path}: no labelled architectures to evaluate")
+    y = labels["val_acc"].to_numpy(float)
+    if np.nanmin(y) == np.nanmax(y):
+        raise RankzcError(
+            f"{bench.path}: labels have no spread: all {len(y)} labelled architectures have "
+            f"val_acc = {y[0]:g}, so there is nothing to rank"
+        )
+    epochs = bench.proxy_epochs()
+    if epoch not in epochs:
+        have = ", ".join(str(e) for e in epochs) or "none"
+        raise RankzcError(
+            f"{bench.path}: no proxy scores at epoch {epoch} (epochs with scores: {have})"
+        )
+    feats = bench.features(epoch).reindex(labels.index)
+    if not np.isfinite(feats.to_numpy(dtype=float)).any():
+        raise RankzcError(
+            f"{bench.path}: every proxy score of the labelled architectures at epoch {epoch} "
+            "is missing (NaN)"
+        )
+    return labels
 
 
 def single_proxy_report(

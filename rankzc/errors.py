@@ -13,3 +13,17 @@ class RankzcError(ValueError):
 
 class StoreError(RankzcError):
     """A benchmark store that cannot be opened, read or written."""
+
+
+def describe_error(err: BaseException) -> str:
+    """One line that says what went wrong: the first line of a :class:`RankzcError`'s
+    message (already written for the user), else ``Type: first line of the message``.
+
+    The one describer used wherever a failure is recorded or shown (failed runs, missing
+    proxy scores, models that could not be fitted, corrupted files).
+    """
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(err, RankzcError) and text:
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
+import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -39,6 +42,9 @@ from rankzc.errors import StoreError
 FORMAT = "rankzc-benchmark"
 SCHEMA_VERSION = 1
 NO_RUN = 0
+#: Proxy-settings fields that do not make another configuration: seeds repeat one,
+#: and a store may get its proxies from several commands, devices, in several calls.
+_NOT_SETTINGS = ("seed", "device", "proxies", "source", "rankzc_version")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,6 +108,24 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def describe_config(config: Mapping[str, Any]) -> str:
+    """A short human description of a run configuration (for messages)."""
+    parts = []
+    for key in ("source", "preset", "dataset", "data", "epochs"):
+        if config.get(key) is not None:
+            parts.append(f"{key} {config[key]}")
+    return ", ".join(parts) or "unnamed configuration"
+
+
+def _settings_key(settings: Mapping[str, Any]) -> tuple[str, str]:
+    """Hash and short description of proxy settings, without :data:`_NOT_SETTINGS`."""
+    kept = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
+    text = ", ".join(
+        f"{k} {kept[k]}" for k in ("preset", "data", "batch_size", "resample") if k in kept
+    )
+    return config_hash(kept), text or "settings " + config_hash(kept)
+
+
 def finite_or_none(value: Any) -> float | None:
     """A float, or None for anything missing or non-finite ("Nan", inf, None)."""
     if value is None or isinstance(value, bool):
@@ -117,6 +141,90 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _connect(target: str, *, uri: bool) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """Connect and read ``meta`` without writing anything; refuse what is not a store."""
+    conn = None
+    try:
+        conn = sqlite3.connect(target, timeout=30, isolation_level=None, uri=uri)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        raise
+    return conn, meta
+
+
+def _open_error(path: Path, err: sqlite3.Error) -> StoreError:
+    """Not a store (no meta table, not a database) vs. cannot open it (I/O, locks, disk)."""
+    text = str(err)
+    if isinstance(err, sqlite3.OperationalError) and not text.startswith("no such table"):
+        return StoreError(f"{path}: cannot open ({text})")
+    return StoreError(f"{path}: not a rankzc benchmark ({text})")
+
+
+def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """Open read-only; in a read-only directory (no WAL index can be made) as immutable."""
+    base = path.resolve().as_uri()
+    try:
+        return _connect(f"{base}?mode=ro", uri=True)
+    except sqlite3.OperationalError as err:
+        first = err
+    except sqlite3.Error as err:
+        raise _open_error(path, err) from None
+    if os.access(path.parent, os.W_OK):  # not the read-only directory case
+        raise _open_error(path, first)
+    wal = Path(str(path) + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise StoreError(
+            f"{path}: cannot read ({first}); its write-ahead log {wal.name} holds changes "
+            "and the directory cannot be written: open it once where it is writable"
+        )
+    try:
+        # Nobody can be writing: a writer would need the directory. immutable=1 reads
+        # the file as it is, without the WAL index SQLite cannot create here.
+        return _connect(f"{base}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as err:
+        raise _open_error(path, err) from None
+
+
+def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
+    """Build a complete store beside ``path`` and link it there; False if another was first."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as err:
+        raise StoreError(f"{path}: cannot create store ({err.strerror})") from None
+    try:
+        conn = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript("BEGIN;" + _SCHEMA)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
+            conn.execute("COMMIT")
+        finally:
+            conn.close()  # the last connection: the WAL is merged into the file
+        try:
+            os.link(tmp, path)  # atomic, and never replaces an existing file
+        except FileExistsError:
+            return False  # another process created the store first: use that one
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            # a file system without hard links: check, then rename (a narrow window)
+            if path.exists():
+                return False
+            os.rename(tmp, path)
+        return True
+    except (sqlite3.Error, OSError) as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise StoreError(f"{path}: cannot create store ({detail})") from None
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(str(tmp) + suffix)
+
+
 class Benchmark:
     """A benchmark store opened from one SQLite file.
 
@@ -128,6 +236,7 @@ class Benchmark:
         self.path = Path(path)
         self._conn = conn
         self._depth = 0
+        self._config: str | None = None  # training configuration readers use (hash)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -140,66 +249,74 @@ class Benchmark:
         source: str,
         **meta: Any,
     ) -> Benchmark:
-        """Create a store at ``path``, or open it if it is already a store of ``space``."""
+        """Create a store at ``path``, or open it if it is already a store of ``space``.
+
+        Creation is atomic: the store is built complete in a temporary file beside
+        ``path`` and then hard-linked to ``path``, which fails if another process got
+        there first (its store is then used). A half-created store is never visible
+        at ``path``, and a process only ever removes the temporary file it made.
+        """
         path = Path(path)
-        if path.exists():
-            bench = cls.open(path)
-            held = bench.meta.get("space")
-            if held != space:
-                bench.close()
-                raise StoreError(f"{path}: store holds space {held!r}, not {space!r}")
-            return bench
-        if not path.parent.exists():
-            raise StoreError(f"{path}: directory {path.parent} does not exist")
-        try:
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        except sqlite3.Error as err:
-            raise StoreError(f"{path}: cannot create store ({err})") from None
-        bench = cls(path, conn)
-        try:
-            bench._setup()
-            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            with bench.transaction():
-                values = {
-                    "format": FORMAT,
-                    "schema_version": str(SCHEMA_VERSION),
-                    "space": space,
-                    "dataset": dataset,
-                    "source": source,
-                    "created_at": _now(),
-                    "rankzc_version": __version__,
-                    **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
-                }
-                conn.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
-        except (sqlite3.Error, OSError) as err:
-            conn.close()
-            path.unlink(missing_ok=True)
-            raise StoreError(f"{path}: cannot create store ({err})") from None
+        if not path.exists():
+            if not path.parent.exists():
+                raise StoreError(f"{path}: directory {path.parent} does not exist")
+            values = {
+                "format": FORMAT,
+                "schema_version": str(SCHEMA_VERSION),
+                "space": space,
+                "dataset": dataset,
+                "source": source,
+                "created_at": _now(),
+                "rankzc_version": __version__,
+                **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
+            }
+            _create_store_file(path, values)
+        bench = cls.open(path)
+        held = bench.meta.get("space")
+        if held != space:
+            bench.close()
+            raise StoreError(f"{path}: store holds space {held!r}, not {space!r}")
         return bench
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> Benchmark:
-        """Open an existing store; refuse files that are not rankzc benchmarks."""
+        """Open an existing store; refuse files that are not rankzc benchmarks.
+
+        Nothing is written before the file is known to be a rankzc store (a foreign
+        SQLite file is not switched to WAL mode). ``readonly`` stores are readable in
+        a read-only directory too: when SQLite cannot open its WAL index there, the
+        file is opened as immutable (only when no write-ahead log is pending).
+
+        ``STORE.db#HASH`` (when no file has that name) opens ``STORE.db`` reading only the
+        training configuration ``HASH`` (:meth:`select_config`), e.g. ``--benchmark
+        mixed.db#53d3c4d775b1b25f`` for a store that holds several.
+        """
         path = Path(path)
+        config = None
+        if not path.exists() and "#" in path.name:
+            name, _, config = path.name.rpartition("#")
+            path = path.with_name(name)
         if not path.exists():
             raise StoreError(f"{path}: no such benchmark file")
         if path.is_dir():
             raise StoreError(f"{path}: is a directory, not a benchmark file")
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as err:
+            raise StoreError(f"{path}: cannot read ({err.strerror})") from None
+        if not head:
+            raise StoreError(f"{path}: not a rankzc benchmark (empty file)")
         if head != b"SQLite format 3\x00":
             raise StoreError(f"{path}: not a rankzc benchmark (not an SQLite file)")
-        uri = f"file:{path.resolve()}?mode=ro" if readonly else str(path)
-        try:
-            conn = sqlite3.connect(uri, timeout=30, isolation_level=None, uri=readonly)
-            bench = cls(path, conn)
-            if not readonly:
-                bench._setup()
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.Error as err:
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise StoreError(f"{path}: not a rankzc benchmark ({err})") from None
+        if readonly:
+            conn, meta = _connect_readonly(path)
+        else:
+            try:
+                conn, meta = _connect(str(path), uri=False)
+            except sqlite3.Error as err:
+                raise _open_error(path, err) from None
+        bench = cls(path, conn)
         if meta.get("format") != FORMAT:
             conn.close()
             raise StoreError(f"{path}: not a rankzc benchmark (meta.format missing)")
@@ -208,6 +325,18 @@ class Benchmark:
             raise StoreError(
                 f"{path}: written by a newer rankzc (schema {meta['schema_version']}); upgrade rankzc"
             )
+        if not readonly:
+            try:
+                bench._setup()
+            except sqlite3.Error as err:
+                conn.close()
+                raise StoreError(f"{path}: cannot open for writing ({err})") from None
+        if config:
+            try:
+                bench.select_config(config)
+            except StoreError:
+                conn.close()
+                raise
         return bench
 
     def _setup(self) -> None:
@@ -237,15 +366,23 @@ class Benchmark:
             finally:
                 self._depth -= 1
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"{self.path}: cannot write ({err})") from err
         self._depth = 1
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
             self._conn.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite rolls back by itself on some errors (a full disk): roll back only
+            # what is still open, and never let the rollback hide the real error.
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"{self.path}: cannot write ({exc})") from exc
+            raise
         finally:
             self._depth = 0
 
@@ -410,19 +547,168 @@ class Benchmark:
     def labels(self) -> pd.DataFrame:
         """One label per architecture with at least one finished run.
 
-        Index ``arch_id``; columns depth, val_acc (mean over finished runs),
-        train_seconds (mean), n_runs.
+        Index ``arch_id``; columns depth, val_acc (mean over the architecture's finished
+        runs, e.g. one per seed), train_seconds (mean), n_runs.
         """
+        config = self.label_config()
         df = pd.read_sql_query(
             "SELECT r.arch_id, a.depth, AVG(r.val_acc) AS val_acc, "
             "AVG(r.train_seconds) AS train_seconds, COUNT(*) AS n_runs "
             "FROM runs r JOIN architectures a USING (arch_id) "
             "WHERE r.status='done' AND r.val_acc IS NOT NULL "
+            "AND (? IS NULL OR r.config_hash = ?) "
             "GROUP BY r.arch_id ORDER BY r.arch_id",
             self._conn,
+            params=(config, config),
         )
         df["depth"] = df["depth"].astype("Int64")
         return df.set_index("arch_id")
+
+    def run_labels(self) -> pd.DataFrame:
+        """One row per finished run with a label: arch_id, seed, config_hash, val_acc.
+
+        :meth:`labels` averages these per architecture; repeated runs of one architecture
+        (different seeds) measure how noisy a label is (:func:`rankzc.analysis.label_noise`).
+        """
+        config = self.label_config()
+        return pd.read_sql_query(
+            "SELECT arch_id, seed, config_hash, val_acc FROM runs "
+            "WHERE status='done' AND val_acc IS NOT NULL AND (? IS NULL OR config_hash=?) "
+            "ORDER BY arch_id, seed",
+            self._conn,
+            params=(config, config),
+        )
+
+    # ------------------------------------------------------------ configurations
+    def configurations(self) -> pd.DataFrame:
+        """The training configurations of the runs (the seed is not part of one).
+
+        Index ``config_hash``; columns runs, done, seeds (number of distinct seeds)
+        and ``describe`` (source or preset, epochs, data).
+        """
+        df = pd.read_sql_query(
+            "SELECT config_hash, MIN(config) AS config, COUNT(*) AS runs, "
+            "SUM(status='done') AS done, COUNT(DISTINCT seed) AS seeds "
+            "FROM runs GROUP BY config_hash ORDER BY MIN(run_id)",
+            self._conn,
+        )
+        df["describe"] = df["config"].map(lambda c: describe_config(json.loads(c)))
+        return df.drop(columns="config").set_index("config_hash")
+
+    def check_config(self, config: Mapping[str, Any], *, allow_mixed: bool = False) -> None:
+        """Refuse adding runs of ``config`` to a store holding runs of another configuration.
+
+        One store, one configuration: labels of different recipes (a tiny-preset run
+        beside NTU-scale labels) must not be averaged or ranked together. Repeated
+        seeds of the same configuration are fine. ``allow_mixed`` lets them in; readers
+        then ask which configuration to use (:meth:`select_config`).
+        """
+        h = config_hash(config)
+        held = self.configurations()
+        others = held.drop(index=h, errors="ignore")
+        if others.empty or allow_mixed:
+            return
+        first = others.index[0]
+        raise StoreError(
+            f"{self.path}: holds runs of another training configuration "
+            f"({others.loc[first, 'describe']}, {others.loc[first, 'runs']} runs, hash {first}); "
+            f"these are {describe_config(config)} (hash {h}): use another store, or "
+            "--allow-mixed-config to add them anyway"
+        )
+
+    def select_config(self, config_hash: str | None) -> Benchmark:
+        """Read labels and run proxies of one training configuration only (None: the only one)."""
+        if config_hash is not None and config_hash not in self.configurations().index:
+            raise StoreError(
+                f"{self.path}: no training configuration {config_hash!r} "
+                f"(has {list(self.configurations().index)})"
+            )
+        self._config = config_hash
+        return self
+
+    def _count(self, sql: str) -> int:
+        return int(self._conn.execute(sql).fetchone()[0])
+
+    def label_config(self) -> str | None:
+        """The configuration labels are read from; refuse to mix several silently."""
+        if self._config is not None:
+            return self._config
+        rows = self._conn.execute(
+            "SELECT DISTINCT config_hash FROM runs WHERE status='done' AND val_acc IS NOT NULL"
+        ).fetchall()
+        if len(rows) > 1:
+            held = self.configurations()
+            parts = "; ".join(
+                f"{h}: {held.loc[h, 'describe']}, {held.loc[h, 'done']} done"
+                for h in held.index
+                if held.loc[h, "done"]
+            )
+            raise StoreError(
+                f"{self.path}: labels of {len(rows)} training configurations ({parts}); "
+                "they are not mixed: read one with --benchmark STORE#HASH "
+                "(Benchmark.select_config(HASH)), or keep one configuration per store"
+            )
+        return None
+
+    def proxy_config(self, epoch: int) -> str | None:
+        """Like :meth:`label_config` for proxy scores at ``epoch``; also refuses scores
+        of different proxy settings side by side (seed, device, which proxies and who
+        scored them aside: :data:`_NOT_SETTINGS`)."""
+        config = self._config
+        if config is None and self._count("SELECT COUNT(DISTINCT config_hash) FROM runs") > 1:
+            rows = self._conn.execute(
+                "SELECT DISTINCT r.config_hash FROM proxies p JOIN runs r USING (run_id) "
+                "WHERE p.epoch=?",
+                (int(epoch),),
+            ).fetchall()
+            if len(rows) > 1:
+                self.label_config()  # the same message when the labels are mixed too
+                raise StoreError(
+                    f"{self.path}: proxy scores at epoch {epoch} from {len(rows)} training "
+                    "configurations; read one with --benchmark STORE#HASH "
+                    "(Benchmark.select_config(HASH))"
+                )
+        if not self._count("SELECT COUNT(*) FROM proxy_settings"):
+            return config  # no settings recorded (imported scores): nothing to mix
+        keys = self._settings_keys(epoch, config)
+        if len(keys) > 1:
+            raise StoreError(
+                f"{self.path}: proxy scores at epoch {epoch} were computed under {len(keys)} "
+                f"different settings ({'; '.join(sorted(keys.values()))}); they are not mixed: "
+                "keep one configuration per store"
+            )
+        return config
+
+    def _settings_keys(self, epoch: int, config: str | None) -> dict[str | None, str]:
+        """Settings (seed etc. aside) of the proxy scores at ``epoch``: key -> description."""
+        ids = self._conn.execute(
+            "SELECT DISTINCT settings_id FROM proxies WHERE epoch=? AND (? IS NULL OR "
+            "run_id=0 OR run_id IN (SELECT run_id FROM runs WHERE config_hash=?))",
+            (int(epoch), config, config),
+        ).fetchall()
+        texts = dict(self._conn.execute("SELECT settings_id, settings FROM proxy_settings"))
+        keys: dict[str | None, str] = {}
+        for (sid,) in ids:
+            if sid is None:
+                keys[None] = "no settings recorded (imported)"
+            else:
+                key, text = _settings_key(json.loads(texts.get(sid, "{}")))
+                keys[key] = text
+        return keys
+
+    def check_proxy_settings(self, settings: Mapping[str, Any], epoch: int = -1) -> None:
+        """Refuse adding proxy scores at ``epoch`` computed under other settings than the
+        store's (seed, device and which proxies aside), e.g. ``rankzc features --benchmark``
+        with ``--preset cpu`` into a store scored with the tiny preset."""
+        held = self._settings_keys(epoch, self._config)
+        key, text = _settings_key(settings)
+        others = [t for k, t in held.items() if k != key]
+        if others:
+            raise StoreError(
+                f"{self.path}: its proxy scores at epoch {epoch} were computed under other "
+                f"settings ({others[0]}) than these ({text}); they would be mixed: score "
+                "with the store's settings or into another store"
+            )
 
     # ------------------------------------------------------------------- proxies
     def record_proxies(
@@ -499,11 +785,13 @@ class Benchmark:
         Missing scores are NaN. Where an architecture has scores from several runs,
         their mean is taken.
         """
+        config = self.proxy_config(epoch)
         df = pd.read_sql_query(
             "SELECT arch_id, name, AVG(score) AS score FROM proxies WHERE epoch=? "
-            "GROUP BY arch_id, name",
+            "AND (? IS NULL OR run_id=0 OR run_id IN (SELECT run_id FROM runs "
+            "WHERE config_hash=?)) GROUP BY arch_id, name",
             self._conn,
-            params=(int(epoch),),
+            params=(int(epoch), config, config),
         )
         wide = df.pivot(index="arch_id", columns="name", values="score").astype(float)
         wide.columns.name = None

@@ -32,7 +32,7 @@ def final_set(path: Path) -> dict[str, float]:
 
 def test_build_tiny_local(tmp_path):
     out = tmp_path / "b.db"
-    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["done"] == 4 and summary["failed"] == 0
@@ -118,8 +118,10 @@ def test_invalid_architecture_file_and_unwritable_out(tmp_path):
     res = invoke("--archs", str(bad), "--out", str(tmp_path / "b.db"), *TINY)
     assert res.exit_code == 1 and res.output.startswith("Error:")
     assert len(res.output.strip().splitlines()) == 1
-    res = invoke("--archs", "1", "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
-    assert res.exit_code == 1 and "does not exist" in res.output
+    # a missing output directory is created (the rule of every command)
+    res = invoke("--archs", str(bad), "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
+    assert res.exit_code == 1 and "does not exist" not in res.output
+    assert (tmp_path / "nodir").is_dir()
     res = invoke("--archs", "1", "--out", str(tmp_path), *TINY)
     assert res.exit_code == 1 and "is a directory" in res.output
     ro = tmp_path / "ro"
@@ -237,16 +239,128 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
     assert not checkpoint_dir(out).exists()
 
 
-def test_store_killed_while_created_is_started_over(tmp_path):
+def test_empty_or_tableless_out_is_refused_untouched(tmp_path):
+    """An empty file or an SQLite file without tables is not a store: refuse, never replace."""
     import sqlite3
 
     out = tmp_path / "e.db"
-    out.write_bytes(b"")  # killed right after the file was created
-    assert invoke("--archs", "1", "--epochs", "1", "--out", str(out), *TINY).exit_code == 0
+    out.write_bytes(b"")
+    res = invoke("--archs", "1", "--epochs", "1", "--out", str(out), *TINY)
+    assert res.exit_code == 1 and "empty file" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert out.read_bytes() == b""
     out2 = tmp_path / "w.db"
     conn = sqlite3.connect(out2)
-    conn.execute("PRAGMA journal_mode=WAL")  # killed before the schema transaction committed
+    conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
+    before = out2.read_bytes()
     res = invoke("--archs", "1", "--epochs", "1", "--out", str(out2), *TINY)
+    assert res.exit_code == 1 and "not a rankzc benchmark" in res.output, res.output
+    assert out2.read_bytes() == before
+
+
+# ------------------------------------------------------ three builds, one store
+THREE_ARGS = [
+    "--preset",
+    "tiny",
+    "--data",
+    "synthetic:n=60,frames=8",
+    "--archs",
+    "6",
+    "--depths",
+    "4,6",
+    "--epochs",
+    "2",
+    "--proxies",
+    "params",
+    "--seed",
+    "5",
+    "--device",
+    "cpu",
+]
+
+
+@pytest.mark.slow
+def test_three_builds_on_one_store_equal_one_build(tmp_path):
+    """A runs; B is refused while A runs; C, started after B, must be refused too.
+
+    Before the fix B's refusal removed A's lock file, C then trained beside A and
+    cleaned A's in-flight checkpoint files. Now only one build trains, and the store
+    equals a single build's.
+    """
+    ref = tmp_path / "ref.db"
+    res = invoke(*THREE_ARGS, "--out", str(ref))
     assert res.exit_code == 0, res.output
-    assert len(final_set(out2)) == 1
+    out = tmp_path / "s.db"
+    a = subprocess.Popen(
+        [sys.executable, "-m", "rankzc.cli", "bench", "build", "--out", str(out), *THREE_ARGS],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not out.exists() and a.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # A holds the lock once its store exists
+    assert a.poll() is None, "build A ended before B and C could start"
+    refused = []
+    for _ in range(2):  # B, then C
+        res = invoke(*THREE_ARGS, "--out", str(out), "--json")
+        refused.append(res)
+    still_running = a.poll() is None
+    stdout, stderr = a.communicate(timeout=300)
+    assert a.returncode == 0, stderr
+    assert still_running, "build A ended before C finished: the check proves nothing"
+    for res in refused:
+        assert res.exit_code == 1 and "another build is writing this store" in res.output, (
+            res.output
+        )
+    assert "6 trained, 0 failed" in stdout
+    assert final_set(out) == final_set(ref)
+    with Benchmark.open(out, readonly=True) as b:
+        assert b.counts()["failed"] == 0 and b.counts()["runs"] == 6
+    assert not checkpoint_dir(out).exists()
+
+
+def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch):
+    """A build where an architecture fails exits 1, with the count in its last line."""
+    from rankzc.training import trainer as trainer_mod
+
+    run = trainer_mod.Trainer.run
+    victims = []
+
+    def failing_run(self, *args, **kwargs):
+        if not victims:
+            victims.append(self.arch.arch_id)
+            raise RuntimeError("disk on fire")
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod.Trainer, "run", failing_run)
+    out = tmp_path / "f.db"
+    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY)
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert "1 trained, 1 failed" in last, res.output
+    assert f"failed {victims[0]}: RuntimeError: disk on fire" in res.output
+    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
+    assert json.loads(res.output)["skipped_failed"] == 1
+
+
+def test_refused_build_leaves_the_holders_lock_and_files(tmp_path):
+    """In one process too: a refused build_lock removes nothing (before: the lock file)."""
+    from rankzc.errors import RankzcError
+    from rankzc.training.runner import build_lock
+
+    out = tmp_path / "l.db"
+    with build_lock(out) as ckdir:
+        inflight = ckdir / ".a.pt.123.tmp"  # the holder's checkpoint being written
+        inflight.write_bytes(b"x")
+        lock = ckdir / "lock"
+        ino = lock.stat().st_ino
+        for _ in range(2):
+            with pytest.raises(RankzcError, match="another build"), build_lock(out):
+                pass
+        assert lock.stat().st_ino == ino and inflight.exists()
+        inflight.unlink()
+    assert not checkpoint_dir(out).exists()  # the holder cleaned up after itself

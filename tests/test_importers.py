@@ -6,7 +6,9 @@ import json
 
 import pytest
 from benchdata import PROXIES, write_nbsz_file, write_thesis_dir
+from click.testing import CliRunner
 
+from rankzc.cli import main
 from rankzc.errors import RankzcError
 from rankzc.importers import import_nbsz, import_thesis
 from rankzc.store import Benchmark
@@ -48,18 +50,59 @@ def test_thesis_reimport_adds_nothing(tmp_path):
         assert bench.counts() == before
 
 
-def test_thesis_percent_accuracy_converted(tmp_path):
-    write_thesis_dir(tmp_path / "archs", n=3)
-    f = sorted((tmp_path / "archs").glob("*.json"))[0]
+def _set_acc(f, value):
     data = json.loads(f.read_text())
     (rec,) = data.values()
-    rec["val_acc"] = 93.5
+    rec["val_acc"] = value
     f.write_text(json.dumps(data))
+    return next(iter(data))
+
+
+def test_thesis_percent_column_converted(tmp_path):
+    written = write_thesis_dir(tmp_path / "archs", n=3)
+    for f in sorted((tmp_path / "archs").glob("*.json")):
+        data = json.loads(f.read_text())
+        (rec,) = data.values()
+        _set_acc(f, rec["val_acc"] * 100)
     import_thesis(tmp_path / "archs", tmp_path / "t.db")
     with Benchmark.open(tmp_path / "t.db") as bench:
+        labels = bench.labels()["val_acc"]
+    for w in written:
+        assert labels[w["arch"].arch_id] == pytest.approx(w["val_acc"])
+
+
+@pytest.mark.parametrize("typo", [1.2, 93.0])
+def test_thesis_mixed_accuracy_units_refused(tmp_path, typo):
+    """The unit is decided from the whole column, never from one file's value."""
+    write_thesis_dir(tmp_path / "archs", n=5)
+    bad = sorted((tmp_path / "archs").glob("*.json"))[2]
+    _set_acc(bad, typo)
+    with pytest.raises(RankzcError, match="mixes fractions") as err:
+        import_thesis(tmp_path / "archs", tmp_path / "t.db")
+    assert bad.name in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(RankzcError, match=r"outside \[0, 1\]") as err:
+        import_thesis(tmp_path / "archs", tmp_path / "t.db", accuracy_unit="fraction")
+    assert bad.name in str(err.value)
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_thesis_duplicate_architecture(tmp_path):
+    write_thesis_dir(tmp_path / "archs", n=3)
+    first = sorted((tmp_path / "archs").glob("*.json"))[0]
+    data = json.loads(first.read_text())
+    (rec,) = data.values()
+    copy = tmp_path / "archs" / ("z" + first.name)
+    copy.write_text(json.dumps({"other": {**rec, "val_acc": rec["val_acc"] - 0.1}}))
+    with pytest.raises(RankzcError, match="--on-duplicate") as err:
+        import_thesis(tmp_path / "archs", tmp_path / "t.db")
+    assert first.name in str(err.value) and copy.name in str(err.value)
+    report = import_thesis(tmp_path / "archs", tmp_path / "m.db", on_duplicate="mean")
+    assert (report.read, report.duplicates, report.added_architectures) == (4, 1, 3)
+    assert "1 duplicate records: averaged" in report.summary()
+    with Benchmark.open(tmp_path / "m.db") as bench:
         archs = bench.architectures()
-        (aid,) = archs.index[archs["extra"].map(lambda e: e["source_id"]) == next(iter(data))]
-        assert bench.labels().loc[aid, "val_acc"] == pytest.approx(0.935)
+        aid = archs.index[archs["extra"].map(lambda e: "merged_from" in e)][0]
+        assert bench.labels().loc[aid, "val_acc"] == pytest.approx(rec["val_acc"] - 0.05)
 
 
 def _corrupt(directory, mutate):
@@ -204,3 +247,67 @@ def test_real_nbsz_nwot(tmp_path, nbsz_file):
         single = single_proxy_report(bench, n_boot=50)
     assert single["n"] == 725
     assert single["proxies"]["nwot"]["spearman"] == pytest.approx(0.79, abs=0.01)
+
+
+def _nbsz_with(path, table):
+    path.write_text(json.dumps({"cifar10": table}))
+
+
+@pytest.mark.parametrize("typo", [1.2, 93.0])
+def test_nbsz_fraction_column_with_one_odd_value_refused(tmp_path, typo):
+    """Fractions with one 1.2 (or one 93.0) used to turn every label into 0.00x."""
+    path = tmp_path / "zc_nasbench201_cifar10.json"
+    table = write_nbsz_file(path, n=8)
+    for rec in table.values():
+        rec["val_accuracy"] /= 100
+    odd = list(table)[3]
+    table[odd]["val_accuracy"] = typo
+    _nbsz_with(path, table)
+    with pytest.raises(RankzcError, match="mixes fractions") as err:
+        import_nbsz(path, tmp_path / "n.db")
+    assert odd in str(err.value) and "--accuracy-unit" in str(err.value)
+    res = CliRunner().invoke(main, ["import", "nbsz", str(path), "--out", str(tmp_path / "n.db")])
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    assert odd in res.output
+    assert not (tmp_path / "n.db").exists()
+    if typo < 100:  # the user decides: percent takes every value as a percentage
+        import_nbsz(path, tmp_path / "p.db", accuracy_unit="percent")
+        with Benchmark.open(tmp_path / "p.db") as bench:
+            assert bench.labels()["val_acc"].max() == pytest.approx(typo / 100)
+
+
+def test_nbsz_duplicate_architecture_never_mixed(tmp_path):
+    path = tmp_path / "zc_nasbench201_cifar10.json"
+    table = write_nbsz_file(path, n=6)
+    a, b = list(table)[:2]
+    twin = {**table[b], "arch": a, "val_accuracy": 50.0}  # same arch as a, other values
+    twin["nwot"] = {"score": -1000.0, "time": 0.01}
+    table["dup-key"] = twin
+    _nbsz_with(path, table)
+    with pytest.raises(RankzcError, match="--on-duplicate") as err:
+        import_nbsz(path, tmp_path / "n.db")
+    assert repr(a) in str(err.value) and "'dup-key'" in str(err.value)
+    res = CliRunner().invoke(main, ["import", "nbsz", str(path), "--out", str(tmp_path / "n.db")])
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+
+    report = import_nbsz(path, tmp_path / "f.db", on_duplicate="first")
+    assert (report.read, report.duplicates, report.added_architectures) == (7, 1, 6)
+    with Benchmark.open(tmp_path / "f.db") as bench:
+        archs = bench.architectures()
+        aid = archs.index[archs["encoding"] == a][0]
+        # the first record whole: its label with its proxies
+        assert bench.labels().loc[aid, "val_acc"] == pytest.approx(table[a]["val_accuracy"] / 100)
+        assert bench.features().loc[aid, "nwot"] == pytest.approx(table[a]["nwot"]["score"])
+
+    res = CliRunner().invoke(
+        main,
+        ["import", "nbsz", str(path), "--out", str(tmp_path / "m.db"), "--on-duplicate", "mean"],
+    )
+    assert res.exit_code == 0 and "averaged" in res.output, res.output
+    with Benchmark.open(tmp_path / "m.db") as bench:
+        archs = bench.architectures()
+        aid = archs.index[archs["encoding"] == a][0]
+        want = (table[a]["val_accuracy"] + 50.0) / 200
+        assert bench.labels().loc[aid, "val_acc"] == pytest.approx(want)
+        want_nwot = (table[a]["nwot"]["score"] - 1000.0) / 2
+        assert bench.features().loc[aid, "nwot"] == pytest.approx(want_nwot)

@@ -52,19 +52,81 @@ def test_evaluate_models_keys_and_paired_test():
     res = evaluate_models(
         feature_set(), ["vote", "wam", "ranknet", "lambdarank"], folds=3, repeats=2, params=FAST
     )
-    assert list(res["models"]) == ["single", "vote", "wam", "ranknet", "lambdarank"]
-    for name, entry in res["models"].items():
+    assert list(res["models"]) == ["vote", "wam", "ranknet", "lambdarank"]
+    assert list(res["cv_baselines"]) == ["best proxy", "depth"]
+    strongest = res["strongest_baseline"]
+    means = {b: e["spearman_mean"] for b, e in res["cv_baselines"].items()}
+    assert strongest == max(means, key=means.get)
+    for entry in res["models"].values():
         for m in METRICS:
             assert f"{m}_mean" in entry and f"{m}_std" in entry
         assert len(entry["per_fold_spearman"]) == 6
-        test = entry["paired_test_vs_single"]
-        assert set(test) >= {"statistic", "p_value"}
-        assert (test["p_value"] is None) == (name == "single")
+        test = entry["vs_baseline"]
+        assert entry["compared_with"] == strongest == test["baseline"]
+        assert set(test) >= {"mean_diff", "ci95", "p_value", "t", "test"}
+        assert "Nadeau" in test["test"] and test["n_splits"] == 6
+        lo, hi = test["ci95"]
+        assert lo < test["mean_diff"] < hi and 0 <= test["p_value"] <= 1
+        assert set(entry["comparisons"]) == {"best proxy", "depth"}
+        diff = np.mean(entry["per_fold_spearman"]) - means[strongest]
+        assert test["mean_diff"] == pytest.approx(diff, abs=1e-12)
     assert res["cv"]["folds"] == 3 and res["cv"]["repeats"] == 2 and not res["cv"]["optimistic"]
     assert res["models"]["lambdarank"]["spearman_mean"] > 0.5
-    assert set(res["cv_baselines"]) == {"depth"}
     json.dumps(res, allow_nan=False)  # JSON-clean (NaN -> None)
-    assert "lambdarank" in results_table(res).index
+    table = results_table(res)
+    assert "lambdarank" in table.index and table.loc["wam", "vs"] == strongest
+
+
+def test_best_proxy_baseline_is_chosen_among_proxies_only():
+    """With encodings among the features, 'best proxy' never picks an encoding column, and
+    'best encoding column' is reported beside it."""
+    fs = feature_set()
+    fs.X["depth_enc"] = fs.depth.to_numpy() * 10.0  # the strongest column, not a proxy
+    fs.features = "all"
+    res = evaluate_models(fs, ["single"], folds=3, repeats=1)
+    base = res["cv_baselines"]
+    assert set(base["best proxy"]["chosen"]) <= {"a", "b", "c"}
+    assert base["best encoding column"]["chosen"] == {"depth_enc": 3}
+    # the encoding column is depth x 10: the same ranking as the depth rule, fold by fold
+    assert base["best encoding column"]["per_fold_spearman"] == pytest.approx(
+        base["depth"]["per_fold_spearman"], abs=1e-12
+    )
+
+
+def test_trivial_baseline_sign_comes_from_training_rows():
+    fs = feature_set()
+    fs.depth = -fs.depth  # depth now correlates negatively: the rule flips it on training rows
+    res = evaluate_models(fs, ["wam"], folds=3, repeats=1)
+    assert res["cv_baselines"]["depth"]["spearman_mean"] > 0.5
+
+
+def test_a_model_that_cannot_fit_is_reported_and_the_others_go_on(monkeypatch):
+    from rankzc.ranking.wam import WeightedMeanRanker
+
+    def broken(self, X, y):
+        raise RankzcError("wam: broken on purpose")
+
+    monkeypatch.setattr(WeightedMeanRanker, "fit", broken)
+    res = evaluate_models(feature_set(), ["wam", "single"], folds=3, repeats=1)
+    assert res["models"]["wam"] == {"failed": True, "error": "split 1: wam: broken on purpose"}
+    assert res["models"]["single"]["spearman_mean"] > 0.5
+    assert "failed: split 1: wam" in results_table(res).loc["wam", "diff"]
+
+
+def test_labels_without_spread_are_refused():
+    fs = feature_set()
+    fs.y[:] = 0.5
+    with pytest.raises(RankzcError, match="no spread"):
+        evaluate_models(fs, ["wam"], folds=3, repeats=1)
+
+
+def test_nadeau_bengio_on_the_folds_matches_the_formula():
+    res = evaluate_models(feature_set(90), ["wam"], folds=5, repeats=2)
+    rho = np.array(res["models"]["wam"]["per_fold_spearman"])
+    ref = np.array(res["cv_baselines"][res["strongest_baseline"]]["per_fold_spearman"])
+    d = rho - ref
+    se = np.sqrt((1 / 10 + 18 / 72) * d.var(ddof=1))
+    assert res["models"]["wam"]["vs_baseline"]["t"] == pytest.approx(d.mean() / se, rel=1e-9)
 
 
 def test_cv_none_is_labelled_optimistic_and_train_size():
@@ -163,5 +225,5 @@ def test_nb201_lambdarank_beats_single(nb201_store):
     fs = feature_matrix(nb201_store, "proxies")
     assert fs.X.shape == (725, 12)
     res = evaluate_models(fs, ["lambdarank"], folds=5, repeats=1)
-    lam, single = res["models"]["lambdarank"], res["models"]["single"]
+    lam, single = res["models"]["lambdarank"], res["cv_baselines"]["best proxy"]
     assert lam["spearman_mean"] > 0.93 and single["spearman_mean"] < 0.82

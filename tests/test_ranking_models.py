@@ -33,11 +33,15 @@ def synthetic(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
+#: rankers that read proxy columns only (gnn needs architecture graphs: tests/test_ranking_gnn.py)
+PROXY_RANKERS = [n for n in RANKERS if n != "gnn"]
+
+
 def rho(a, b) -> float:
     return float(spearmanr(a, b)[0])
 
 
-@pytest.mark.parametrize("name", list(RANKERS))
+@pytest.mark.parametrize("name", PROXY_RANKERS)
 def test_ranker_learns_known_order(name):
     X, y = synthetic(300)
     Xt, yt = synthetic(200, seed=1)
@@ -158,7 +162,7 @@ def test_fit_errors_are_one_line():
         make_ranker("single").fit(X, y).predict(X.drop(columns="heavy"))
 
 
-@pytest.mark.parametrize("name", list(RANKERS))
+@pytest.mark.parametrize("name", PROXY_RANKERS)
 def test_no_leakage_from_test_rows(name):
     """Poisoned test rows given to predict never change anything learnt from training rows."""
     X, y = synthetic(120)

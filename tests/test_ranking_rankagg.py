@@ -66,12 +66,12 @@ def test_never_reads_y_under_cv():
 
 def test_log_rule_is_mean_log_normalised_rank():
     X = pd.DataFrame({"p": [1.0, 2.0, 3.0, 4.0], "q": [4.0, 1.0, 2.0, 3.0]})
-    m = RankAggRanker(rule="log", dedup=None, orient="prior").fit(X)
+    m = RankAggRanker(rule="log", dedup=None, orient="prior", min_agreement=0).fit(X)
     # mid-ranks 1..4 -> (r + 0.5) / 5 ... u = (rank - 1 + 0.5 + 0.5) / 5 = rank / 5
     u_p = np.array([1, 2, 3, 4]) / 5
     u_q = np.array([4, 1, 2, 3]) / 5
     np.testing.assert_allclose(m.predict(X), (np.log(u_p) + np.log(u_q)) / 2)
-    mean = RankAggRanker(rule="mean", dedup=None, orient="prior").fit(X)
+    mean = RankAggRanker(rule="mean", dedup=None, orient="prior", min_agreement=0).fit(X)
     np.testing.assert_allclose(mean.predict(X), (u_p + u_q) / 2)
     np.testing.assert_allclose(
         normalised_ranks(np.array([0.0, 2.0, 9.0]), np.arange(1.0, 5.0)), [0.5 / 5, 2 / 5, 4.5 / 5]
@@ -82,6 +82,8 @@ def test_consensus_orientation_and_dedup():
     X, y = _data(400)
     m = RankAggRanker().fit(X)
     assert "pos0=1" not in m.proxies_  # encoding columns are not proxies
+    assert "noise" not in m.proxies_ and "noise" in m.dropped_  # agrees with no other proxy
+    assert "noise" in RankAggRanker(min_agreement=0).fit(X).proxies_
     # a and a_copy are near-duplicates: one is kept
     assert ("a" in m.proxies_) != ("a_copy" in m.proxies_)
     sign = dict(zip(m.proxies_, m.sign_, strict=True))
@@ -153,3 +155,28 @@ def test_registry_save_load_and_cli(tmp_path):
     res = runner.invoke(main, ["score", "-r", str(tmp_path / "c.rzc"), "--features-csv", str(csv)])
     assert res.exit_code == 0, res.output
     assert "rankagg ranking" in res.output
+
+
+def test_fit_on_a_store_without_labels(tmp_path):
+    path = tmp_path / "u.db"
+    archs = sample_architectures(25, seed=5)
+    rng = np.random.default_rng(1)
+    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
+        b.add_architectures(
+            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
+            for a in archs
+        )
+        for a in archs:
+            b.record_proxies(
+                a.arch_id, -1, {"p": (rng.normal(), 0.1, None), "q": (rng.normal(), 0.1, None)}
+            )
+    out = tmp_path / "u.rzc"
+    res = CliRunner().invoke(
+        main, ["fit", "-m", "rankagg", "-b", str(path), "-o", str(out), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert '"n_architectures": 25' in res.output and '"train_spearman": null' in res.output
+    res = CliRunner().invoke(main, ["score", "-r", str(out), "--benchmark", str(path)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["fit", "-m", "wam", "-b", str(path), "-o", str(out)])
+    assert res.exit_code == 1 and "no labelled architectures" in res.output

@@ -9,28 +9,32 @@ from rankzc.errors import RankzcError
 from rankzc.ranking.vote import MajorityVoteRanker, search_subsets, vote_accuracy
 
 
-def brute_force(X: np.ndarray, y: np.ndarray, cols: tuple[int, ...]) -> float:
-    """The study's rule, pair by pair; a NaN proxy abstains."""
-    good = total = 0
+def brute_force(X: np.ndarray, y: np.ndarray, cols: tuple[int, ...], ties: str = "draw") -> float:
+    """The vote rule pair by pair; a NaN proxy abstains, equal values abstain ("draw") or
+    vote for the second ("study"); a cancelled vote is half right ("draw") or predicts the
+    second ("study")."""
+    good = total = 0.0
     for i in range(len(y)):
         for j in range(i + 1, len(y)):
             if y[i] == y[j]:
                 continue
-            pos = voters = 0
+            net = 0
             for c in cols:
                 d = X[i, c] - X[j, c]
                 if np.isnan(d):
                     continue
-                voters += 1
-                pos += d > 0
-            first_better = pos > voters / 2
-            good += first_better == (y[i] > y[j])
+                net += 1 if d > 0 else (-1 if d < 0 or ties == "study" else 0)
             total += 1
+            if net == 0 and ties == "draw":
+                good += 0.5
+            else:
+                good += (net > 0) == (y[i] > y[j])
     return good / total
 
 
+@pytest.mark.parametrize("ties", ["draw", "study"])
 @pytest.mark.parametrize("with_nan", [False, True])
-def test_search_matches_brute_force(with_nan):
+def test_search_matches_brute_force(with_nan, ties):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(18, 5))
     X[:, 1] = np.round(X[:, 1])  # ties in a proxy
@@ -39,21 +43,45 @@ def test_search_matches_brute_force(with_nan):
     if with_nan:
         X[2, 0] = np.nan
         X[7, 3] = np.nan
-    res = search_subsets(X, y, list("abcde"), max_size=5)
-    assert len(res["subsets"]) == 31
+    res = search_subsets(X, y, list("abcde"), max_size=5, ties=ties)
+    assert len(res["subsets"]) == 31 and res["ties"] == ties
     for s in res["subsets"]:
         cols = tuple(s["columns"])
-        assert s["score"] == pytest.approx(brute_force(X, y, cols), abs=1e-12), cols
+        assert s["score"] == pytest.approx(brute_force(X, y, cols, ties), abs=1e-12), cols
         assert s["proxies"] == sorted("abcde"[c] for c in cols)
-        assert vote_accuracy(X, y, cols) == pytest.approx(s["score"], abs=1e-12)
+        assert vote_accuracy(X, y, cols, ties=ties) == pytest.approx(s["score"], abs=1e-12)
     scores = [s["score"] for s in res["subsets"]]
     assert scores == sorted(scores, reverse=True)
 
 
-def test_even_subset_tie_goes_to_second():
-    X = np.array([[1.0, 0.0], [0.0, 1.0]])  # proxies disagree: 1 positive of 2 -> second better
-    assert vote_accuracy(X, np.array([1.0, 0.0])) == 0.0
-    assert vote_accuracy(X, np.array([0.0, 1.0])) == 1.0
+def test_even_subset_tie_rule():
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])  # proxies disagree: the vote cancels
+    assert vote_accuracy(X, np.array([1.0, 0.0]), ties="study") == 0.0  # goes to the second
+    assert vote_accuracy(X, np.array([0.0, 1.0]), ties="study") == 1.0
+    assert vote_accuracy(X, np.array([1.0, 0.0])) == 0.5  # a draw counts one half
+    assert vote_accuracy(X, np.array([0.0, 1.0])) == 0.5
+
+
+@pytest.mark.parametrize("ties", ["draw", "study"])
+def test_search_and_predict_use_one_tie_rule(ties):
+    """Predicting architecture a against a single reference t decides the pair (a, t) the
+    way the subset search scores it: win <-> 1, draw <-> 1/2, loss <-> 0."""
+    rng = np.random.default_rng(4)
+    X = np.round(rng.normal(size=(40, 3)))  # many equal values
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = X[:, 0] + X[:, 1] + rng.normal(size=40)
+    y = np.nan_to_num(y)
+    m = MajorityVoteRanker(max_size=3, orient=False, ties=ties).fit(X, y)
+    cols = m.subset_
+    checked = 0
+    for a in range(20):
+        t = a + 20
+        m.reference_ = X[[t]][:, cols]
+        score = m.predict(X[[a]])[0]
+        acc = vote_accuracy(X[[a, t]], np.array([1.0, 0.0]), cols, ties=ties)
+        assert (score + 1) / 2 == acc, (a, X[a, cols], X[t, cols])
+        checked += acc == 0.5
+    assert ties == "study" or checked > 0  # some draws were exercised
 
 
 def test_search_errors():
@@ -80,7 +108,12 @@ def test_study_table_5_2(thesis_store):
     from rankzc.ranking.features import feature_matrix
 
     fs = feature_matrix(thesis_store, "proxies")
-    res = search_subsets(fs.X.to_numpy(), fs.y.to_numpy(), fs.proxies, max_size=3, min_size=3)
+    for ties in ("study", "draw"):  # the study's proxies have no equal values that matter
+        res = search_subsets(
+            fs.X.to_numpy(), fs.y.to_numpy(), fs.proxies, max_size=3, min_size=3, ties=ties
+        )
+        top = [(tuple(s["proxies"]), round(s["score"], 4)) for s in res["subsets"][:5]]
+        assert top[0] == (("fisher", "synflow", "zen"), 0.7899)
     top = [(tuple(s["proxies"]), round(s["score"], 4)) for s in res["subsets"][:5]]
     assert top[0] == (("fisher", "synflow", "zen"), 0.7899)
     assert top[1] == (("nwot", "synflow", "zen"), 0.7888)
@@ -123,3 +156,17 @@ def test_sampled_pairs_bound_memory_and_stay_close():
     best = {tuple(s["columns"]): s["score"] for s in exact["subsets"]}
     for s in approx["subsets"]:
         assert s["score"] == pytest.approx(best[tuple(s["columns"])], abs=0.02)
+
+
+def test_prediction_does_not_scale_with_training_rows():
+    """Above max_reference training rows, new architectures play a fixed-size seeded sample;
+    the scores stay close to playing every training row."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 3))
+    y = X.sum(axis=1) + rng.normal(size=3000)
+    full = MajorityVoteRanker(max_reference=10_000).fit(X, y)
+    small = MajorityVoteRanker(max_reference=300).fit(X, y)
+    assert full.reference_.shape[0] == 3000 and small.reference_.shape[0] == 300
+    new = rng.normal(size=(200, 3))
+    assert np.abs(full.predict(new) - small.predict(new)).max() < 0.15
+    assert np.corrcoef(full.predict(new), small.predict(new))[0, 1] > 0.99

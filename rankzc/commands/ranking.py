@@ -6,22 +6,25 @@ import json
 from pathlib import Path
 
 import click
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
 from rankzc.commands._common import (
     architectures_from,
     benchmark_option,
+    check_output_path,
+    echo_csv,
     echo_json,
     epoch_option,
     features_option,
     fmt_num,
     format_option,
     open_benchmark,
+    print_table,
+    quiet_option,
+    threads_option,
 )
 from rankzc.errors import RankzcError
 from rankzc.ranking.registry import RANKERS
+from rankzc.threads import apply as apply_threads
 
 
 @click.command("vote")
@@ -49,8 +52,24 @@ from rankzc.ranking.registry import RANKERS
     show_default=True,
     help="Flip proxies negatively correlated with accuracy (the study did not).",
 )
+@click.option(
+    "--ties",
+    type=click.Choice(["draw", "study"]),
+    default="draw",
+    show_default=True,
+    help="Tie rule: 'draw' (equal values abstain, a cancelled vote counts 1/2) or 'study' "
+    "(equal values and cancelled votes go to the second architecture). Fitted vote rankers "
+    "predict with the same rule.",
+)
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(1000),
+    default=5_000_000,
+    show_default=True,
+    help="Above this many pairs the score is estimated from this many random pairs.",
+)
 @format_option()
-def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> None:
+def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_pairs, fmt) -> None:
     """Score every proxy subset by majority-vote pairwise accuracy (the study's rule)."""
 
     from rankzc.ranking.preprocessing import proxy_directions
@@ -75,30 +94,55 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, fmt) -> Non
         X = X * proxy_directions(X, y)
     if min_size > max_size:
         raise RankzcError(f"--min-size {min_size} is larger than --max-size {max_size}")
-    res = search_subsets(X, y, list(feats.columns), max_size=max_size, min_size=min_size)
+    res = search_subsets(
+        X,
+        y,
+        list(feats.columns),
+        max_size=max_size,
+        min_size=min_size,
+        ties=ties,
+        max_pairs=max_pairs,
+        seed=0,
+    )
     out = {
         "subsets": [{k: s[k] for k in ("proxies", "size", "score")} for s in res["subsets"][:top]],
         "seconds": res["seconds"],
         "n_subsets": len(res["subsets"]),
         "pairs": res["pairs"],
+        "sampled": res["sampled"],
         "n_architectures": int(len(y)),
-        "rule": "strict majority of positive differences votes 'first is better'; "
-        "NaN abstains" + ("; proxies oriented by Spearman sign" if orient else ""),
+        "rule": "strict majority of positive differences votes 'first is better'; NaN abstains; "
+        + (
+            "equal values abstain and a cancelled vote counts one half"
+            if ties == "draw"
+            else "equal values and a cancelled vote go to the second (the study's rule)"
+        )
+        + ("; proxies oriented by Spearman sign" if orient else ""),
     }
+    if res["sampled"]:
+        out["note"] = (
+            f"estimated from {res['pairs']} random pairs of the "
+            f"{len(y) * (len(y) - 1) // 2} (--max-pairs {max_pairs})"
+        )
     if fmt == "json":
         echo_json(out)
         return
-    t = Table(
-        title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} pairs, "
-        f"{res['seconds']:.2f} s"
+    if fmt == "csv":
+        echo_csv([{"rank": i, **s} for i, s in enumerate(out["subsets"], 1)])
+        return
+    print_table(
+        ["#", "proxies", "size", "pairwise accuracy"],
+        [
+            [i, ", ".join(s["proxies"]), s["size"], fmt_num(s["score"])]
+            for i, s in enumerate(out["subsets"], 1)
+        ],
+        title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} "
+        + ("sampled " if res["sampled"] else "")
+        + f"pairs, {res['seconds']:.2f} s",
+        right={"#", "size", "pairwise accuracy"},
     )
-    t.add_column("#", justify="right")
-    t.add_column("proxies")
-    t.add_column("size", justify="right")
-    t.add_column("pairwise accuracy", justify="right")
-    for i, s in enumerate(out["subsets"], 1):
-        t.add_row(str(i), ", ".join(s["proxies"]), str(s["size"]), fmt_num(s["score"]))
-    Console().print(t)
+    if res["sampled"]:
+        click.echo(f"pairwise accuracy {out['note']}")
 
 
 def _parse_params(items: tuple[str, ...]) -> dict:
@@ -135,17 +179,42 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     required=True,
     help="Ranker file to write (.rzc).",
 )
+@click.option(
+    "--transfer-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Benchmark to rank later: keep the proxies it shares and rank-normalise per benchmark.",
+)
+@threads_option()
 @format_option()
-def fit(model, benchmark, features, epoch, params, out, fmt) -> None:
+def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fmt) -> None:
     """Fit a ranker on every labelled architecture of a benchmark and save it."""
+    import contextlib
+    import warnings
+
     from rankzc.ranking.io import fit_ranker, save_ranker
 
     kwargs = _parse_params(params)
-    with open_benchmark(benchmark) as bench:
-        try:
-            fitted = fit_ranker(bench, model, features=features, epoch=epoch, params=kwargs)
-        except TypeError as err:
-            raise RankzcError(f"--param: {err}") from None
+    check_output_path(out)
+    apply_threads(threads)
+    with contextlib.ExitStack() as stack:
+        bench = stack.enter_context(open_benchmark(benchmark))
+        other = None
+        if transfer_to is not None:
+            if not transfer_to.exists():
+                raise RankzcError(f"--transfer-to: {transfer_to}: benchmark store not found")
+            other = stack.enter_context(open_benchmark(transfer_to))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fitted = fit_ranker(
+                    bench, model, features=features, epoch=epoch, params=kwargs, transfer_to=other
+                )
+            except TypeError as err:
+                raise RankzcError(f"--param: {err}") from None
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning):
+                click.echo(f"Warning: {w.message}", err=True)
     save_ranker(fitted, out)
     summary = {
         "out": str(out),
@@ -164,6 +233,9 @@ def fit(model, benchmark, features, epoch, params, out, fmt) -> None:
         summary["proxy"] = est.proxy_
     if fmt == "json":
         echo_json(summary)
+        return
+    if fmt == "csv":
+        echo_csv(summary)
         return
     click.echo(
         f"fitted {model} on {summary['n_architectures']} architectures "
@@ -214,6 +286,14 @@ def _settings(text: str) -> dict:
     default=None,
     help="CSV of precomputed proxies (first column = id; 'arch' column for architecture features).",
 )
+@click.option(
+    "--benchmark",
+    "-b",
+    "bench_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Score every architecture of this store from its stored proxies (no labels read).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option(
     "--device",
@@ -229,20 +309,71 @@ def _settings(text: str) -> dict:
     'e.g. \'{"preset": "cpu", "data": "synthetic", "batch_size": 20}\'.',
 )
 @click.option("--top", type=click.IntRange(1), default=None, help="Show only the K best.")
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Only warn when --features-csv was computed under other proxy settings than the "
+    "ranker's (recorded in its .json sidecar); the default refuses.",
+)
+@threads_option()
+@quiet_option()
 @format_option()
-def score(ranker, archs, sample, features_csv, seed, device, settings_text, top, fmt) -> None:
-    """Rank new architectures with a fitted ranker (best first)."""
-    from rankzc.ranking.io import load_ranker, rank_table
+def score(
+    ranker,
+    archs,
+    sample,
+    features_csv,
+    bench_path,
+    seed,
+    device,
+    settings_text,
+    top,
+    allow_mismatch,
+    threads,
+    quiet,
+    fmt,
+) -> None:
+    """Rank new architectures with a fitted ranker (best first).
 
-    given = [x is not None for x in (archs, sample, features_csv)]
+    Proxies are scored under the ranker's recorded settings, with progress on stderr.
+    """
+    import pandas as pd
+
+    from rankzc.ranking.io import load_ranker, rank_table, recorded_settings
+
+    given = [x is not None for x in (archs, sample, features_csv, bench_path)]
     if sum(given) != 1:
-        raise RankzcError("give exactly one of --archs, --sample, --features-csv")
+        raise RankzcError("give exactly one of --archs, --sample, --features-csv, --benchmark")
     fitted = load_ranker(ranker)
-    if features_csv is not None:
+    if bench_path is not None:
+        if not bench_path.exists():
+            raise RankzcError(f"--benchmark: {bench_path}: benchmark store not found")
+        from rankzc.ranking.io import _store_settings
+
+        with open_benchmark(bench_path) as bench:
+            epoch = int(fitted.info.get("epoch", -1))
+            table = bench.features(epoch).join(bench.architectures()[["encoding", "depth"]])
+            # a transfer ranker (fit --transfer-to) expects other settings: warn only
+            transfer = fitted.info.get("normalise") == "rank"
+            warn = (
+                (lambda msg: click.echo(f"Warning: {msg}", err=True))
+                if allow_mismatch or transfer
+                else None
+            )
+            fitted.check_settings(_store_settings(bench), str(bench_path), str(ranker), warn=warn)
+        try:
+            ranked = rank_table(table, fitted.score_table(table))
+        except RankzcError as err:
+            raise RankzcError(f"{bench_path}: {err}") from None
+    elif features_csv is not None:
         try:
             table = pd.read_csv(features_csv, index_col=0)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise RankzcError(f"{features_csv}: not a readable CSV ({err})") from None
+        warn = (lambda msg: click.echo(f"Warning: {msg}", err=True)) if allow_mismatch else None
+        fitted.check_settings(
+            recorded_settings(features_csv), str(features_csv), str(ranker), warn=warn
+        )
         try:
             ranked = rank_table(table, fitted.score_table(table))
         except RankzcError as err:
@@ -253,7 +384,8 @@ def score(ranker, archs, sample, features_csv, seed, device, settings_text, top,
         settings = dict(settings) if settings else None
         if settings is not None and device is not None:
             settings["device"] = device
-        ranked = fitted.score(items, settings=settings)
+        apply_threads(threads)
+        ranked = fitted.score(items, settings=settings, quiet=quiet)
     if top is not None:
         ranked = ranked.head(top)
     ranked.index.name = ranked.index.name or "id"
@@ -261,15 +393,30 @@ def score(ranker, archs, sample, features_csv, seed, device, settings_text, top,
         rows = ranked.reset_index().to_dict(orient="records")
         echo_json({"ranker": str(ranker), "model": fitted.name, "n": len(rows), "ranking": rows})
         return
-    t = Table(title=f"{fitted.name} ranking ({len(ranked)} shown)")
-    cols = ["rank", ranked.index.name, "score"] + [c for c in ("arch", "depth") if c in ranked]
-    for c in cols:
-        t.add_column(str(c), justify="right" if c in ("rank", "score", "depth") else "left")
-    for idx, row in ranked.iterrows():
-        cells = [str(row["rank"]), str(idx), fmt_num(row["score"])]
-        cells += [str(row[c]) for c in ("arch", "depth") if c in ranked]
-        t.add_row(*cells)
-    Console(width=200).print(t)
+    if fmt == "csv":
+        echo_csv(ranked.reset_index())
+        return
+    shown = [c for c in ("depth", "arch", "encoding") if c in ranked]
+    rows = []
+    for idx, rank, value, *rest in ranked[["rank", "score", *shown]].itertuples():
+        cells = [_integer(rank), idx, fmt_num(value)]
+        cells += [_integer(v) if c == "depth" else v for c, v in zip(shown, rest, strict=True)]
+        rows.append(cells)
+    print_table(
+        ["rank", str(ranked.index.name), "score", *shown],
+        rows,
+        title=f"{fitted.name} ranking ({len(ranked)} shown)",
+        keys=2,
+        right={"rank", "score", "depth"},
+    )
+
+
+def _integer(value) -> str:
+    """An integer column value (rank, depth) as an integer, '-' when missing."""
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return "-"
 
 
 COMMANDS = [vote, fit, score]

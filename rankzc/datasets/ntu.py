@@ -32,13 +32,13 @@ and ``xset120`` are the NTU-120 protocols (training performers
 
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from rankzc.datasets.safe_pickle import load_data_pickle
 from rankzc.datasets.skeleton import (
     MAX_BODIES,
     NUM_JOINTS,
@@ -242,16 +242,8 @@ def load_skeleton_dir(
 
 # ---------------------------------------------------------------------- npy + pkl
 def _load_pickle(path: Path):
-    if not path.is_file():
-        raise RankzcError(f"{path}: file not found")
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except UnicodeDecodeError:
-        with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise RankzcError(f"{path}: not a readable pickle ({type(err).__name__})") from None
+    # restricted: plain containers, numbers, strings and numpy arrays only (no code runs)
+    return load_data_pickle(path)
 
 
 def read_label_pkl(path: str | Path) -> tuple[list[str], np.ndarray]:
@@ -285,8 +277,8 @@ def _open_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise RankzcError(f"{path}: file not found")
     try:
-        return np.load(path, mmap_mode="r")
-    except ValueError as err:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as err:
         raise RankzcError(f"{path}: not a readable .npy array ({err})") from None
 
 
@@ -385,13 +377,16 @@ def load_npz(path: str | Path, part: str = "train") -> SkeletonSet:
         raise RankzcError(f"{path}: file not found")
     key = "train" if part == "train" else "test"
     try:
-        z = np.load(path)
+        z = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
         raise RankzcError(f"{path}: not a readable .npz ({err})") from None
     with z:
         if f"x_{key}" not in z or f"y_{key}" not in z:
             raise RankzcError(f"{path}: needs arrays x_{key} and y_{key}, found {sorted(z.files)}")
-        x, y = z[f"x_{key}"], z[f"y_{key}"]
+        try:  # object arrays would need pickle: refused
+            x, y = z[f"x_{key}"], z[f"y_{key}"]
+        except (ValueError, OSError, EOFError) as err:
+            raise RankzcError(f"{path}: not a readable .npz ({err})") from None
     if x.ndim != 3 or x.shape[2] not in (150, 75):
         raise RankzcError(
             f"{path}: x_{key} has shape {tuple(x.shape)}; expected (N, T, 150) = 2 bodies x 25 joints x xyz"
@@ -425,6 +420,12 @@ def load_pyskl(
     obj = _load_pickle(path)
     if not (isinstance(obj, dict) and "annotations" in obj and "split" in obj):
         raise RankzcError(f"{path}: expected a PYSKL dict with 'split' and 'annotations'")
+    if not isinstance(obj["annotations"], list) or not all(
+        isinstance(a, dict) for a in obj["annotations"]
+    ):
+        raise RankzcError(f"{path}: 'annotations' must be a list of dicts")
+    if not isinstance(obj["split"], dict):
+        raise RankzcError(f"{path}: 'split' must be a dict of sample-name lists")
     split = split or "xsub"
     keys = [f"{split}_{part}"] + ([f"{split}_test"] if part == "val" else [])
     key = next((k for k in keys if k in obj["split"]), None)

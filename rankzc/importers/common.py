@@ -35,11 +35,17 @@ class ImportReport:
     added_runs: int = 0
     proxy_values: int = 0
     missing_values: int = 0
+    duplicates: int = 0
+    on_duplicate: str = "error"
     seconds: float = 0.0
 
     def summary(self) -> str:
+        dup = ""
+        if self.duplicates:
+            how = "kept the first" if self.on_duplicate == "first" else "averaged"
+            dup = f" ({self.duplicates} duplicate records: {how})"
         return (
-            f"read {self.read} architectures from {self.path}: "
+            f"read {self.read} architectures from {self.path}{dup}: "
             f"{self.added_architectures} new, {self.added_runs} new labels, "
             f"{self.proxy_values} proxy values ({self.missing_values} missing) "
             f"in {self.seconds:.2f} s"
@@ -61,22 +67,119 @@ def parse_proxy_block(block: Any, where: str) -> dict[str, tuple[Any, float | No
     return out
 
 
-def accuracy_fraction(value: Any, where: str, percent: bool | None = None) -> float:
-    """A finite accuracy as a fraction in [0, 1].
+ACCURACY_UNITS = ("auto", "percent", "fraction")
+DUPLICATE_POLICIES = ("error", "first", "mean")
 
-    It is divided by 100 when ``percent``; ``None`` takes a value above 1 as a percentage.
-    """
+
+def _names(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def accuracy_number(value: Any, where: str) -> float:
+    """A finite accuracy as a float, in whatever unit the file uses."""
+    if isinstance(value, bool):
+        raise RankzcError(f"{where}: accuracy {value!r} is not a number")
     try:
         acc = float(value)
     except (TypeError, ValueError):
         raise RankzcError(f"{where}: accuracy {value!r} is not a number") from None
     if not math.isfinite(acc):
         raise RankzcError(f"{where}: accuracy {value!r} is not finite")
-    if percent or (percent is None and acc > 1):
-        acc /= 100.0
-    if not 0.0 <= acc <= 1.0:
-        raise RankzcError(f"{where}: accuracy {value!r} is outside [0, 1] (or [0, 100] %)")
     return acc
+
+
+def accuracy_fractions(values: dict[str, float], unit: str, where: str) -> dict[str, float]:
+    """Turn a whole accuracy column (record name -> value) into fractions in [0, 1].
+
+    ``unit`` ``auto`` decides from the whole column: every value <= 1 is a column of
+    fractions, every value > 1 a column of percentages; a column with both is refused,
+    naming the records of the smaller group (give ``--accuracy-unit`` to decide).
+    """
+    if unit not in ACCURACY_UNITS:
+        raise RankzcError(f"--accuracy-unit: must be one of {ACCURACY_UNITS}, got {unit!r}")
+    if unit == "auto":
+        high = [k for k, v in values.items() if v > 1]
+        low = [k for k, v in values.items() if v <= 1]
+        if high and low:
+            few, kind = (high, "> 1") if len(high) <= len(low) else (low, "<= 1")
+            raise RankzcError(
+                f"{where}: accuracy column mixes fractions ({len(low)} records <= 1) and "
+                f"percentages ({len(high)} records > 1); the {len(few)} {kind}: "
+                f"{_names(few)}; fix them or give --accuracy-unit percent|fraction"
+            )
+        unit = "percent" if high else "fraction"
+    top = 100.0 if unit == "percent" else 1.0
+    bad = [k for k, v in values.items() if not 0.0 <= v <= top]
+    if bad:
+        raise RankzcError(
+            f"{where}: {len(bad)} accuracies outside [0, {top:g}] ({unit}): {_names(bad)}"
+        )
+    return {k: v / top for k, v in values.items()}
+
+
+def resolve_duplicates(
+    records: list[ArchRecord], keys: list[str], policy: str, where: str
+) -> tuple[list[ArchRecord], int]:
+    """One record per architecture; returns ``(records, number of records dropped)``.
+
+    ``error`` refuses a file with an architecture under two keys (naming them),
+    ``first`` keeps the first record whole, ``mean`` averages the label and each proxy
+    score over the duplicates. Records are never mixed field by field.
+    """
+    if policy not in DUPLICATE_POLICIES:
+        raise RankzcError(f"--on-duplicate: must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(r.arch_id, []).append(i)
+    dups = [g for g in groups.values() if len(g) > 1]
+    if not dups:
+        return records, 0
+    if policy == "error":
+        first = dups[0]
+        more = sum(len(g) - 1 for g in dups) - (len(first) - 1)
+        raise RankzcError(
+            f"{where}: architecture {records[first[0]].encoding} appears under "
+            f"{_names([keys[i] for i in first], limit=4)}"
+            + (f" ({more} more duplicates)" if more else "")
+            + "; give --on-duplicate first|mean"
+        )
+    out = []
+    for idx in groups.values():
+        group = [records[i] for i in idx]
+        if len(group) == 1 or policy == "first":
+            out.append(group[0])
+        else:
+            out.append(_mean_record(group, [keys[i] for i in idx]))
+    return out, len(records) - len(out)
+
+
+def _mean(values: list[Any]) -> float | None:
+    finite = [v for v in (finite_or_none(x) for x in values) if v is not None]
+    return sum(finite) / len(finite) if finite else None
+
+
+def _mean_record(group: list[ArchRecord], keys: list[str]) -> ArchRecord:
+    proxies: dict[int, dict[str, tuple[Any, float | None]]] = {}
+    for epoch in sorted({e for r in group for e in r.proxies}):
+        names = sorted({n for r in group for n in r.proxies.get(epoch, {})})
+        proxies[epoch] = {
+            n: (
+                _mean([r.proxies[epoch][n][0] for r in group if n in r.proxies.get(epoch, {})]),
+                _mean([r.proxies[epoch][n][1] for r in group if n in r.proxies.get(epoch, {})]),
+            )
+            for n in names
+        }
+    first = group[0]
+    return ArchRecord(
+        arch_id=first.arch_id,
+        encoding=first.encoding,
+        depth=first.depth,
+        val_acc=sum(r.val_acc for r in group) / len(group),
+        train_seconds=_mean([r.train_seconds for r in group]),
+        extra={**first.extra, "merged_from": keys},
+        proxies=proxies,
+    )
 
 
 def write_records(
@@ -86,9 +189,14 @@ def write_records(
     space: str,
     run_config: dict[str, Any],
     report: ImportReport,
+    allow_mixed_config: bool = False,
 ) -> None:
-    """Write architectures, one imported run each, and their proxies, in one transaction."""
+    """Write architectures, one imported run each, and their proxies, in one transaction.
+
+    A store holding runs of another configuration is refused unless ``allow_mixed_config``.
+    """
     start = time.perf_counter()
+    bench.check_config(run_config, allow_mixed=allow_mixed_config)
     with bench.transaction() as conn:
         report.added_architectures = bench.add_architectures(
             {

@@ -23,8 +23,10 @@ from rankzc.errors import RankzcError
 from rankzc.importers.common import (
     ArchRecord,
     ImportReport,
-    accuracy_fraction,
+    accuracy_fractions,
+    accuracy_number,
     parse_proxy_block,
+    resolve_duplicates,
     write_records,
 )
 from rankzc.jsonfile import read_json
@@ -89,8 +91,17 @@ def import_nbsz(
     *,
     dataset: str | None = None,
     space: str | None = None,
+    accuracy_unit: str = "auto",
+    on_duplicate: str = "error",
+    allow_mixed_config: bool = False,
 ) -> ImportReport:
-    """Import one NAS-Bench-Suite-Zero file into the store at ``out``."""
+    """Import one NAS-Bench-Suite-Zero file into the store at ``out``.
+
+    ``accuracy_unit`` (``auto``, ``percent``, ``fraction``) and ``on_duplicate``
+    (``error``, ``first``, ``mean``: an architecture under two keys) are explained at
+    :func:`~rankzc.importers.common.accuracy_fractions` and
+    :func:`~rankzc.importers.common.resolve_duplicates`.
+    """
     path = Path(file)
     if not path.exists():
         raise RankzcError(f"{path}: no such file")
@@ -103,9 +114,7 @@ def import_nbsz(
     space = space or found_space or (m.group("space") if m else None) or "unknown"
     if not isinstance(table, dict) or not table:
         raise RankzcError(f"{path}: dataset {dataset!r} holds no architectures")
-    accs = [r.get("val_accuracy") for r in table.values() if isinstance(r, dict)]
-    percent = any(isinstance(a, (int, float)) and a > 1 for a in accs)
-    records = []
+    records, keys = [], []
     for key, rec in table.items():
         where = f"{path}: {dataset}/{key}"
         if not isinstance(rec, dict):
@@ -125,15 +134,30 @@ def import_nbsz(
                 arch_id=hashlib.sha256(f"{space}:{arch}".encode()).hexdigest()[:16],
                 encoding=arch,
                 depth=None,
-                val_acc=accuracy_fraction(rec["val_accuracy"], f"{where}: val_accuracy", percent),
+                val_acc=accuracy_number(rec["val_accuracy"], f"{where}: val_accuracy"),
                 train_seconds=None,
                 extra=extra,
                 proxies={-1: parse_proxy_block(proxies, where)},
             )
         )
-    report = ImportReport(path=str(path), read=len(records))
+        keys.append(str(key))
+    where = f"{path}: {dataset}"
+    fractions = accuracy_fractions(
+        {k: r.val_acc for k, r in zip(keys, records, strict=True)}, accuracy_unit, where
+    )
+    for k, r in zip(keys, records, strict=True):
+        r.val_acc = fractions[k]
+    report = ImportReport(path=str(path), read=len(records), on_duplicate=on_duplicate)
+    records, report.duplicates = resolve_duplicates(records, keys, on_duplicate, where)
     config = {"source": SOURCE, "space": space, "dataset": dataset}
     with Benchmark.create(out, space=space, dataset=dataset, source=SOURCE) as bench:
-        write_records(bench, records, space=space, run_config=config, report=report)
+        write_records(
+            bench,
+            records,
+            space=space,
+            run_config=config,
+            report=report,
+            allow_mixed_config=allow_mixed_config,
+        )
     report.seconds = time.perf_counter() - start
     return report

@@ -18,8 +18,10 @@ from rankzc.errors import RankzcError
 from rankzc.importers.common import (
     ArchRecord,
     ImportReport,
-    accuracy_fraction,
+    accuracy_fractions,
+    accuracy_number,
     parse_proxy_block,
+    resolve_duplicates,
     write_records,
 )
 from rankzc.jsonfile import read_json
@@ -44,7 +46,7 @@ _EPOCH_KEY = re.compile(r"^zero_cost_scores(?:_(\d+))?$")
 
 
 def parse_thesis_file(path: Path) -> ArchRecord:
-    """Read and validate one architecture file."""
+    """Read and validate one architecture file (``val_acc`` as written, unit not decided)."""
     data = read_json(path)
     if not isinstance(data, dict) or len(data) != 1:
         raise RankzcError(f"{path}: expected one object {{<sha256>: record}}")
@@ -59,7 +61,7 @@ def parse_thesis_file(path: Path) -> ArchRecord:
     except ValueError as err:
         msg = str(err) if str(err).startswith("weights") else f"weights: {err}"
         raise RankzcError(f"{path}: {msg}") from None
-    acc = accuracy_fraction(rec["val_acc"], f"{path}: val_acc")
+    acc = accuracy_number(rec["val_acc"], f"{path}: val_acc")
     record = ArchRecord(
         arch_id=arch.arch_id,
         encoding=str(arch),
@@ -76,10 +78,19 @@ def parse_thesis_file(path: Path) -> ArchRecord:
     return record
 
 
-def import_thesis(directory: str | Path, out: str | Path) -> ImportReport:
+def import_thesis(
+    directory: str | Path,
+    out: str | Path,
+    *,
+    accuracy_unit: str = "auto",
+    on_duplicate: str = "error",
+    allow_mixed_config: bool = False,
+) -> ImportReport:
     """Import every ``*.json`` file of ``directory`` into the store at ``out``.
 
-    All files are read and validated before anything is written.
+    All files are read and validated before anything is written. The accuracy unit
+    is decided over all files (``accuracy_unit``); an architecture in two files is
+    refused, or resolved by ``on_duplicate`` (see :mod:`rankzc.importers.common`).
     """
     directory = Path(directory)
     if not directory.exists():
@@ -91,13 +102,22 @@ def import_thesis(directory: str | Path, out: str | Path) -> ImportReport:
         raise RankzcError(f"{directory}: no *.json architecture files")
     start = time.perf_counter()
     records = [parse_thesis_file(f) for f in files]
-    seen: dict[str, Path] = {}
-    for f, r in zip(files, records, strict=True):
-        if r.arch_id in seen:
-            raise RankzcError(f"{f}: same architecture as {seen[r.arch_id].name}")
-        seen[r.arch_id] = f
-    report = ImportReport(path=str(directory), read=len(records))
+    names = [f.name for f in files]
+    fractions = accuracy_fractions(
+        {n: r.val_acc for n, r in zip(names, records, strict=True)}, accuracy_unit, str(directory)
+    )
+    for n, r in zip(names, records, strict=True):
+        r.val_acc = fractions[n]
+    report = ImportReport(path=str(directory), read=len(records), on_duplicate=on_duplicate)
+    records, report.duplicates = resolve_duplicates(records, names, on_duplicate, str(directory))
     with Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE) as bench:
-        write_records(bench, records, space=SPACE, run_config=RUN_CONFIG, report=report)
+        write_records(
+            bench,
+            records,
+            space=SPACE,
+            run_config=RUN_CONFIG,
+            report=report,
+            allow_mixed_config=allow_mixed_config,
+        )
     report.seconds = time.perf_counter() - start
     return report

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rankzc.errors import RankzcError
 from rankzc.models.init import conv_init
 
 NUM_SUBSETS = 3
@@ -55,7 +56,7 @@ class DynamicGraph(nn.Module):
     def __init__(self, kind: str, in_channels: int, inter_channels: int) -> None:
         super().__init__()
         if kind not in MODULE_KERNELS:
-            raise ValueError(f"unknown dynamic module {kind!r}")
+            raise RankzcError(f"unknown dynamic module {kind!r}")
         self.kind = kind
         self.inter_channels = inter_channels
         kernels = MODULE_KERNELS[kind]

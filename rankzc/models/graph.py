@@ -34,6 +34,8 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, to_dense_adj
 
+from rankzc.errors import RankzcError
+
 NUM_JOINTS = 25
 #: Bones as 1-based (child, parent) pairs, as in the NTU RGB+D documentation.
 INWARD_1BASED: tuple[tuple[int, int], ...] = (
@@ -94,7 +96,7 @@ def fixed_operator_sum(
 ) -> Tensor:
     """Sum of the operators named in ``ops`` whose switch is on (zeros when none is)."""
     if len(switches) != len(FIXED_OPERATORS):
-        raise ValueError(f"expected {len(FIXED_OPERATORS)} fixed switches, got {len(switches)}")
+        raise RankzcError(f"expected {len(FIXED_OPERATORS)} fixed switches, got {len(switches)}")
     table = fixed_operators(A)
     out = torch.zeros_like(A)
     for name, on in zip(FIXED_OPERATORS, switches, strict=True):

@@ -125,7 +125,7 @@ class GCNNASNet(nn.Module):
             self.num_point,
             self.num_person,
         ):
-            raise ValueError(
+            raise RankzcError(
                 f"input: expected shape (N, {self.in_channels}, T, {self.num_point}, "
                 f"{self.num_person}), got {tuple(x.shape)}"
             )

@@ -50,6 +50,7 @@ from torch.nn.modules import module as _module
 from torch_geometric.index import index2ptr
 from torch_geometric.utils import spmm
 
+from rankzc.errors import RankzcError
 from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph
 from rankzc.models.graph import fixed_operator_sum
 from rankzc.models.init import bn_init, conv_branch_init, conv_init
@@ -82,9 +83,9 @@ class UnitGCN(nn.Module):
     ) -> None:
         super().__init__()
         if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+            raise RankzcError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if len(switches) != 8:
-            raise ValueError(f"expected 8 switches, got {len(switches)}")
+            raise RankzcError(f"expected 8 switches, got {len(switches)}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.inter_channels = out_channels // 4

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from rankzc.errors import describe_error as _describe
+
 # importing the proxy modules registers them
 from rankzc.proxies import (  # noqa: F401
     epe_nas,
@@ -252,11 +254,6 @@ def _attribute(ctx: ProxyContext, users: list[str]) -> dict[str, float]:
         for name in who:
             out[name] += seconds / len(who)
     return out
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _missing(name: str, error: str, seconds: float) -> ProxyResult:

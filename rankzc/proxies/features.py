@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from rankzc.device import resolve_device
 from rankzc.errors import RankzcError
 from rankzc.proxies.compute import ProxyResult, compute_proxies
 from rankzc.proxies.registry import DEFINITIONS, changed_since, get_proxy, proxy_names
@@ -94,11 +95,7 @@ class ProxySettings:
         return list(self.proxies) or proxy_names()
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RankzcError("device: 'cuda' was asked for but CUDA is not available")
-        return torch.device(self.device)
+        return resolve_device(self.device, what="device")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``proxies`` resolved to the names actually computed)."""

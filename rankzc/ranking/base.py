@@ -86,6 +86,11 @@ class BaseRanker(BaseEstimator):
             raise RankzcError(f"X has {len(X)} rows but y has {len(y)} labels")
         if len(y) < 2 or not np.all(np.isfinite(y)):
             raise RankzcError("need at least 2 finite labels to fit a ranker")
+        if y.min() == y.max():
+            raise RankzcError(
+                f"labels have no spread: all {len(y)} training architectures have the same "
+                f"accuracy ({y[0]:g}), so there is nothing to rank"
+            )
         return y
 
     # persistence hooks: (json config, arrays, texts)

@@ -3,9 +3,12 @@
 :func:`evaluate_models` splits the labelled architectures into ``folds`` folds, ``repeats``
 times with different shuffles (:class:`sklearn.model_selection.RepeatedKFold`), fits every
 model on the training part only (preprocessing and model selection included) and scores the
-held-out fold with :func:`rankzc.ranking.metrics.ranking_metrics`. Each model is compared with
-``single`` (the best training proxy) by a Wilcoxon signed-rank test over the per-fold Spearman
-values; folds of one repeat share training rows, so the p-value is approximate.
+held-out fold with :func:`rankzc.ranking.metrics.ranking_metrics`. The same splits score the
+baselines (best single proxy chosen on the training rows, depth, params, flops, and the best
+encoding column when encodings are features). Each model is compared with each baseline by
+the corrected resampled t-test of Nadeau and Bengio (2003) on the per-split Spearman values
+(splits share training rows, so a plain paired test would be anti-conservative); the
+headline comparison is with the strongest baseline.
 
 ``cv="none"`` fits and scores on all architectures: optimistic, in-sample figures, labelled
 as such (the study's WAM 0.766 is one). ``train_size=N`` trains on ``N`` architectures drawn
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +27,20 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import RepeatedKFold
 
-from rankzc.errors import RankzcError
+from rankzc.errors import RankzcError, describe_error
+from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix
 from rankzc.ranking.metrics import METRICS, ranking_metrics
 from rankzc.ranking.registry import RANKERS, make_ranker
+from rankzc.ranking.single import SingleProxyRanker
+from rankzc.stats import corrected_resampled_ttest, spearman
 
-__all__ = ["evaluate_models", "make_folds", "BASELINES"]
+__all__ = ["evaluate_models", "make_folds", "check_label_spread", "BASELINES", "BASELINE_NAMES"]
 
-#: fixed rules shown beside every result when the data has them (no fitting: sign +1)
+#: trivial rules compared with every model when the data has them (sign from training rows)
 BASELINES = ("depth", "params", "flops")
+#: every baseline, in report order
+BASELINE_NAMES = ("best proxy", *BASELINES, "best encoding column")
 
 
 def make_folds(
@@ -52,18 +60,6 @@ def make_folds(
     return [(np.asarray(tr), np.asarray(te)) for tr, te in rkf.split(np.zeros(n))]
 
 
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(float(x)) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for m in METRICS:
@@ -72,19 +68,6 @@ def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
         out[f"{m}_mean"] = float(ok.mean()) if len(ok) else math.nan
         out[f"{m}_std"] = float(ok.std(ddof=1)) if len(ok) > 1 else (0.0 if len(ok) else math.nan)
     return out
-
-
-def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
-    from scipy.stats import wilcoxon
-
-    d = np.asarray(a, float) - np.asarray(b, float)
-    d = d[~np.isnan(d)]
-    if len(d) == 0:
-        return {"statistic": None, "p_value": None, "n": 0}
-    if np.all(d == 0):
-        return {"statistic": 0.0, "p_value": 1.0, "n": int(len(d))}
-    res = wilcoxon(d)
-    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": int(len(d))}
 
 
 def _fit_predict(name: str, params: dict, X_tr, y_tr, X_te) -> tuple[np.ndarray, float]:
@@ -105,6 +88,54 @@ def _as_feature_set(bench, features: str, epoch: int) -> FeatureSet:
     return feature_matrix(bench, features, epoch=epoch)
 
 
+def _baseline_columns(fs: FeatureSet, X: pd.DataFrame, depth: np.ndarray | None) -> dict:
+    """Trivial baselines the data has: name -> column (depth, then params and flops)."""
+    out: dict[str, np.ndarray] = {}
+    for b in BASELINES:
+        if b == "depth" and depth is not None and np.isfinite(depth).any():
+            out[b] = depth
+        elif b != "depth" and b in fs.proxies:
+            out[b] = X[b].to_numpy(float)
+    return out
+
+
+def _oriented(col: np.ndarray, tr: np.ndarray, te: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``col`` on the test rows, negated when its training Spearman with ``y`` is negative."""
+    rho = spearman(col[tr], y[tr])
+    return -col[te] if rho < 0 else col[te]
+
+
+def _best_column(X: pd.DataFrame, cols: list[str], tr, te, y) -> tuple[np.ndarray, str]:
+    """The best single column among ``cols`` chosen on the training rows, scored on the test rows."""
+    try:
+        model = SingleProxyRanker().fit(X.iloc[tr][cols], y[tr])
+    except RankzcError:
+        return np.full(len(te), np.nan), "-"
+    return model.predict(X.iloc[te][cols]), model.proxy_
+
+
+def _compare(rho: np.ndarray, ref: np.ndarray, ratio: float | None, name: str) -> dict[str, Any]:
+    if ratio is None:  # in-sample: no valid test
+        d = rho - ref
+        return {
+            "baseline": name,
+            "mean_diff": float(np.nanmean(d)) if np.isfinite(d).any() else math.nan,
+            "ci95": [math.nan, math.nan],
+            "p_value": math.nan,
+            "test": "none (in-sample figures)",
+        }
+    res = corrected_resampled_ttest(rho, ref, n_train=1.0, n_test=ratio)
+    return {
+        "baseline": name,
+        "mean_diff": res["mean_diff"],
+        "ci95": res["ci95"],
+        "p_value": res["p_value"],
+        "t": res["t"],
+        "n_splits": res["n_splits"],
+        "test": res["test"],
+    }
+
+
 def evaluate_models(
     bench,
     models: Sequence[str],
@@ -118,42 +149,58 @@ def evaluate_models(
     report_dir: str | Path | None = None,
     epoch: int = -1,
     params: dict[str, dict] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Compare ``models`` on the same cross-validation folds of ``bench``.
+    """Compare ``models`` with honest baselines on the same cross-validation folds of ``bench``.
+
+    Baselines, computed on every fold (:data:`BASELINE_NAMES`): ``best proxy`` (the proxy
+    with the highest training ``|Spearman|``, chosen among proxies only), the trivial rules
+    ``depth``, ``params`` and ``flops`` where the data has them (sign chosen on the training
+    rows), and with ``features="arch"|"all"`` ``best encoding column`` (chosen on the
+    training rows among the encoding columns). Every model is compared with every baseline
+    by the corrected resampled t-test (:func:`rankzc.stats.corrected_resampled_ttest`) on
+    the per-split Spearman values; its headline comparison is with the *strongest*
+    baseline (highest mean held-out Spearman over the same splits).
+
+    A model that cannot be fitted on a split (too few distinct labels, a library error) is
+    reported as failed with its reason; the others go on.
 
     Args:
         bench: a :class:`rankzc.store.Benchmark`, a path to one, or a
             :class:`~rankzc.ranking.features.FeatureSet`.
-        models: names from :data:`rankzc.ranking.RANKERS`; ``single`` is added when absent
-            (the paired tests need it).
+        models: names from :data:`rankzc.ranking.RANKERS`.
         features: ``proxies``, ``arch`` or ``all``.
         folds, repeats, seed, cv: the splits (:func:`make_folds`).
         train_size: ``None`` (whole training part), ``N`` (or ``[N]``), or a list of
             several sizes for a learning curve (``models`` then holds whole-training-part
             results).
         report_dir: write ``report.md`` and PNG plots there.
-        epoch: proxy epoch (-1 = at initialisation).
+        epoch: proxy epoch (-1 = at initialisation); every model, baseline and the report
+            use the scores after this epoch.
         params: per-model constructor parameters, e.g. ``{"ranknet": {"epochs": 30}}``.
+        progress: called as ``progress(done, total)`` after every fit.
 
     Returns:
         JSON-able dict: ``models[m]`` has ``<metric>_mean``/``<metric>_std`` for every metric,
-        ``fit_seconds_mean``, ``paired_test_vs_single`` {statistic, p_value, n} and
-        ``per_fold_spearman``; ``cv_baselines`` (depth, params, flops as fixed rules on the
-        same test folds); ``cv`` (kind, folds, repeats, optimistic, description, note);
-        ``n_architectures``, ``features``, ``n_features``, ``seconds``; ``learning_curve``
-        when ``train_size`` is a list.
+        ``fit_seconds_mean``, ``per_fold_spearman``, ``compared_with`` (the strongest
+        baseline's name), ``vs_baseline`` {baseline, mean_diff, ci95, p_value, t, n_splits,
+        test} and ``comparisons`` (the same against every baseline); a failed model has
+        ``failed: true`` and ``error``. ``cv_baselines`` holds the baselines' summaries
+        (``chosen`` counts the columns picked by the chosen-on-training baselines),
+        ``strongest_baseline`` its name; ``cv`` (kind, folds, repeats, optimistic,
+        description, note); ``n_architectures``, ``features``, ``n_features``, ``epoch``,
+        ``seconds``; ``learning_curve`` when ``train_size`` is a list.
     """
     start = time.perf_counter()
     models = list(dict.fromkeys(models))
     for m in models:
         if m not in RANKERS:
             raise RankzcError(f"unknown model {m!r}; choose from {', '.join(RANKERS)}")
-    if "single" not in models:
-        models = ["single", *models]
     params = params or {}
     fs = _as_feature_set(bench, features, epoch)
     X = fs.X.reset_index(drop=True)
     y = fs.y.to_numpy(dtype=float)
+    check_label_spread(y)
     depth = None if fs.depth is None else fs.depth.to_numpy(dtype=float)
     n = len(y)
     splits = make_folds(n, folds=folds, repeats=repeats, seed=seed, cv=cv)
@@ -164,50 +211,103 @@ def evaluate_models(
     rng = np.random.default_rng(seed)
     # draw every fold's subsample once, so that all models share it
     sub = [_subsample(tr, main_size, rng) for tr, _ in splits]
+    dep = (lambda te: None) if depth is None else (lambda te: depth[te])
 
+    # ---- baselines on the same splits
+    trivial = _baseline_columns(fs, X, depth)
+    encoding_cols = [c for c in X.columns if c not in set(fs.proxies)]
+    brows: dict[str, list[dict]] = {}
+    chosen: dict[str, dict[str, int]] = {}
+    if fs.proxies:
+        brows["best proxy"], chosen["best proxy"] = [], {}
+    for b in trivial:
+        brows[b] = []
+    if fs.features in ("arch", "all") and encoding_cols:
+        brows["best encoding column"], chosen["best encoding column"] = [], {}
+    for (_, te), tr in zip(splits, sub, strict=True):
+        for b in brows:
+            if b in trivial:
+                pred = _oriented(trivial[b], tr, te, y)
+            else:
+                cols = list(fs.proxies) if b == "best proxy" else encoding_cols
+                pred, name = _best_column(X, cols, tr, te, y)
+                chosen[b][name] = chosen[b].get(name, 0) + 1
+            brows[b].append(ranking_metrics(pred, y[te], dep(te)))
+    baselines: dict[str, dict] = {}
+    for b, rows_b in brows.items():
+        baselines[b] = _summary(rows_b)
+        baselines[b]["per_fold_spearman"] = [r["spearman"] for r in rows_b]
+        if b in chosen:
+            baselines[b]["chosen"] = dict(sorted(chosen[b].items(), key=lambda kv: -kv[1]))
+        else:
+            baselines[b]["rule"] = f"{b}, sign chosen on the training rows"
+    finite_means = {
+        b: e["spearman_mean"] for b, e in baselines.items() if np.isfinite(e["spearman_mean"])
+    }
+    strongest = max(finite_means, key=finite_means.get) if finite_means else None
+
+    # ---- models
     rows: dict[str, list[dict]] = {m: [] for m in models}
     secs: dict[str, list[float]] = {m: [] for m in models}
+    failed: dict[str, str] = {}
     oof = {m: np.full(n, np.nan) for m in models}
     n_per_repeat = len(splits) if cv == "none" else folds
+    total_fits = len(splits) * len(models) * (1 + len(sizes or ()))
+    tick = _ticker(progress, total_fits)
     for f, ((_, te), tr) in enumerate(zip(splits, sub, strict=True)):
         for m in models:
-            pred, s = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
-            rows[m].append(ranking_metrics(pred, y[te], None if depth is None else depth[te]))
+            if m in failed:
+                tick()
+                continue
+            try:
+                pred, s = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one model must not stop the others
+                failed[m] = f"split {f + 1}: {describe_error(exc)}"
+                tick()
+                continue
+            tick()
+            rows[m].append(ranking_metrics(pred, y[te], dep(te)))
             secs[m].append(s)
             if f < n_per_repeat:
                 oof[m][te] = pred
+    ratio = (
+        None
+        if cv == "none"
+        else float(np.mean([len(te) / len(tr) for (_, te), tr in zip(splits, sub, strict=True)]))
+    )
     out_models = {}
     for m in models:
+        if m in failed:
+            out_models[m] = {"failed": True, "error": failed[m]}
+            continue
         rho = np.array([r["spearman"] for r in rows[m]])
         entry = _summary(rows[m])
         entry["fit_seconds_mean"] = float(np.mean(secs[m]))
         entry["per_fold_spearman"] = rho.tolist()
-        ref = np.array([r["spearman"] for r in rows["single"]])
-        entry["paired_test_vs_single"] = (
-            {"statistic": None, "p_value": None, "n": 0} if m == "single" else _paired(rho, ref)
-        )
+        comps = {
+            b: _compare(rho, np.asarray(e["per_fold_spearman"], float), ratio, b)
+            for b, e in baselines.items()
+        }
+        entry["compared_with"] = strongest
+        entry["vs_baseline"] = comps.get(strongest) if strongest else None
+        entry["comparisons"] = comps
         out_models[m] = entry
-
-    baselines = {}
-    for b in BASELINES:
-        col = (
-            depth
-            if b == "depth" and depth is not None
-            else (X[b].to_numpy(float) if b in fs.proxies else None)
-        )
-        if col is None:
-            continue
-        brows = []
-        for _, te in splits:
-            ok = ~np.isnan(col[te])
-            brows.append(
-                ranking_metrics(col[te][ok], y[te][ok], None if depth is None else depth[te][ok])
-            )
-        baselines[b] = _summary(brows)
 
     result: dict[str, Any] = {
         "models": out_models,
         "cv_baselines": baselines,
+        "strongest_baseline": strongest,
+        "comparison": (
+            "difference in held-out Spearman, model minus baseline, on the same splits; "
+            + (
+                "no test: in-sample figures"
+                if cv == "none"
+                else "95% interval and p from the corrected resampled t-test "
+                f"(Nadeau & Bengio 2003; n_test/n_train = {ratio:.3f})"
+            )
+        ),
         "cv": {
             "kind": cv,
             "folds": 1 if cv == "none" else folds,
@@ -225,21 +325,37 @@ def evaluate_models(
                 "in-sample: trained and scored on the same architectures (optimistic)"
                 if cv == "none"
                 else f"{folds}-fold cross-validation repeated {repeats} times; every model "
-                "sees the same folds; preprocessing fitted on training folds only"
+                "and baseline sees the same folds; preprocessing and every choice fitted "
+                "on training folds only"
             ),
         },
         "n_architectures": n,
         "features": fs.features,
         "n_features": int(X.shape[1]),
+        "epoch": epoch,
     }
     if sizes is not None:
-        result["learning_curve"] = _learning_curve(models, params, X, y, depth, splits, sizes, seed)
+        result["learning_curve"] = _learning_curve(
+            [m for m in models if m not in failed], params, X, y, depth, splits, sizes, seed, tick
+        )
     result["seconds"] = time.perf_counter() - start
     if report_dir is not None:
         from rankzc.ranking.report import write_report
 
         result["report"] = str(write_report(report_dir, result, fs, oof, bench=bench))
-    return _clean(result)
+    return jsonable(result)
+
+
+def check_label_spread(y: np.ndarray) -> None:
+    """Refuse labels that cannot rank anything: fewer than 2 finite or all equal."""
+    y = np.asarray(y, dtype=float)
+    y = y[np.isfinite(y)]
+    if len(y) < 2:
+        raise RankzcError(f"need at least 2 labelled architectures, got {len(y)}")
+    if y.min() == y.max():
+        raise RankzcError(
+            f"labels have no spread: all {len(y)} architectures have val_acc = {y[0]:g}"
+        )
 
 
 def _subsample(tr: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -254,7 +370,22 @@ def _subsample(tr: np.ndarray, size: int | None, rng: np.random.Generator) -> np
     return np.sort(rng.choice(tr, size=size, replace=False))
 
 
-def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[str, list[dict]]:
+def _ticker(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """A function counting fits and passing ``(done, total)`` to ``progress``."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
+def _learning_curve(
+    models, params, X, y, depth, splits, sizes, seed, tick=lambda: None
+) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed + 1)
     curve: dict[str, list[dict]] = {m: [] for m in models}
     for size in sorted(int(s) for s in sizes):
@@ -263,6 +394,7 @@ def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[st
             rows = []
             for (_, te), tr in zip(splits, subs, strict=True):
                 pred, _ = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
+                tick()
                 rows.append(ranking_metrics(pred, y[te], None if depth is None else depth[te]))
             s = _summary(rows)
             curve[m].append(
@@ -275,19 +407,39 @@ def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[st
     return curve
 
 
+def _num(v, fmt: str = ".3f") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def comparison_text(test: dict | None) -> tuple[str, str, str]:
+    """(baseline, "diff [lo, hi]", p) cells of one comparison, "-" where absent."""
+    if not test:
+        return "-", "-", "-"
+    lo, hi = test.get("ci95") or [None, None]
+    diff = f"{_num(test.get('mean_diff'), '+.3f')} [{_num(lo, '+.3f')}, {_num(hi, '+.3f')}]"
+    return str(test.get("baseline", "-")), diff, _num(test.get("p_value"), ".2g")
+
+
 def results_table(result: dict) -> pd.DataFrame:
-    """One row per model (and baseline): mean ± std of the metrics, p-value vs single."""
+    """One row per model (and baseline): mean ± std of the metrics; for a model, the
+    baseline it is compared with, the mean Spearman difference with its corrected 95%
+    interval, and p (a failed model shows its reason)."""
     recs = []
     for kind, group in (
         ("model", result["models"]),
         ("baseline", result.get("cv_baselines", {})),
     ):
         for name, e in group.items():
-            rec = {"name": name, "kind": kind}
+            rec: dict[str, Any] = {"name": name, "kind": kind}
+            if e.get("failed"):
+                rec.update({m: "-" for m in METRICS})
+                rec.update(vs="-", diff=f"failed: {e.get('error')}", p="-")
+                recs.append(rec)
+                continue
             for m in METRICS:
                 mu, sd = e.get(f"{m}_mean"), e.get(f"{m}_std")
                 rec[m] = "-" if mu is None else f"{mu:.3f}±{(sd or 0):.3f}"
-            p = e.get("paired_test_vs_single", {}).get("p_value") if kind == "model" else None
-            rec["p_vs_single"] = "-" if p is None else f"{p:.2g}"
+            vs, diff, p = comparison_text(e.get("vs_baseline") if kind == "model" else None)
+            rec.update(vs=vs, diff=diff, p=p)
             recs.append(rec)
     return pd.DataFrame(recs).set_index("name")

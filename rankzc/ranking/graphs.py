@@ -117,11 +117,11 @@ def space_vocabulary(kind: str) -> tuple[str, ...]:
 
     return {
         "gcn-nas": ("input", "output", *OPS, "gcn", "tcn", "add", "res"),
-        "nasbench201": ("input", "output", *NB201_OPS),
-        "transbench101_micro": ("input", "output", *TB101_MICRO_OPS),
+        "nasbench201": ("input", "output", "sum", *NB201_OPS),
+        "transbench101_micro": ("input", "output", "sum", *TB101_MICRO_OPS),
         "transbench101_macro": ("input", "output", *TB101_MACRO_OPS),
         "nasbench101": NB101_OPS,
-        "nasbench301": ("input", "output", "sum", *DARTS_OPS),
+        "nasbench301": ("input", "output", "sum", "concat", *DARTS_OPS),
     }[kind]
 
 

@@ -4,20 +4,27 @@ A ranker file (``.rzc``) is a zip archive holding
 
 * ``manifest.json``: format name and version, rankzc version, model name and parameters,
   feature set and names, search space, proxy settings (preset, data, batch size, seed, ...),
-  training summary, the model's JSON state and the SHA-256 of every other member;
+  training summary, the model's JSON state and the SHA-256 of every other member
+  (:data:`MANIFEST_SCHEMA` lists every key and its type);
+* ``manifest.sha256``: the SHA-256 of ``manifest.json`` itself, so that an edited manifest
+  (say, ``feature_names``) is refused instead of scoring wrong;
 * ``arrays.safetensors``: every numeric array (preprocessing state, network weights),
   written with :mod:`safetensors`;
 * ``text/<name>``: text blobs such as the LightGBM model (``model_to_string``).
 
-Loading never unpickles anything: JSON, safetensors and LightGBM's text format only. A file
-that is not such an archive, fails its checksums, or was written in another format version
-raises a one-line :class:`~rankzc.errors.RankzcError`.
+Loading never unpickles anything: JSON, safetensors and LightGBM's text format only, each
+checked before use (sizes bounded, LightGBM text parsed and rebuilt, see
+:func:`load_ranker`). A file that is not such an archive, breaks the schema, fails a
+checksum, or was written in another format version raises a one-line
+:class:`~rankzc.errors.RankzcError`; a damaged or hostile file reads ``<path>: corrupted
+ranker file (<reason>)``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from rankzc import __version__
-from rankzc.errors import RankzcError
+from rankzc.atomicfile import atomic_output
+from rankzc.errors import RankzcError, describe_error
+from rankzc.jsonfile import jsonable
 from rankzc.ranking.base import BaseRanker
 from rankzc.ranking.features import FEATURE_SETS, encoding_features, feature_matrix
 from rankzc.ranking.registry import RANKERS, make_ranker, ranker_class
@@ -35,21 +44,12 @@ from rankzc.ranking.registry import RANKERS, make_ranker, ranker_class
 __all__ = ["FittedRanker", "fit_ranker", "save_ranker", "load_ranker", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "rankzc-ranker"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: manifest.sha256 holds the manifest's own checksum
+MANIFEST_SUM = "manifest.sha256"
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
 
 
 class FittedRanker:
@@ -119,17 +119,68 @@ class FittedRanker:
             )
             enc.index = table.index
             parts.append(enc)
-        return pd.concat(parts, axis=1).loc[:, self.feature_names]
+        out = pd.concat(parts, axis=1).loc[:, self.feature_names]
+        if self.info.get("normalise") == "rank":  # transfer: ranks within the scored set
+            from rankzc.ranking.transfer import rank_normalise
+
+            out = rank_normalise(out)
+        return out
+
+    def settings_mismatch(self, settings: dict | None) -> dict[str, tuple[Any, Any]]:
+        """``{key: (ranker's value, given value)}`` for the proxy settings that differ.
+
+        Compared: every key both record, except those that do not change a score's meaning
+        (:data:`SETTINGS_NOT_COMPARED`). Empty when either side records no settings.
+        """
+        if not self.settings or not isinstance(settings, dict):
+            return {}
+        keys = sorted((set(self.settings) & set(settings)) - SETTINGS_NOT_COMPARED)
+        return {
+            k: (self.settings[k], settings[k])
+            for k in keys
+            if jsonable(self.settings[k]) != jsonable(settings[k])
+        }
+
+    def check_settings(
+        self, settings: dict | None, source: str, ranker: str = "the ranker", *, warn=None
+    ) -> None:
+        """Refuse features computed under other proxy settings than the ranker's.
+
+        Args:
+            settings: the settings recorded with the features (None: unknown, not checked).
+            source: the features' file, named in the message.
+            ranker: the ranker's file, named in the message.
+            warn: when given, called with the message instead of raising (``--allow-mismatch``).
+
+        Raises:
+            RankzcError: one line naming both files and the differing settings.
+        """
+        diff = self.settings_mismatch(settings)
+        if not diff:
+            return
+        given = ", ".join(f"{k}={v[1]!r}" for k, v in diff.items())
+        wanted = ", ".join(f"{k}={v[0]!r}" for k, v in diff.items())
+        msg = (
+            f"{source}: features computed with {given}, but {ranker} was fitted on features "
+            f"computed with {wanted}; recompute them with the ranker's settings "
+            "(or pass --allow-mismatch)"
+        )
+        if warn is None:
+            raise RankzcError(msg)
+        warn(msg)
 
     def score_table(self, table: pd.DataFrame) -> pd.Series:
         """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`)."""
         return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
 
-    def score(self, archs: Iterable[Any], settings: dict | None = None) -> pd.DataFrame:
+    def score(
+        self, archs: Iterable[Any], settings: dict | None = None, *, quiet: bool = False
+    ) -> pd.DataFrame:
         """Score new architectures of the ranker's space, best first.
 
         Proxies are computed with :func:`rankzc.proxies.score_architectures` under the
-        ranker's recorded proxy settings (or ``settings``). Returns a frame indexed by
+        ranker's recorded proxy settings (or ``settings``), with progress on stderr
+        (:mod:`rankzc.progress`) unless ``quiet``. Returns a frame indexed by
         ``arch_id`` with columns ``rank``, ``score``, ``arch``, ``depth`` and the proxies.
         """
         from rankzc.space import SPACE, Architecture
@@ -153,13 +204,47 @@ class FittedRanker:
 
             # compute only the proxies the model reads, with the recorded settings
             ps = ProxySettings.from_dict({**dict(settings), "proxies": list(self.proxies)})
-            table = score_architectures(items, ps)
+            from rankzc.progress import Progress
+
+            with Progress(quiet=quiet) as bar:
+                task = bar.add(f"scoring {len(items)} architectures", total=len(items))
+                table = score_architectures(items, ps, progress=bar.callback(task))
         else:
             table = pd.DataFrame(
                 {"depth": [a.depth for a in items], "arch": [str(a) for a in items]},
                 index=pd.Index([a.arch_id for a in items], name="arch_id"),
             )
         return rank_table(table, self.score_table(table))
+
+
+#: proxy-settings keys that do not change what a score means (not compared)
+SETTINGS_NOT_COMPARED = frozenset({"device", "proxies", "rankzc_version", "source"})
+
+
+def recorded_settings(table_path: str | Path) -> dict | None:
+    """Proxy settings recorded beside a features table, or None when there are none.
+
+    ``rankzc features`` writes them to ``<table>.json`` (``settings``); a table exported
+    from a store may carry the store's ``proxy_settings``.
+    """
+    from rankzc.jsonfile import read_json
+
+    sidecar = Path(str(table_path) + ".json")
+    if not sidecar.is_file():
+        return None
+    data = read_json(sidecar)
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("settings"), dict):
+        return data["settings"]
+    meta = data.get("benchmark")
+    raw = meta.get("proxy_settings") if isinstance(meta, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+    return raw if isinstance(raw, dict) else None
 
 
 def _to_arch(item: Any):
@@ -197,22 +282,47 @@ def fit_ranker(
     features: str = "proxies",
     epoch: int = -1,
     params: dict | None = None,
+    transfer_to=None,
 ) -> FittedRanker:
-    """Fit ``model`` on every labelled architecture of ``bench`` (a Benchmark)."""
+    """Fit ``model`` on every labelled architecture of ``bench`` (a Benchmark).
+
+    ``transfer_to`` (a Benchmark to be ranked later): keep only the feature columns it also
+    has and rank-normalise them (:mod:`rankzc.ranking.transfer`); scoring then
+    rank-normalises the scored set the same way.
+    """
     if model not in RANKERS:
         raise RankzcError(f"unknown model {model!r}; choose from {', '.join(RANKERS)}")
     if features not in FEATURE_SETS:
         raise RankzcError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
-    fs = feature_matrix(bench, features, epoch=epoch)
-    est = make_ranker(model, **(params or {})).fit(fs.X, fs.y.to_numpy(dtype=float))
+    # a label-free ranker (rankagg) fits on every architecture, labelled or not
+    label_free = not getattr(ranker_class(model), "needs_labels", True)
+    fs = feature_matrix(bench, features, epoch=epoch, labelled_only=not label_free)
+    if transfer_to is not None:
+        from rankzc.ranking.transfer import align_columns, rank_normalise
+
+        other = feature_matrix(transfer_to, features, epoch=epoch, labelled_only=False)
+        cols = align_columns(list(fs.X.columns), list(other.X.columns))
+        fs.X = rank_normalise(fs.X[cols])
+        fs.proxies = [p for p in fs.proxies if p in set(cols)]
+    if label_free:
+        est = make_ranker(model, **(params or {})).fit(fs.X)
+        y = bench.labels()["val_acc"].reindex(fs.X.index).to_numpy(dtype=float)
+        ok = np.isfinite(y)
+        train_rho = est.score(fs.X[ok], y[ok]) if ok.sum() > 2 else None
+    else:
+        est = make_ranker(model, **(params or {})).fit(fs.X, fs.y.to_numpy(dtype=float))
+        train_rho = est.score(fs.X, fs.y.to_numpy(dtype=float))
     info = {
         "benchmark": str(bench.path),
         "dataset": bench.meta.get("dataset"),
         "source": bench.meta.get("source"),
-        "n_architectures": int(len(fs.y)),
+        "n_architectures": int(len(fs.X)),
         "epoch": epoch,
-        "train_spearman": est.score(fs.X, fs.y.to_numpy(dtype=float)),
+        "train_spearman": train_rho,
     }
+    if transfer_to is not None:
+        info["normalise"] = "rank"
+        info["transfer_to"] = str(transfer_to.path)
     return FittedRanker(
         est,
         features=features,
@@ -225,6 +335,73 @@ def fit_ranker(
 
 
 # ---------------------------------------------------------------- persistence
+#: what a ranker file may make the loader read (bytes); larger files are refused unread
+MAX_FILE_BYTES = 512 * 2**20
+MAX_MANIFEST_BYTES = 8 * 2**20
+MAX_MEMBER_BYTES = 256 * 2**20
+MAX_MEMBERS = 64
+_MEMBER_NAME = re.compile(r"arrays\.safetensors|text/[A-Za-z0-9_.-]{1,64}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _dict_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+#: the manifest schema: key -> (rule, description); every key is required, no other allowed
+MANIFEST_SCHEMA: dict[str, tuple[Any, str]] = {
+    "format": (lambda v: v == FORMAT, f"the string {FORMAT!r}"),
+    "format_version": (lambda v: type(v) is int, "an integer"),
+    "rankzc_version": (lambda v: isinstance(v, str), "a string"),
+    "model": (lambda v: isinstance(v, str) and v in RANKERS, f"one of {', '.join(RANKERS)}"),
+    "params": (lambda v: isinstance(v, dict), "an object"),
+    "features": (
+        lambda v: isinstance(v, str) and v in FEATURE_SETS,
+        f"one of {', '.join(FEATURE_SETS)}",
+    ),
+    "feature_names": (
+        lambda v: _str_list(v) and len(v) > 0 and len(set(v)) == len(v),
+        "a non-empty list of distinct strings",
+    ),
+    "proxies": (_str_list, "a list of strings"),
+    "space": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "settings": (_dict_or_none, "an object or null"),
+    "info": (_dict_or_none, "an object or null"),
+    "state": (lambda v: isinstance(v, dict), "an object"),
+    "sha256": (
+        lambda v: isinstance(v, dict)
+        and "arrays.safetensors" in v
+        and len(v) <= MAX_MEMBERS
+        and all(
+            isinstance(k, str) and _MEMBER_NAME.fullmatch(k) and isinstance(h, str)
+            and _HEX64.fullmatch(h)
+            for k, h in v.items()
+        ),
+        "an object of member name -> 64 hex digits, with arrays.safetensors",
+    ),
+}  # fmt: skip
+
+
+def check_manifest(manifest: Any) -> None:
+    """Raise ``RankzcError("manifest: <key> must be ...")`` unless ``manifest`` fits the schema."""
+    if not isinstance(manifest, dict):
+        raise RankzcError("manifest: not a JSON object")
+    for key, (rule, what) in MANIFEST_SCHEMA.items():
+        if key not in manifest:
+            raise RankzcError(f"manifest: no {key!r}")
+        if not rule(manifest[key]):
+            raise RankzcError(f"manifest: {key!r} must be {what}")
+    extra = sorted(set(manifest) - set(MANIFEST_SCHEMA))
+    if extra:
+        raise RankzcError(f"manifest: unknown key {extra[0]!r}")
+    if not set(manifest["proxies"]) <= set(manifest["feature_names"]):
+        raise RankzcError("manifest: 'proxies' must be among 'feature_names'")
+
+
 def save_ranker(fitted: FittedRanker, path: str | Path) -> Path:
     """Write ``fitted`` to ``path`` (a zip; see the module docstring)."""
     from safetensors.numpy import save as st_save
@@ -242,31 +419,99 @@ def save_ranker(fitted: FittedRanker, path: str | Path) -> Path:
         "format_version": FORMAT_VERSION,
         "rankzc_version": __version__,
         "model": fitted.name,
-        "params": _jsonable(fitted.model.get_params()),
+        "params": jsonable(fitted.model.get_params(), nan=True),
         "features": fitted.features,
         "feature_names": fitted.feature_names,
         "proxies": fitted.proxies,
         "space": fitted.space,
-        "settings": _jsonable(fitted.settings),
-        "info": _jsonable(fitted.info),
-        "state": _jsonable(config),
+        "settings": jsonable(fitted.settings, nan=True),
+        "info": jsonable(fitted.info, nan=True),
+        "state": jsonable(config, nan=True),
         "sha256": {k: _sha(v) for k, v in members.items()},
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+    check_manifest(manifest)
+    manifest_bytes = json.dumps(manifest, indent=1).encode()
+    with (
+        atomic_output(path) as tmp,  # whole or nothing; one-line error on a full disk
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+    ):
+        zf.writestr("manifest.json", manifest_bytes)
+        zf.writestr(MANIFEST_SUM, _sha(manifest_bytes) + "\n")
         for k, v in members.items():
             zf.writestr(k, v)
-    tmp.replace(path)
     return path
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refused before reading when it declares more than ``limit`` bytes."""
+    info = zf.getinfo(name)  # KeyError when absent
+    if info.file_size > limit:
+        raise RankzcError(f"member {name} is {info.file_size} bytes (limit {limit})")
+    with zf.open(info) as fh:  # reads at most file_size bytes, then checks the CRC
+        return fh.read(limit + 1)
+
+
+def _read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
+    """The checked manifest and the member bytes of a ranker file (see :func:`load_ranker`)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise RankzcError(f"{size} bytes (limit {MAX_FILE_BYTES})")
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        if "manifest.json" not in names:
+            raise _NotRanker("no manifest.json")
+        if len(names) > MAX_MEMBERS + 2:
+            raise RankzcError(f"{len(names)} members (limit {MAX_MEMBERS + 2})")
+        raw = _read_member(zf, "manifest.json", MAX_MANIFEST_BYTES)
+        manifest = json.loads(raw)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise _NotRanker(f"manifest format is not {FORMAT}")
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise _Incompatible(
+                f"ranker format version {version} (rankzc {manifest.get('rankzc_version')}) "
+                f"is incompatible with this rankzc {__version__} (reads version "
+                f"{FORMAT_VERSION}); refit it"
+            )
+        if MANIFEST_SUM not in names:
+            raise RankzcError(f"no {MANIFEST_SUM}")
+        if _read_member(zf, MANIFEST_SUM, 128).decode("ascii").strip() != _sha(raw):
+            raise RankzcError("manifest.json was edited (its checksum does not match)")
+        check_manifest(manifest)
+        total = 0
+        members = {}
+        for name in manifest["sha256"]:
+            members[name] = _read_member(zf, name, MAX_MEMBER_BYTES)
+            total += len(members[name])
+            if total > MAX_FILE_BYTES:
+                raise RankzcError(f"members hold over {MAX_FILE_BYTES} bytes")
+    for name, data in members.items():
+        if _sha(data) != manifest["sha256"][name]:
+            raise RankzcError(f"checksum of {name} does not match")
+    return manifest, members
+
+
+class _NotRanker(Exception):
+    pass
+
+
+class _Incompatible(Exception):
+    pass
 
 
 def load_ranker(path: str | Path) -> FittedRanker:
     """Read a ranker written by :func:`save_ranker` (no pickle is ever loaded).
 
+    Everything is checked before it is used: the file, manifest and member sizes against
+    fixed limits, the manifest's own checksum (``manifest.sha256``), the manifest against
+    :data:`MANIFEST_SCHEMA`, every member's checksum, a LightGBM model's text
+    (:func:`rankzc.ranking.lgbtext.safe_model_text`), RankNet layer sizes against the
+    stored weights; finally the model scores one row.
+
     Raises:
         FileNotFoundError: no such file.
-        RankzcError: not a ranker file, corrupted, or written in another format version.
+        RankzcError: not a ranker file, corrupted (``"<path>: corrupted ranker file
+            (<reason>)"``, one line), or written in another format version.
     """
     from safetensors.numpy import load as st_load
 
@@ -274,48 +519,39 @@ def load_ranker(path: str | Path) -> FittedRanker:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such ranker file")
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "manifest.json" not in names:
-                raise RankzcError(f"{path}: not a rankzc ranker (no manifest.json)")
-            manifest = json.loads(zf.read("manifest.json"))
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-                raise RankzcError(f"{path}: not a rankzc ranker (manifest format is not {FORMAT})")
-            version = manifest.get("format_version")
-            if version != FORMAT_VERSION:
-                raise RankzcError(
-                    f"{path}: ranker format version {version} (rankzc "
-                    f"{manifest.get('rankzc_version')}) is incompatible with this rankzc "
-                    f"{__version__} (reads version {FORMAT_VERSION}); refit it"
-                )
-            members = {k: zf.read(k) for k in manifest["sha256"]}
+        manifest, members = _read_archive(path)
+    except _NotRanker as err:
+        raise RankzcError(f"{path}: not a rankzc ranker ({err})") from None
+    except _Incompatible as err:
+        raise RankzcError(f"{path}: {err}") from None
     except zipfile.BadZipFile as err:
         raise RankzcError(f"{path}: not a rankzc ranker or corrupted ({err})") from None
-    except (KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RankzcError(f"{path}: corrupted ranker file ({type(err).__name__}: {err})") from None
-    for k, data in members.items():
-        if _sha(data) != manifest["sha256"][k]:
-            raise RankzcError(f"{path}: corrupted ranker file (checksum of {k} does not match)")
+    except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     try:
         blob = members["arrays.safetensors"]
         arrays = st_load(blob) if blob else {}
         texts = {k[5:]: v.decode() for k, v in members.items() if k.startswith("text/")}
         cls = ranker_class(manifest["model"])
-        params = dict(manifest["params"])
-        model = cls(**params)
+        model = cls(**manifest["params"])
         model.feature_names_in_ = list(manifest["feature_names"])
         model._import(manifest["state"], arrays, texts)
-    except RankzcError:
-        raise
+        probe = (  # a model may need a valid row, e.g. gnn an architecture
+            model._probe()
+            if hasattr(model, "_probe")
+            else np.zeros((1, len(model.feature_names_in_)))
+        )
+        if np.shape(model.predict(probe)) != (1,):
+            raise RankzcError("the model does not give one score per row")
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
-        raise RankzcError(f"{path}: corrupted ranker file ({type(err).__name__}: {err})") from None
+        raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     return FittedRanker(
         model,
         features=manifest["features"],
         feature_names=manifest["feature_names"],
         proxies=manifest["proxies"],
         space=manifest["space"],
-        settings=manifest.get("settings"),
-        info=manifest.get("info"),
-        rankzc_version=manifest.get("rankzc_version", "?"),
+        settings=manifest["settings"],
+        info=manifest["info"],
+        rankzc_version=manifest["rankzc_version"],
     )

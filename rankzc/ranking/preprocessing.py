@@ -179,7 +179,14 @@ class ProxyPreprocessor:
             n_quantiles=config["n_quantiles"],
             log_span=config["log_span"],
         )
-        pre.names_in_ = list(config["names_in"])
+        pre.names_in_ = [str(n) for n in config["names_in"]]
+        m = len(pre.names_in_)
+        for key in ("binary", "log", "indicator", "median", "mean", "scale", "sign"):
+            if np.shape(arrays[key]) != (m,):
+                raise RankzcError(f"preprocessing state: {key} has shape {np.shape(arrays[key])}")
+        q = np.shape(arrays["quantiles"])
+        if len(q) != 2 or q[0] < 2 or q[1] != m:
+            raise RankzcError(f"preprocessing state: quantiles has shape {q}")
         pre.binary_ = arrays["binary"].astype(bool)
         pre.log_ = arrays["log"].astype(bool)
         pre.indicator_ = arrays["indicator"].astype(bool)

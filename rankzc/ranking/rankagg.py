@@ -38,7 +38,10 @@ win), no label-free rule can know it: the whole ranking comes out inverted. Give
 
 **Proxy set.** ``proxies`` names the proxies to aggregate; by default every column that is
 not an architecture-encoding or graph feature (see
-:func:`rankzc.ranking.features.is_proxy_column`). Near-duplicates are then dropped
+:func:`rankzc.ranking.features.is_proxy_column`). A proxy that agrees with no one is dropped:
+\|Spearman\| with the consensus below ``min_agreement`` (default 0.2, a conventional "weak"
+correlation; such a proxy shares no signal with the others and, under the log rule, its
+random low ranks would only add noise). Near-duplicates are then dropped
 (``dedup``, default 0.9): proxies are visited by decreasing \|Spearman\| with the consensus,
 and one whose \|Spearman\| with an already kept proxy exceeds ``dedup`` is dropped
 (duplicates would otherwise count twice, e.g. ``params`` and ``flops``). ``dedup=None``
@@ -128,9 +131,13 @@ class RankAggRanker(BaseRanker):
             better); unnamed proxies get +1.
         reference: ``"fit"`` ranks new rows among the fitted rows' values; ``"batch"``
             ranks them among the rows given to ``predict`` (AZ-NAS's transductive form).
+        min_agreement: drop a proxy whose |Spearman| with the consensus is below this
+            (0 keeps all).
     """
 
     name = "rankagg"
+    #: fits without labels (``rankzc fit`` then uses unlabelled architectures too)
+    needs_labels = False
 
     def __init__(
         self,
@@ -140,6 +147,7 @@ class RankAggRanker(BaseRanker):
         orient: str = "consensus",
         directions: dict[str, float] | None = None,
         reference: str = "fit",
+        min_agreement: float = 0.2,
     ):
         self.rule = rule
         self.proxies = proxies
@@ -147,6 +155,7 @@ class RankAggRanker(BaseRanker):
         self.orient = orient
         self.directions = directions
         self.reference = reference
+        self.min_agreement = min_agreement
 
     def _check_params(self) -> None:
         if self.rule not in RULES:
@@ -188,9 +197,12 @@ class RankAggRanker(BaseRanker):
         sign = prior.copy()
         if self.orient == "consensus":
             sign = np.where(np.nan_to_num(rho) < 0, -prior, prior)
-        keep = list(range(len(cols)))
+        agree = np.abs(np.nan_to_num(rho)) >= float(self.min_agreement or 0.0)
+        if not agree.any():  # nothing agrees with anything: keep the most central proxy
+            agree[int(np.argmax(np.abs(np.nan_to_num(rho))))] = True
+        keep = [k for k in range(len(cols)) if agree[k]]
         if self.dedup is not None and len(cols) > 1:
-            order = np.argsort(-np.abs(np.nan_to_num(rho)), kind="stable")
+            order = [k for k in np.argsort(-np.abs(np.nan_to_num(rho)), kind="stable") if agree[k]]
             keep = []
             for k in order:
                 dup = any(

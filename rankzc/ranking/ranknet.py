@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
@@ -128,6 +129,8 @@ class RankNetRanker(BaseRanker):
         perm = rng.permutation(n)
         n_val = int(round(self.valid_fraction * n)) if n >= 20 else 0
         val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        if np.ptp(y[tr]) == 0:  # the held-out rows took every other label: no early stopping
+            n_val, val, tr = 0, tr[:0], np.arange(n)
         y_tr, y_val = y[tr], y[val]
         n_tr_pairs = len(tr) * (len(tr) - 1) // 2
         fixed = _all_pairs(y_tr) if n_tr_pairs <= self.max_pairs else None
@@ -157,7 +160,7 @@ class RankNetRanker(BaseRanker):
                     loss.backward()
                     opt.step()
                 if n_val < 2 or len(vi) == 0:
-                    history.append(float(loss))
+                    history.append(float(loss.detach()))
                     continue
                 net.eval()
                 with torch.no_grad():
@@ -197,8 +200,18 @@ class RankNetRanker(BaseRanker):
         self.pre_ = ProxyPreprocessor.from_state(
             config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
         )
-        net = self._net(int(config["n_in"]))
         state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net.")}
+        with torch.device("meta"):  # shapes only: nothing allocated for hostile sizes
+            want = {
+                k: tuple(v.shape) for k, v in self._net(int(config["n_in"])).state_dict().items()
+            }
+        got = {k: tuple(v.shape) for k, v in state.items()}
+        if want != got:
+            raise RankzcError(
+                f"ranknet: layer sizes {list(self.hidden)} with {config['n_in']} inputs do not "
+                "match the stored weights"
+            )
+        net = self._net(int(config["n_in"]))
         net.load_state_dict(state)
         net.eval()
         self.net_ = net

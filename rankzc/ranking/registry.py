@@ -1,12 +1,14 @@
-"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``."""
+"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``, ``gnn``."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker
+
+if TYPE_CHECKING:  # the CLI lists RANKERS without importing scikit-learn
+    from rankzc.ranking.base import BaseRanker
 
 __all__ = ["RANKERS", "make_ranker", "ranker_class"]
 
@@ -18,6 +20,7 @@ RANKERS: dict[str, str] = {
     "ranknet": "rankzc.ranking.ranknet:RankNetRanker",
     "lambdarank": "rankzc.ranking.lambdarank:LambdaRankRanker",
     "rankagg": "rankzc.ranking.rankagg:RankAggRanker",
+    "gnn": "rankzc.ranking.gnn:GNNRanker",
 }
 
 

@@ -74,26 +74,36 @@ def write_report(
     """Write ``report.md`` and its plots into ``report_dir``; return the Markdown path."""
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from rankzc.ranking.evaluation import comparison_text
+
     lines = [
         "# Ranker comparison",
         "",
         f"{result['n_architectures']} labelled architectures, features `{result['features']}` "
-        f"({result['n_features']} columns). {result['cv']['note']}.",
+        f"({result['n_features']} columns), proxies scored after epoch {result.get('epoch', -1)}. "
+        f"{result['cv']['note']}.",
         "",
-        "| model | " + " | ".join(METRICS) + " | p vs single |",
-        "|---" * (len(METRICS) + 2) + "|",
+        "| model | " + " | ".join(METRICS) + " | compared with | Spearman diff [95% CI] | p |",
+        "|---" * (len(METRICS) + 4) + "|",
     ]
     for name, e in result["models"].items():
+        if e.get("failed"):
+            lines.append(
+                f"| {name} | "
+                + " | ".join("-" for _ in METRICS)
+                + f" | - | failed: {e['error']} | - |"
+            )
+            continue
         cells = [f"{_fmt(e[f'{m}_mean'])} ± {_fmt(e[f'{m}_std'])}" for m in METRICS]
-        p = e["paired_test_vs_single"]["p_value"]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_fmt(p)} |")
+        vs, diff, p = comparison_text(e.get("vs_baseline"))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {vs} | {diff} | {p} |")
     for name, e in result.get("cv_baselines", {}).items():
         cells = [f"{_fmt(e[f'{m}_mean'])} ± {_fmt(e[f'{m}_std'])}" for m in METRICS]
-        lines.append(f"| baseline: {name} | " + " | ".join(cells) + " | - |")
+        lines.append(f"| baseline: {name} | " + " | ".join(cells) + " | - | - | - |")
     lines += [
         "",
-        "p vs single: Wilcoxon signed-rank test over the per-fold Spearman values "
-        "(approximate: folds share training data).",
+        f"Compared with: the strongest baseline ({result.get('strongest_baseline')}); "
+        f"{result.get('comparison', '')}.",
         "",
     ]
     if bench is not None and not isinstance(bench, (str, Path, FeatureSet)) and fs.proxies:
@@ -102,10 +112,12 @@ def write_report(
         except ImportError:  # pragma: no cover - analysis helpers absent
             analysis = None
         if analysis is not None:
-            single = analysis.single_proxy_report(bench, n_boot=200, group_by_depth=False)
+            single = analysis.single_proxy_report(
+                bench, epoch=int(result.get("epoch", -1)), n_boot=200, group_by_depth=False
+            )
             analysis.plot_proxy_correlations(single, str(out / "proxy_correlations.png"))
             lines += ["## Single proxies", "", "![](proxy_correlations.png)", ""]
-            if len(bench.proxy_epochs()) > 1:
+            if len(bench.proxy_epochs()) > 1:  # warm-up curves span every epoch
                 analysis.plot_warmup(analysis.warmup_report(bench), str(out / "warmup.png"))
                 lines += ["## Warm-up", "", "![](warmup.png)", ""]
     _scatter(out / "predicted_vs_true.png", oof, fs.y.to_numpy(dtype=float))
@@ -113,6 +125,14 @@ def write_report(
     if result.get("learning_curve"):
         _learning(out / "learning_curve.png", result["learning_curve"])
         lines += ["## Learning curve", "", "![](learning_curve.png)", ""]
+        curve = result["learning_curve"]
+        sizes = [p["train_size"] for p in next(iter(curve.values()), [])]
+        lines += ["| model | " + " | ".join(f"n = {s}" for s in sizes) + " |"]
+        lines += ["|---" * (len(sizes) + 1) + "|"]
+        for m, pts in curve.items():
+            cells = [f"{_fmt(p['spearman_mean'])} ± {_fmt(p['spearman_std'])}" for p in pts]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -19,11 +19,23 @@ upserts overwrite the same epochs).
 
 Application errors (non-finite loss, out of memory, exceptions) are caught in the task
 and returned as failed runs; they are not retried.
+
+Orphans: Ray binds its head processes (GCS, raylet, ...) to the driver, but the agents
+the raylet starts (``ray::DashboardAgent``, ``ray::RuntimeEnvAgent``) outlive a driver
+killed with SIGKILL while Ray is still starting, re-parented to init. A local Ray
+instance therefore keeps its files under ``<tmp>/rzray-<uid>/<driver pid>-<start time>``
+(:func:`driver_temp_dir`), which every process of that instance holds open from birth
+(its inherited log files); the next start (:func:`clean_stale_ray`) kills the processes
+of every such instance whose driver is gone and removes its folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +49,70 @@ from rankzc.training.data import TrainData
 from rankzc.training.trainer import EpochRecord, RunResult, Trainer, describe_error
 
 MAX_RETRIES = 2
+
+
+def ray_temp_root() -> Path:
+    """Where local Ray instances started by rankzc keep their files (short: socket paths)."""
+    return Path(tempfile.gettempdir()) / f"rzray-{os.getuid()}"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def driver_temp_dir(pid: int | None = None) -> Path:
+    """The temporary folder of the Ray instance of driver ``pid`` (default: this process)."""
+    pid = os.getpid() if pid is None else pid
+    return ray_temp_root() / f"{pid}-{_start_time(pid)}"
+
+
+def _holders(folder: Path) -> list[int]:
+    """Processes (of this user) with their working directory or an open file in ``folder``."""
+    prefix = str(folder) + os.sep
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        links = [f"/proc/{entry.name}/cwd"]
+        with contextlib.suppress(OSError):
+            links += [f"/proc/{entry.name}/fd/{fd}" for fd in os.listdir(f"/proc/{entry.name}/fd")]
+        for link in links:
+            try:
+                target = os.readlink(link)
+            except OSError:
+                continue
+            if target.startswith(prefix) or target == str(folder):
+                found.append(int(entry.name))
+                break
+    return found
+
+
+def clean_stale_ray() -> int:
+    """Kill what is left of local Ray instances whose rankzc driver died; return how many.
+
+    Only folders under :func:`ray_temp_root` are looked at, and only those whose driver
+    (pid and start time in the folder name) no longer runs; a running build's Ray is
+    never touched.
+    """
+    root = ray_temp_root()
+    if not root.is_dir() or not os.path.isdir("/proc"):
+        return 0
+    killed = 0
+    for folder in root.iterdir():
+        pid, _, start = folder.name.partition("-")
+        if not pid.isdigit() or (start and _start_time(int(pid)) == start):
+            continue  # its driver is alive
+        for victim in _holders(folder):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(victim, signal.SIGKILL)
+                killed += 1
+        shutil.rmtree(folder, ignore_errors=True)
+    return killed
 
 
 def _train_task(
@@ -97,10 +173,16 @@ def run_ray(
     from rankzc.training.runner import _count
 
     started = False
+    temp_dir = None
     if not ray.is_initialized():
+        if not address or address == "local":  # a local instance: this process starts it
+            clean_stale_ray()
+            temp_dir = driver_temp_dir()
+            temp_dir.mkdir(parents=True, exist_ok=True)
+        local = {} if temp_dir is None else {"_temp_dir": str(temp_dir)}
         if address:
             try:
-                ray.init(address=address, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False, include_dashboard=False, **local)
             except Exception as err:  # noqa: BLE001
                 raise RankzcError(f"--ray-address {address}: {describe_error(err)}") from None
         else:
@@ -109,6 +191,7 @@ def run_ray(
                 num_gpus=torch.cuda.device_count() if device.type == "cuda" else 0,
                 include_dashboard=False,
                 log_to_driver=False,
+                **local,
             )
         started = True
     try:
@@ -160,3 +243,5 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)

@@ -44,8 +44,6 @@ import contextlib
 import fcntl
 import json
 import os
-import sqlite3
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +54,7 @@ from typing import Any
 import torch
 
 from rankzc.errors import RankzcError
+from rankzc.progress import BuildProgress
 from rankzc.space import SPACE, Architecture
 from rankzc.store import Benchmark, config_hash
 from rankzc.training.config import TrainConfig
@@ -138,7 +137,6 @@ def check_output(out: str | Path) -> Path:
         raise RankzcError(
             f"--out {out}: directory {parent} is not writable ({err.strerror})"
         ) from None
-    _drop_empty_store(out)
     if out.exists():
         try:
             open(out, "r+b").close()
@@ -146,29 +144,6 @@ def check_output(out: str | Path) -> Path:
             raise RankzcError(f"--out {out}: file is not writable ({err.strerror})") from None
         Benchmark.open(out, readonly=True).close()
     return out
-
-
-def _drop_empty_store(out: Path) -> None:
-    """Remove a store file that holds no table (a build killed while creating it)."""
-    if not out.is_file():
-        return
-    if out.stat().st_size:
-        with open(out, "rb") as fh:
-            if fh.read(16) != b"SQLite format 3\x00":
-                return
-        try:
-            conn = sqlite3.connect(f"file:{out.resolve()}?mode=ro", uri=True)
-            try:
-                n = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return
-        if n:
-            return
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(str(out) + suffix).unlink()
 
 
 def proxy_settings(config: TrainConfig, seed: int) -> dict[str, Any]:
@@ -234,25 +209,49 @@ class StoreWriter:
 
 @contextlib.contextmanager
 def build_lock(out: Path) -> Iterator[Path]:
-    """Hold ``<out>.ckpt/lock`` exclusively; refuse when another build holds it."""
+    """Hold an OS lock (``flock``) on ``<out>.ckpt/lock`` for the build's life.
+
+    A build that cannot take the lock is refused and touches nothing. Only the holder
+    cleans up: temporary checkpoint files left by a killed build, then (still holding
+    the lock) the lock file and the folder when no checkpoint is left. A process that
+    opened the lock file just before the holder removed it sees, after locking, that
+    its file is no longer the one at ``lock`` and starts over, so two builds can never
+    hold locks on two different files.
+    """
     ckdir = checkpoint_dir(out)
-    ckdir.mkdir(exist_ok=True)
     lock = ckdir / "lock"
-    fh = open(lock, "a+")
-    try:
+    while True:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            ckdir.mkdir(exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            if not ckdir.parent.is_dir():
+                raise RankzcError(f"--out {out}: directory {ckdir.parent} does not exist") from None
+            continue  # the holder removed the folder between mkdir and open
+        except OSError as err:
+            raise RankzcError(f"--out {out}: cannot create {lock} ({err.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise RankzcError(f"--out {out}: another build is writing this store") from None
-        # With the lock held no writer is alive: a temporary file is a kill's leftover.
+        try:
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)  # locked a lock file its holder has just removed: try again
+    try:
+        # With the lock held no other build is alive: a temporary file is a kill's leftover.
         for stale in ckdir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
         yield ckdir
     finally:
-        fh.close()
         with contextlib.suppress(OSError):
-            lock.unlink()
+            lock.unlink()  # removed while still locked (see above)
             ckdir.rmdir()  # only when no checkpoint is left
+        os.close(fd)
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -340,66 +339,8 @@ def plan_jobs(
     return jobs
 
 
-def _is_tty() -> bool:
-    return sys.stderr.isatty()
-
-
-class Progress:
-    """Overall and per-architecture progress bars (rich), silent when disabled."""
-
-    def __init__(self, total: int, epochs: int, enabled: bool):
-        self.enabled = enabled
-        self.epochs = epochs
-        self._bar = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._overall = self._bar.add_task("architectures", total=total)
-            self._arch: dict[str, Any] = {}
-
-    def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def start(self, arch_id: str) -> None:
-        if self._bar is not None:
-            self._arch[arch_id] = self._bar.add_task(f"  {arch_id} epoch 0", total=None)
-
-    def batch(self, arch_id: str, epoch: int, i: int, n: int) -> None:
-        if self._bar is not None and arch_id in self._arch:
-            self._bar.update(
-                self._arch[arch_id],
-                description=f"  {arch_id} epoch {epoch + 1}/{self.epochs}",
-                total=n * self.epochs,
-                completed=epoch * n + i,
-            )
-
-    def end(self, arch_id: str) -> None:
-        if self._bar is not None:
-            task = self._arch.pop(arch_id, None)
-            if task is not None:
-                self._bar.remove_task(task)
-            self._bar.advance(self._overall)
+# one progress helper for every command (rankzc/progress.py)
+Progress = BuildProgress
 
 
 def run_local(
@@ -482,6 +423,7 @@ def build_benchmark(
     progress: bool | None = None,
     data: TrainData | None = None,
     model_fn: Callable | None = None,
+    allow_mixed_config: bool = False,
 ) -> BuildSummary:
     """Train ``archs`` under ``config`` into the store ``out`` (created if missing).
 
@@ -490,7 +432,10 @@ def build_benchmark(
     one too (:func:`seed_plan`); the store keeps every run. Running it again resumes: finished runs are skipped, partial runs continue from
     their checkpoints, failed runs are skipped unless ``retry_failed``. ``data``
     (default: loaded from ``config.data``) and ``model_fn`` are for tests and
-    notebooks; ``progress`` (default: when stderr is a terminal) shows progress bars.
+    notebooks; ``progress``: None = bars on a terminal, one-line reports on stderr
+    otherwise (:mod:`rankzc.progress`), False = silent.
+    A store holding runs of another configuration is refused unless
+    ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`).
     """
     t0 = time.perf_counter()
     out = check_output(out)
@@ -503,6 +448,9 @@ def build_benchmark(
         raise RankzcError("--archs: the same architecture is listed twice")
     seeds = (int(seed),) if isinstance(seed, int) else tuple(int(s) for s in seed)
     plan = seed_plan(archs, seeds, repeat)  # checks seeds and repeat before any training
+    if out.exists():  # refuse another configuration before loading any data
+        with Benchmark.open(out, readonly=True) as held:
+            held.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
     if data is None:
         data = load_train_data(config.data)
     summary = BuildSummary(out, total=len(plan))
@@ -512,6 +460,7 @@ def build_benchmark(
             out, space=SPACE, dataset=config.data, source="rankzc bench build"
         ) as bench,
     ):
+        bench.check_config(config.to_dict(), allow_mixed=allow_mixed_config)
         bench.set_meta(
             build_config=json.dumps(config.to_dict(), sort_keys=True),
             build_config_hash=config_hash(config.to_dict()),
@@ -519,8 +468,7 @@ def build_benchmark(
         )
         jobs = plan_jobs(bench, archs, config, seeds, ckdir, retry_failed, summary, repeat)
         writer = StoreWriter(bench, config, seeds)
-        enabled = _is_tty() if progress is None else progress
-        with Progress(len(jobs), config.epochs, enabled) as bar:
+        with Progress(len(jobs), config.epochs, progress) as bar:
             if executor == "local":
                 run_local(jobs, config, seeds[0], data, dev, writer, bar, summary, model_fn)
             else:

@@ -43,6 +43,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from rankzc.device import resolve_device  # noqa: F401 - re-exported
+from rankzc.errors import describe_error  # noqa: F401 - re-exported
 from rankzc.space import Architecture
 from rankzc.store import config_hash
 from rankzc.training.config import TrainConfig
@@ -90,12 +92,6 @@ class RunResult:
     error: str | None = None
 
 
-def describe_error(err: BaseException) -> str:
-    """``Type: first line of the message`` (the reason stored for a failed run)."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def checkpoint_name(arch_id: str, seed: int, config: TrainConfig) -> str:
     """``<arch_id>-<run key>.pt``; the run key hashes seed and configuration."""
     key = config_hash({"seed": int(seed), "config": config.to_dict()})
@@ -122,19 +118,6 @@ def atomic_save(obj: Any, path: Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    from rankzc.errors import RankzcError
-
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RankzcError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if dev.type not in ("cpu", "cuda"):
-        raise RankzcError(f"--device: must be auto, cpu or cuda, got {device!r}")
-    return dev
 
 
 def default_model_fn(arch: Architecture, config: TrainConfig, data: TrainData) -> nn.Module:

@@ -1,0 +1,46 @@
+"""Write an output file whole or not at all, with a one-line error when the disk refuses.
+
+:func:`atomic_output` hands out a temporary path beside the target; the caller writes
+it, and on success it is renamed over the target (``os.replace``). On any failure the
+temporary file is removed (never a 0-byte or half-written file left behind, and the
+previous target is untouched), and an ``OSError`` (full disk, read-only directory,
+quota, file too large) becomes a :class:`~rankzc.errors.RankzcError` naming the target,
+not the hidden temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from rankzc.errors import RankzcError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds."""
+    path = Path(path)
+    # a random name opened exclusively with mode 0o666 (not mkstemp's 0o600): the file
+    # gets the permissions the umask gives any new file
+    tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}"))
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as err:
+        raise RankzcError(f"{path}: cannot write ({err.strerror or err})") from None
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        _remove(tmp)
+        raise RankzcError(f"{path}: cannot write ({err.strerror or err})") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)

@@ -1,0 +1,516 @@
+"""``rankzc search``: spend a training budget on the best architecture, live or simulated."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rankzc.commands._common import (
+    check_output_path,
+    echo_csv,
+    echo_json,
+    fmt_num,
+    format_option,
+    print_table,
+)
+from rankzc.errors import RankzcError
+
+#: Numbers of trained architectures shown in the table (plus the last).
+CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
+
+
+@click.command("search")
+@click.option(
+    "--strategy",
+    "-s",
+    "strategies",
+    multiple=True,
+    required=True,
+    help="random | proxy:<name> | vote[:p1,p2,..] | wam[:p1,..] | ranker:<file.rzc> | "
+    "online[:<model>] | evolve[:<model>]; repeat to compare.",
+)
+@click.option(
+    "--simulate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Simulate on the labelled architectures of this store (training reveals labels).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Live: store the candidates' proxies and the trained architectures here (resumable).",
+)
+@click.option("--train-budget", type=int, default=None, help="Architectures to train.")
+@click.option(
+    "--gpu-hours", type=float, default=None, help="Budget in recorded training hours instead."
+)
+@click.option(
+    "--pool",
+    "pool_size",
+    type=int,
+    default=None,
+    help="Candidates scored with proxies (live: sampled, default 100; simulated: drawn per "
+    "seed from the store, default all).",
+)
+@click.option("--max-params", type=float, default=None, help="Never train above this size.")
+@click.option("--max-flops", type=float, default=None, help="Never train above these FLOPs.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Repeat with K seeds.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
+@click.option(
+    "--batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="online/evolve: architectures trained between two refits.",
+)
+@click.option(
+    "--init",
+    type=int,
+    default=5,
+    show_default=True,
+    help="online/evolve: labels taken in the label-free order before the first fit.",
+)
+@click.option("--space", default="gcn-nas", show_default=True, help="Live: search space.")
+@click.option("--depths", default="4,6,8,10", show_default=True, help="Live: depths sampled.")
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "cpu", "ntu60"]),
+    default="cpu",
+    show_default=True,
+    help="Live: model size and training recipe.",
+)
+@click.option("--data", "data_spec", default="synthetic", show_default=True, help="Live: data.")
+@click.option("--epochs", type=int, default=None, help="Live: training epochs.")
+@click.option(
+    "--proxies",
+    default="all",
+    show_default=True,
+    help="Live: proxies scored for the pool (what the strategies read is always added).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Live: where candidates are scored and trained (auto: CUDA when available).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Live: train in this process (local) or as Ray tasks (ray).",
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel workers.")
+@click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write best-so-far curves (mean and band over seeds) to this PNG.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@format_option()
+def search(
+    strategies,
+    simulate,
+    out,
+    train_budget,
+    gpu_hours,
+    pool_size,
+    max_params,
+    max_flops,
+    seeds,
+    seed,
+    batch,
+    init,
+    space,
+    depths,
+    preset,
+    data_spec,
+    epochs,
+    proxies,
+    device,
+    executor,
+    workers,
+    ray_address,
+    plot,
+    quiet,
+    fmt,
+) -> None:
+    """Search architectures: train within a budget, end with the best one found.
+
+    Simulated (--simulate B.db): the pool is the store's labelled architectures; training
+    one reveals its label and charges its recorded seconds; regret is the pool's best
+    (within the limits) minus the best found, in accuracy points. Live (--out S.db): the
+    pool is sampled from the GCN-NAS space and scored with proxies, the chosen
+    architectures are trained by the label pipeline; rerun the same command after an
+    interruption to continue (nothing is trained twice).
+    """
+    from rankzc.search.loop import Budget
+    from rankzc.search.strategies import parse_strategy
+
+    if (simulate is None) == (out is None):
+        raise RankzcError("give exactly one of --simulate B.db and --out S.db")
+    budget = Budget(train_budget, None if gpu_hours is None else float(gpu_hours) * 3600.0)
+    if seeds < 1:
+        raise RankzcError(f"--seeds: must be >= 1, got {seeds}")
+    if batch < 1:
+        raise RankzcError(f"--batch: must be >= 1, got {batch}")
+    for option, value in (("--max-params", max_params), ("--max-flops", max_flops)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise RankzcError(f"{option}: must be a positive number, got {value}")
+    if plot is not None:
+        _check_plot(plot)
+    if out is not None:
+        check_output_path(out)
+    parsed = [parse_strategy(s, batch=batch, init=init) for s in strategies]
+    names = [s.name for s in parsed]
+    if len(set(names)) != len(names):
+        raise RankzcError("--strategy: the same strategy is given twice")
+    seed_list = [seed + k for k in range(seeds)]
+    if simulate is not None:
+        result = _simulate(simulate, parsed, budget, seed_list, pool_size, max_params, max_flops)
+    else:
+        live_opts = dict(
+            space=space,
+            depths=depths,
+            preset=preset,
+            data_spec=data_spec,
+            epochs=epochs,
+            proxies=proxies,
+            device=device,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+        )
+        result = _live(
+            out, parsed, budget, seed_list, pool_size, max_params, max_flops, quiet, live_opts
+        )
+    if plot is not None:
+        _plot(result, plot)
+        result["plot"] = str(plot)
+    if fmt == "json":
+        echo_json(result)
+    elif fmt == "csv":
+        echo_csv(_csv_rows(result))
+    else:
+        _print(result)
+
+
+# ------------------------------------------------------------------ modes
+def _simulate(path, strategies, budget, seeds, pool_size, max_params, max_flops) -> dict:
+    from rankzc.search.pool import pool_from_store
+    from rankzc.search.simulate import simulate
+    from rankzc.store import Benchmark
+
+    if not path.exists():
+        raise RankzcError(f"--simulate {path}: no such benchmark file")
+    with Benchmark.open(path, readonly=True) as bench:
+        pool = pool_from_store(bench)
+    traces = simulate(
+        pool,
+        strategies,
+        budget,
+        seeds,
+        pool_size=pool_size,
+        max_params=max_params,
+        max_flops=max_flops,
+    )
+    return _result("simulated", str(path), traces, pool, budget, max_params, max_flops)
+
+
+def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quiet, o) -> dict:
+    from rankzc.search.live import LiveHooks, LiveSearch
+    from rankzc.space import SPACE, parse_depths
+    from rankzc.training import TrainConfig
+
+    if o["space"] != SPACE:
+        raise RankzcError(f"--space: live search samples {SPACE!r} only, got {o['space']!r}")
+    try:
+        depth_list = parse_depths(o["depths"])
+    except RankzcError as err:
+        raise RankzcError(f"--depths: {err}") from None
+    if o["epochs"] is not None and o["epochs"] < 1:
+        raise RankzcError(f"--epochs: must be >= 1, got {o['epochs']}")
+    if o["workers"] < 1:
+        raise RankzcError(f"--workers: must be >= 1, got {o['workers']}")
+    from rankzc.training.config import resolve_proxies
+
+    names = resolve_proxies(o["proxies"])
+    config = TrainConfig.for_preset(
+        o["preset"], data=o["data_spec"], epochs=o["epochs"], proxies="none"
+    )
+    live = LiveSearch(
+        Path(out),
+        config,
+        pool_size=100 if pool_size is None else int(pool_size),
+        seed=seeds[0],
+        depths=depth_list,
+        proxies=tuple(names),
+        device=o["device"],
+        executor=o["executor"],
+        workers=int(o["workers"]),
+        ray_address=o["ray_address"],
+        max_params=max_params,
+        max_flops=max_flops,
+    )
+    with _LiveProgress(not quiet, budget, len(strategies) * len(seeds)) as bar:
+        live.hooks = LiveHooks(scored=bar.scored, planned=bar.planned, step=bar.step)
+        traces = live.run(strategies, budget, seeds)
+    from rankzc.store import Benchmark
+
+    with Benchmark.open(out, readonly=True) as bench:
+        from rankzc.search.pool import Pool
+
+        table = bench.table(-1)
+        table["encoding"] = bench.encodings()
+        pool = Pool(SPACE, table, [c for c in table.columns if c in names])
+    return _result("live", str(out), traces, pool, budget, max_params, max_flops)
+
+
+class _LiveProgress:
+    """Progress of a live search (rich bars on stderr), silent when disabled."""
+
+    def __init__(self, enabled: bool, budget, searches: int):
+        self.enabled = enabled
+        self.budget = budget
+        self.searches = searches
+        self._bar = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self._bar.start()
+            self._score = None
+            self._tasks: dict[tuple[str, int], Any] = {}
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+
+    def scored(self, arch_id: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._score is None:
+            self._score = self._bar.add_task("scoring candidates", total=total)
+        self._bar.update(self._score, completed=done, total=total)
+
+    def planned(self, name: str, seed: int, batch: list[str]) -> None:
+        if self._bar is not None:
+            self._task(name, seed)
+
+    def _task(self, name: str, seed: int):
+        key = (name, seed)
+        if key not in self._tasks:
+            total = self.budget.archs
+            self._tasks[key] = self._bar.add_task(f"{name} seed {seed}", total=total)
+        return self._tasks[key]
+
+    def step(self, name: str, seed: int, step) -> None:
+        if self._bar is None:
+            return
+        task = self._task(name, seed)
+        self._bar.advance(task)
+        label = "failed" if not math.isfinite(step.label) else f"{100 * step.label:.2f}%"
+        self._bar.update(task, description=f"{name} seed {seed} (last {label})")
+
+
+# ------------------------------------------------------------------ output
+def _result(mode, source, traces, pool, budget, max_params, max_flops) -> dict:
+    from rankzc.search.simulate import curves, trace_dict
+
+    simulated = mode == "simulated"
+    curve = curves(traces)
+    out: dict[str, Any] = {
+        "mode": mode,
+        "source": source,
+        "budget": budget.to_dict(),
+        "limits": {"max_params": max_params, "max_flops": max_flops},
+        "units": "accuracy in percent; regret in accuracy points (pool best within the "
+        "limits minus best found); seconds as recorded",
+        "strategies": [],
+    }
+    for name, frame in curve.items():
+        ts = [t for t in traces if t.strategy == name]
+        best = max(
+            (t.best() for t in ts if t.best() is not None), key=lambda s: s.label, default=None
+        )
+        entry: dict[str, Any] = {
+            "strategy": name,
+            "seeds": [t.seed for t in ts],
+            "trained_mean": sum(len(t.steps) for t in ts) / len(ts),
+            "pool_size": ts[0].pool_size,
+            "feasible": ts[0].feasible,
+            "curve": {
+                "trained": frame.index.tolist(),
+                "best_mean": frame["best_mean"].tolist(),
+                "best_std": frame["best_std"].tolist(),
+            },
+            "cost": {
+                "proxy_seconds_mean": _mean([t.proxy_seconds for t in ts]),
+                "train_seconds_mean": _mean([t.train_seconds for t in ts]),
+                "search_seconds_mean": _mean([t.search_seconds for t in ts]),
+            },
+            "runs": [trace_dict(t) for t in ts],
+        }
+        if simulated:
+            entry["curve"]["regret_mean"] = frame["regret_mean"].tolist()
+            entry["curve"]["regret_std"] = frame["regret_std"].tolist()
+            entry["pool_best"] = 100 * ts[0].pool_best if len({t.seed for t in ts}) == 1 else None
+        if best is not None:
+            entry["best"] = _describe(best, pool)
+        out["strategies"].append(entry)
+    return out
+
+
+def _mean(values) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _describe(step, pool) -> dict:
+    row = pool.table.loc[step.arch_id] if step.arch_id in pool.table.index else {}
+    get = row.get if hasattr(row, "get") else (lambda k, d=None: d)
+    return {
+        "arch_id": step.arch_id,
+        "arch": str(get("encoding", "")),
+        "val_acc": 100 * step.label,
+        "params": _num(get("params", None)),
+        "flops": _num(get("flops", None)),
+    }
+
+
+def _num(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _print(result: dict) -> None:
+    simulated = result["mode"] == "simulated"
+    key = "regret" if simulated else "best"
+    n_max = max(len(s["curve"]["trained"]) for s in result["strategies"])
+    cols = [c for c in CHECKPOINTS if c < n_max] + [n_max]
+    what = "mean regret (points)" if simulated else "mean best accuracy (%)"
+    rows = []
+    for s in result["strategies"]:
+        cells = []
+        for c in cols:
+            i = min(c, len(s["curve"]["trained"])) - 1
+            m, sd = s["curve"][f"{key}_mean"][i], s["curve"][f"{key}_std"][i]
+            cells.append(f"{fmt_num(m, 3)} ± {fmt_num(sd, 3)}")
+        rows.append([s["strategy"], *cells])
+    print_table(
+        ["strategy", *(f"N={c}" for c in cols)],
+        rows,
+        title=f"{result['mode']} search on {result['source']}: {what} ± std after N trained",
+    )
+    rows = []
+    for s in result["strategies"]:
+        best = s.get("best") or {}
+        rows.append(
+            [
+                s["strategy"],
+                fmt_num(best.get("val_acc"), 2),
+                _fmt_big(best.get("params")),
+                _fmt_big(best.get("flops")),
+                fmt_num(s["cost"]["proxy_seconds_mean"], 1),
+                fmt_num(s["cost"]["train_seconds_mean"], 1),
+                best.get("arch", "-"),
+            ]
+        )
+    print_table(
+        ["strategy", "acc %", "params", "FLOPs", "proxy s", "train s", "architecture"],
+        rows,
+        title="best architecture found (over all seeds) and cost (mean per seed)",
+        right={"acc %", "params", "FLOPs", "proxy s", "train s"},
+    )
+
+
+def _csv_rows(result: dict) -> list[dict]:
+    """One row per strategy: the curve's last point, the best architecture, the cost."""
+    key = "regret" if result["mode"] == "simulated" else "best"
+    rows = []
+    for s in result["strategies"]:
+        best = s.get("best") or {}
+        rows.append(
+            {
+                "strategy": s["strategy"],
+                "trained": s["curve"]["trained"][-1],
+                f"{key}_mean": s["curve"][f"{key}_mean"][-1],
+                f"{key}_std": s["curve"][f"{key}_std"][-1],
+                **{f"best_{k}": v for k, v in best.items() if not isinstance(v, (dict, list))},
+                **{f"cost_{k}": v for k, v in s["cost"].items()},
+            }
+        )
+    return rows
+
+
+def _fmt_big(x) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def _check_plot(path: Path) -> None:
+    check_output_path(path, option="--plot", suffixes=(".png",))
+
+
+def _plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    simulated = result["mode"] == "simulated"
+    panels = [("best", "best accuracy found (%)")]
+    if simulated:
+        panels.append(("regret", "regret (accuracy points)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        for s in result["strategies"]:
+            x = np.asarray(s["curve"]["trained"])
+            m = np.asarray(s["curve"][f"{key}_mean"], dtype=float)
+            sd = np.asarray(s["curve"][f"{key}_std"], dtype=float)
+            (line,) = ax.plot(x, m, label=s["strategy"])
+            ax.fill_between(x, m - sd, m + sd, color=line.get_color(), alpha=0.15)
+        ax.set_xlabel("architectures trained")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if key == "regret":
+            ax.set_xscale("log")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(
+        f"{result['mode']} search on {Path(result['source']).name} (mean ± std over seeds)"
+    )
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+COMMANDS = [search]

@@ -1,0 +1,255 @@
+"""The candidate pool of a search: architectures with their proxy scores.
+
+A :class:`Pool` is one table indexed by ``arch_id`` with the columns ``encoding``
+(canonical string), ``depth`` and one column per proxy, plus, in simulation,
+``val_acc`` (the label a "training" reveals) and ``train_seconds`` (what it costs).
+
+* simulated mode: :func:`pool_from_store` reads the labelled architectures of a store;
+* live mode: :func:`score_pool` scores sampled architectures with the recorded proxy
+  settings through :func:`rankzc.proxies.features.iter_scores` (the path behind
+  ``rankzc features`` and ``rankzc score``), in this process, in local worker processes
+  or as Ray tasks, and streams every result to a callback as soon as it arrives.
+
+Hard constraints (``--max-params``, ``--max-flops``) read the ``params`` and ``flops``
+columns, in the store's units (parameters and FLOPs per sample for stores built by
+rankzc and the study; NAS-Bench-Suite-Zero records millions).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rankzc.errors import RankzcError
+
+#: Columns of a pool table that are not proxies.
+BASE_COLUMNS = ("encoding", "depth", "val_acc", "train_seconds")
+
+
+@dataclass
+class Pool:
+    """Candidates of a search (see the module docstring)."""
+
+    space: str
+    table: pd.DataFrame
+    proxies: list[str]
+    #: recorded proxy-scoring seconds (index arch_id, one column per proxy), if known
+    proxy_seconds: pd.DataFrame | None = None
+    #: values computed from the candidates (orders, encodings); emptied when they change
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.table.index)
+
+    @property
+    def labels(self) -> pd.Series | None:
+        return self.table["val_acc"] if "val_acc" in self.table else None
+
+    def subset(self, ids: Sequence[str]) -> Pool:
+        ids = list(ids)
+        sec = None if self.proxy_seconds is None else self.proxy_seconds.reindex(ids)
+        return Pool(self.space, self.table.loc[ids], list(self.proxies), sec)
+
+    def extend(self, rows: pd.DataFrame, seconds: pd.DataFrame | None = None) -> None:
+        """Add new candidates (live local search); rows already present are ignored."""
+        new = rows.loc[~rows.index.isin(self.table.index)]
+        if new.empty:
+            return
+        self.table = pd.concat([self.table, new.reindex(columns=self.table.columns)])
+        if self.proxy_seconds is not None and seconds is not None:
+            self.proxy_seconds = pd.concat([self.proxy_seconds, seconds.reindex(new.index)])
+        self.cache.clear()
+
+    def cost(self, names: Sequence[str]) -> float | None:
+        """Recorded seconds of scoring every candidate with ``names`` (None: not recorded)."""
+        if not names:
+            return 0.0
+        if self.proxy_seconds is None:
+            return None
+        return float(self.proxy_seconds.reindex(columns=list(names)).sum().sum())
+
+    def arch_matrix(self) -> pd.DataFrame:
+        """Architecture-encoding features of every candidate (cached)."""
+        if "arch" not in self.cache:
+            from rankzc.ranking.features import arch_features
+
+            self.cache["arch"] = arch_features(self.table["encoding"].astype(str), self.space)
+        return self.cache["arch"]
+
+    def proxy_matrix(self, names: Sequence[str] | None = None) -> pd.DataFrame:
+        return self.table[list(names if names is not None else self.proxies)].astype(float)
+
+    def check_proxies(self, names: Sequence[str], what: str) -> None:
+        missing = [n for n in names if n not in self.proxies]
+        if missing:
+            raise RankzcError(
+                f"{what}: the pool has no scores for {', '.join(missing)} "
+                f"(scored: {', '.join(self.proxies) or 'none'})"
+            )
+
+
+def feasible_ids(pool: Pool, max_params: float | None, max_flops: float | None) -> list[str]:
+    """Candidates within the hard limits (a candidate with an unknown size is excluded)."""
+    keep = np.ones(len(pool), dtype=bool)
+    for column, limit, option in (
+        ("params", max_params, "--max-params"),
+        ("flops", max_flops, "--max-flops"),
+    ):
+        if limit is None:
+            continue
+        if column not in pool.table:
+            raise RankzcError(f"{option}: the pool has no '{column}' scores to check the limit on")
+        values = pool.table[column].to_numpy(dtype=float)
+        keep &= np.isfinite(values) & (values <= float(limit))
+    return [a for a, k in zip(pool.table.index, keep, strict=True) if k]
+
+
+def pool_from_store(bench, proxies: Sequence[str] | None = None, epoch: int = -1) -> Pool:
+    """The labelled architectures of a store as a simulated pool.
+
+    Raises:
+        RankzcError: the store has no labelled architecture or no proxy scores.
+    """
+    labels = bench.labels()
+    if labels.empty:
+        raise RankzcError(f"--simulate {bench.path}: the store holds no labelled architectures")
+    archs = bench.architectures().reindex(labels.index)
+    feats = bench.features(epoch, proxies=proxies).reindex(labels.index)
+    feats = feats.loc[:, feats.notna().any(axis=0)]
+    table = pd.DataFrame(
+        {
+            "encoding": archs["encoding"].astype(str),
+            "depth": archs["depth"].astype(float),
+            "val_acc": labels["val_acc"].astype(float),
+            "train_seconds": pd.to_numeric(labels["train_seconds"], errors="coerce"),
+        },
+        index=labels.index,
+    ).join(feats)
+    recs = bench.proxy_records(epoch)
+    seconds = None
+    if not recs.empty and recs["seconds"].notna().any():
+        recs = recs[recs["name"].isin(feats.columns)]
+        seconds = recs.pivot_table(
+            index="arch_id", columns="name", values="seconds", aggfunc="mean"
+        ).reindex(labels.index)
+    table.index.name = "arch_id"
+    return Pool(str(bench.meta.get("space", "")), table, [str(c) for c in feats.columns], seconds)
+
+
+# ---------------------------------------------------------------- live scoring
+def _score_chunk(
+    arch_texts: list[str], settings: dict[str, Any]
+) -> list[tuple[str, dict[str, tuple]]]:
+    """Worker body: score architectures with :func:`iter_scores` (one process / Ray task)."""
+    import torch
+
+    from rankzc.proxies.features import ProxySettings, iter_scores
+    from rankzc.space import Architecture
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    ps = ProxySettings.from_dict(settings)
+    archs = [Architecture.parse(t) for t in arch_texts]
+    return [
+        (arch.arch_id, {n: r.as_tuple() for n, r in res.items()})
+        for arch, res in iter_scores(archs, ps)
+    ]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for s in range(0, len(items), size):
+        yield list(items[s : s + size])
+
+
+def score_pool(
+    archs: Sequence[Any],
+    settings: dict[str, Any],
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    chunk: int = 2,
+    on_result: Callable[[str, dict[str, tuple]], None] | None = None,
+) -> dict[str, dict[str, tuple]]:
+    """Score ``archs`` (:class:`~rankzc.space.Architecture`) with the proxy ``settings``.
+
+    ``executor="local"`` runs in this process with one worker, else in ``workers``
+    spawned processes; ``"ray"`` runs one Ray task per chunk. ``on_result(arch_id,
+    {name: (score, seconds, error)})`` is called in this process as results arrive (the
+    caller stores them, so a kill loses at most the chunks in flight). Returns every
+    result by ``arch_id``.
+    """
+    texts = [str(a) for a in archs]
+    out: dict[str, dict[str, tuple]] = {}
+
+    def take(results: list[tuple[str, dict[str, tuple]]]) -> None:
+        for arch_id, res in results:
+            out[arch_id] = res
+            if on_result is not None:
+                on_result(arch_id, res)
+
+    if not texts:
+        return out
+    if executor == "local" and workers <= 1:
+        for part in _chunks(texts, 1):
+            take(_score_chunk(part, settings))
+    elif executor == "local":
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            futures = [ex.submit(_score_chunk, part, settings) for part in _chunks(texts, chunk)]
+            for fut in as_completed(futures):
+                take(fut.result())
+    elif executor == "ray":
+        _score_ray(texts, settings, workers, ray_address, chunk, take)
+    else:
+        raise RankzcError(f"--executor: must be local or ray, got {executor!r}")
+    return out
+
+
+def _score_ray(texts, settings, workers, address, chunk, take) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise RankzcError(
+            "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
+        ) from None
+    from rankzc.training.trainer import describe_error
+
+    started = False
+    if not ray.is_initialized():
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        except Exception as err:  # noqa: BLE001
+            raise RankzcError(f"--executor ray: {describe_error(err)}") from None
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=2)(_score_chunk)
+        pending = [task.remote(part, settings) for part in _chunks(texts, chunk)]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                take(ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def timed_score_pool(archs, settings, **kwargs) -> tuple[dict[str, dict[str, tuple]], float]:
+    """:func:`score_pool` and its wall-clock seconds."""
+    t0 = time.perf_counter()
+    out = score_pool(archs, settings, **kwargs)
+    return out, time.perf_counter() - t0

@@ -1,0 +1,328 @@
+"""``rankzc search`` in simulation: strategies, budgets, limits, output and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rankzc.cli import main
+from rankzc.search import Budget, parse_strategy, pool_from_store, run_search
+from rankzc.search.simulate import (
+    curves,
+    first_reach,
+    hit_index,
+    seed_pool,
+    simulate,
+    top_fraction,
+)
+from rankzc.search.strategies import label_free_scores, mutate
+from rankzc.space import Architecture, sample_architectures
+from rankzc.store import Benchmark
+
+
+def make_store(path, n=60, seed=0, labelled=True, space="gcn-nas"):
+    """A store whose 'zen' tracks the label, 'noise' does not, 'params' grows with depth."""
+    rng = np.random.default_rng(seed)
+    archs = sample_architectures(n, seed=seed)
+    with Benchmark.create(path, space=space, dataset="test", source="test") as b:
+        b.add_architectures(
+            {"arch_id": a.arch_id, "space": space, "encoding": str(a), "depth": a.depth}
+            for a in archs
+        )
+        truth = {}
+        for i, a in enumerate(archs):
+            acc = 0.5 + 0.4 * rng.random()
+            truth[a.arch_id] = acc
+            b.record_proxies(
+                a.arch_id,
+                -1,
+                {
+                    "zen": (acc * 10 + rng.normal(0, 0.3), 0.5, None),
+                    "synflow": (rng.normal(), 0.25, None),
+                    "params": (1000.0 * a.depth + i, 0.01, None),
+                },
+            )
+            if labelled:
+                run_id, _, _ = b.get_or_create_run(a.arch_id, 0, {"c": 1})
+                b.finish_run(run_id, val_acc=acc, train_seconds=100.0 + i)
+    return archs, truth
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "s.db"
+    archs, truth = make_store(path)
+    return path, archs, truth
+
+
+def _pool(path):
+    with Benchmark.open(path, readonly=True) as b:
+        return pool_from_store(b)
+
+
+def test_random_trains_each_once_and_regret_reaches_zero(store):
+    path, archs, truth = store
+    pool = _pool(path)
+    (trace,) = simulate(pool, [parse_strategy("random")], Budget(archs=len(archs)), [3])
+    ids = [s.arch_id for s in trace.steps]
+    assert sorted(ids) == sorted(truth) and len(set(ids)) == len(ids)
+    regret = trace.regret()
+    assert all(a >= b for a, b in zip(regret, regret[1:], strict=False))  # never increases
+    assert regret[-1] == 0 and trace.pool_best == max(truth.values())
+    # another seed trains in another order; the same seed in the same order
+    (again,) = simulate(pool, [parse_strategy("random")], Budget(archs=10), [3])
+    (other,) = simulate(pool, [parse_strategy("random")], Budget(archs=10), [4])
+    assert [s.arch_id for s in again.steps] == ids[:10]
+    assert [s.arch_id for s in other.steps] != ids[:10]
+
+
+def test_proxy_order_is_the_proxy_ranking(store):
+    path, _, _ = store
+    pool = _pool(path)
+    (trace,) = simulate(pool, [parse_strategy("proxy:zen")], Budget(archs=5), [0])
+    expected = pool.table["zen"].sort_values(ascending=False).index[:5].tolist()
+    assert [s.arch_id for s in trace.steps] == expected
+    assert trace.proxy_seconds == pytest.approx(0.5 * len(pool))  # zen's recorded seconds
+
+
+def test_gpu_hours_budget_stops_when_spent(store):
+    path, _, _ = store
+    pool = _pool(path)
+    budget = Budget(seconds=450.0)
+    (trace,) = simulate(pool, [parse_strategy("random")], budget, [0])
+    secs = [s.seconds for s in trace.steps]
+    assert sum(secs[:-1]) < 450.0 <= sum(secs)
+    assert trace.train_seconds == pytest.approx(sum(secs))
+
+
+def test_max_params_never_trained_and_regret_within_limit(store):
+    path, _, truth = store
+    pool = _pool(path)
+    limit = float(pool.table["params"].median())
+    ok = pool.table.index[pool.table["params"] <= limit]
+    strategies = [parse_strategy(s) for s in ("random", "proxy:zen", "online", "evolve")]
+    traces = simulate(pool, strategies, Budget(archs=40), [0, 1], max_params=limit)
+    for t in traces:
+        assert all(pool.table.at[s.arch_id, "params"] <= limit for s in t.steps)
+        assert t.pool_best == pytest.approx(max(truth[a] for a in ok))
+        assert len(t.steps) == min(40, len(ok))
+        assert t.regret()[-1] >= 0
+
+
+def test_online_uses_labels_and_is_deterministic(store):
+    path, _, truth = store
+    pool = _pool(path)
+    # 'synflow' is noise; give online nothing but the noise and the architecture, and a
+    # label-free start: it still has to find good architectures from the labels
+    noisy = pool.subset(pool.ids)
+    noisy.table = noisy.table.drop(columns=["zen"])
+    noisy.proxies = ["synflow", "params"]
+    budget = Budget(archs=25)
+    a = simulate(noisy, [parse_strategy("online", init=5)], budget, [0])[0]
+    b = simulate(noisy, [parse_strategy("online", init=5)], budget, [0])[0]
+    assert [s.arch_id for s in a.steps] == [s.arch_id for s in b.steps]
+    # with the informative proxy among the features, online's first fit ranks by it
+    c = simulate(pool, [parse_strategy("online:lambdarank", init=5)], budget, [0])[0]
+    best = max(truth.values())
+    assert c.best().label >= sorted(truth.values())[-3]  # one of the 3 best in 25 of 60
+    assert c.regret()[-1] <= best - np.median(list(truth.values()))
+
+
+def test_online_warm_start_follows_label_free_order(store):
+    path, _, _ = store
+    pool = _pool(path)
+    (t,) = simulate(pool, [parse_strategy("online", init=4)], Budget(archs=4), [0])
+    order = label_free_scores(pool).sort_values(ascending=False, kind="stable")
+    assert {s.arch_id for s in t.steps} == set(order.index[:4])
+
+
+def test_vote_and_wam_and_curves(store):
+    path, _, _ = store
+    pool = _pool(path)
+    strategies = [parse_strategy(s) for s in ("vote:zen,synflow,params", "wam", "random")]
+    traces = simulate(pool, strategies, Budget(archs=10), [0, 1, 2])
+    c = curves(traces)
+    assert set(c) == {"vote:zen,synflow,params", "wam", "random"}
+    frame = c["random"]
+    assert list(frame.index) == list(range(1, 11))
+    assert (frame["regret_std"] > 0).any()  # seeds differ for random
+    assert first_reach(frame["regret_mean"], 0.0) in (None, *range(1, 11))
+    good = top_fraction(pool, 0.1)
+    assert len(good) == 6
+    for t in traces:
+        k = hit_index(t, good)
+        assert k is None or t.steps[k - 1].arch_id in good
+
+
+def test_evolve_neighbours_in_simulation(store):
+    path, _, _ = store
+    pool = _pool(path)
+    (t,) = simulate(pool, [parse_strategy("evolve", init=3)], Budget(archs=15), [0])
+    assert len({s.arch_id for s in t.steps}) == 15
+
+
+def test_mutate_gives_valid_neighbours():
+    rng = np.random.default_rng(0)
+    arch = sample_architectures(1, depths=(6,), seed=1)[0]
+    seen = set()
+    for _ in range(200):
+        child = mutate(arch, rng, (4, 6, 8))
+        if child is None:
+            continue
+        assert isinstance(child, Architecture)
+        if child.depth == arch.depth:  # one switch flipped
+            diff = sum(
+                a != b
+                for x, y in zip(child.blocks, arch.blocks, strict=True)
+                for a, b in zip(x, y, strict=True)
+            )
+            assert diff == 1
+        else:
+            assert abs(child.depth - arch.depth) == 2
+        seen.add(child.depth)
+    assert seen == {4, 6, 8}
+
+
+def test_loop_never_trains_outside_feasible_or_twice(store):
+    path, _, _ = store
+    pool = _pool(path)
+    allowed = pool.ids[:7]
+    calls = []
+
+    def oracle(ids):
+        calls.extend(ids)
+        return {a: (float(pool.table.at[a, "val_acc"]), 1.0) for a in ids}
+
+    t = run_search(
+        parse_strategy("random"), pool, oracle, Budget(archs=50), seed=0, feasible=allowed
+    )
+    assert sorted(calls) == sorted(allowed) and len(t.steps) == 7
+
+
+# ------------------------------------------------------------------ CLI
+def search(*args):
+    return CliRunner().invoke(main, ["search", *args])
+
+
+def test_cli_table_json_and_plot(store, tmp_path):
+    path, _, _ = store
+    png = tmp_path / "c.png"
+    res = search(
+        "--simulate", str(path), "-s", "random", "-s", "proxy:zen", "-s", "online",
+        "--train-budget", "8", "--seeds", "3", "--format", "json", "--plot", str(png),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert [s["strategy"] for s in out["strategies"]] == ["random", "proxy:zen", "online"]
+    for s in out["strategies"]:
+        assert len(s["curve"]["regret_mean"]) == 8 and len(s["runs"]) == 3
+        assert s["best"]["arch"].count("-") >= 3 and s["best"]["params"] > 0
+        assert s["cost"]["train_seconds_mean"] > 0
+    assert out["strategies"][0]["cost"]["proxy_seconds_mean"] == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    res = search("--simulate", str(path), "-s", "random", "--train-budget", "3")
+    assert res.exit_code == 0 and "regret" in res.output and "N=3" in res.output
+
+
+def test_cli_ranker_strategy(store, tmp_path):
+    path, _, _ = store
+    rzc = tmp_path / "r.rzc"
+    res = CliRunner().invoke(main, ["fit", "-m", "single", "-b", str(path), "-o", str(rzc)])
+    assert res.exit_code == 0, res.output
+    res = search("--simulate", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3",
+                 "--format", "json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)["strategies"][0]
+    pool = _pool(path)
+    top = pool.table["zen"].sort_values(ascending=False).index[:3].tolist()
+    assert out["runs"][0]["trained"] == top  # 'single' picks zen, the informative proxy
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--train-budget", "0"], "--train-budget"),
+        (["--max-params", "10"], "no architecture of the pool"),
+        (["-s", "proxy:nope"], "nope"),
+        (["--gpu-hours", "1"], "exactly one of --train-budget and --gpu-hours"),
+        (["--out", "x.db"], "exactly one of --simulate"),
+        (["-s", "online:nomodel"], "unknown model"),
+        (["-s", "random"], "the same strategy is given twice"),
+    ],
+)
+def test_cli_bad_input_one_line_store_unchanged(store, args, message):
+    path, _, _ = store
+    before = digest(path)
+    base = ["--simulate", str(path), "-s", "random", "--train-budget", "5"]
+    res = search(*base, *args)
+    assert res.exit_code != 0
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], res.output
+    assert digest(path) == before
+
+
+def test_cli_store_without_labels_and_ranker_of_other_space(tmp_path, store):
+    bare = tmp_path / "bare.db"
+    make_store(bare, n=10, labelled=False)
+    before = digest(bare)
+    res = search("--simulate", str(bare), "-s", "random", "--train-budget", "3")
+    assert res.exit_code == 1 and "no labelled architectures" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and digest(bare) == before
+    # a ranker fitted on another space
+    other = tmp_path / "o.db"
+    with Benchmark.create(other, space="nasbench201", dataset="c", source="t") as b:
+        for i in range(6):
+            enc = str((i % 5, 1, 2, 3, 4, 0))
+            aid = f"{i:016x}"
+            b.add_architectures([{"arch_id": aid, "space": "nasbench201", "encoding": enc}])
+            b.record_proxies(aid, -1, {"zen": (float(i), 0.1, None)})
+            run_id, _, _ = b.get_or_create_run(aid, 0, {})
+            b.finish_run(run_id, val_acc=0.1 * i, train_seconds=None)
+    rzc = tmp_path / "o.rzc"
+    assert (
+        CliRunner()
+        .invoke(main, ["fit", "-m", "single", "-b", str(other), "-o", str(rzc)])
+        .exit_code
+        == 0
+    )
+    path = store[0]
+    before = digest(path)
+    res = search("--simulate", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3")
+    assert res.exit_code == 1 and "fitted on space 'nasbench201'" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and digest(path) == before
+    res = search("--out", str(tmp_path / "live.db"), "-s", f"ranker:{rzc}", "--train-budget", "3")
+    assert res.exit_code == 1 and "nasbench201" in res.output
+    assert not (tmp_path / "live.db").exists()
+
+
+@pytest.mark.shared
+def test_study_zen_order_matches_reference(thesis_dir, tmp_path):
+    """Training in zen order on the study's 693: regret 0.385 points after 20 (issue 11)."""
+    db = tmp_path / "t.db"
+    res = CliRunner().invoke(main, ["import", "thesis", str(thesis_dir), "--out", str(db)])
+    assert res.exit_code == 0, res.output
+    pool = _pool(db)
+    (t,) = simulate(pool, [parse_strategy("proxy:zen")], Budget(archs=20), [0])
+    assert 100 * t.regret()[-1] == pytest.approx(0.385, abs=0.001)
+    assert not math.isnan(t.pool_best)
+
+
+def test_pool_drawn_per_seed_is_ranked_on_its_own(store):
+    """--pool N draws a pool per seed; every seed's order is that pool's proxy order."""
+    path, _, _ = store
+    pool = _pool(path)
+    traces = simulate(pool, [parse_strategy("proxy:zen")], Budget(archs=4), range(6), pool_size=20)
+    for t in traces:
+        sp = seed_pool(pool, 20, t.seed)
+        assert t.pool_size == 20 and t.pool_best == sp.table["val_acc"].max()
+        expected = sp.table["zen"].sort_values(ascending=False).index[:4].tolist()
+        assert [s.arch_id for s in t.steps] == expected
