@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--target", type=Path, default=default_benchmark_path())
     ap.add_argument("--finalize-only", action="store_true")
     ap.add_argument("--allow-partial", action="store_true", help="copy an unfinished build")
+    ap.add_argument("--retry-failed", action="store_true", help="train failed runs again")
     args = ap.parse_args()
     if not args.finalize_only:
         cmds = build_commands(args.work, args.archs, args.executor, args.workers, args.repeat)
@@ -152,6 +153,7 @@ def main() -> None:
         # that starves them, so they keep the driver's priority (set with nice -n).
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_worker_niceness": "0"}
         for cmd in cmds:
+            cmd += ["--retry-failed"] if args.retry_failed else []
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True, env=env)
     if not args.allow_partial:
