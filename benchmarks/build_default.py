@@ -5,17 +5,20 @@ Usage::
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/build_default.py [--work out/default.db]
         [--archs 200] [--repeat 40] [--executor ray] [--workers 2] [--finalize-only]
 
-Runs (resumably; run it again after an interruption) two passes::
+Runs (resumably; run it again after an interruption) three passes::
 
+    rankzc bench build --out WORK --archs 10 --preset cpu --warmup-epochs 2 \\
+        --seeds 0,1 --executor ray --workers 2 --quiet
     rankzc bench build --out WORK --archs 40 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --executor ray --workers 2 --quiet
     rankzc bench build --out WORK --archs 200 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --repeat-archs 40 --executor ray --workers 2 --quiet
 
-The second is the benchmark (every architecture under seed 0, the first 40 sampled
-also under seed 1); the first trains those 40 under both seeds before the rest, so
-that the label noise is known early (sampling is a prefix: the 40 are the first 40 of
-the 200, with the same run keys, and the second pass skips them). Then it copies the store with ``VACUUM INTO`` (one compact file, no ``-wal``/``-shm``)
+The last is the benchmark (every architecture under seed 0, the first 40 sampled
+also under seed 1); the first two train the first 10, then 40, under both seeds before
+the rest, so that the label noise is known early (sampling is a prefix: they are the
+first 10 and 40 of the 200, with the same run keys, and later passes skip their
+runs). Then it copies the store with ``VACUUM INTO`` (one compact file, no ``-wal``/``-shm``)
 to ``rankzc/data/default.db`` and prints the spread of the labels, the build's wall
 time (first run started to last run finished, from the store) and the file size, as
 a table and JSON.
@@ -38,9 +41,9 @@ from rankzc.store import Benchmark, default_benchmark_path
 def build_commands(
     work: Path, archs: int, executor: str, workers: int, repeat: int = 40
 ) -> list[list[str]]:
-    """The two passes: the repeated architectures under both seeds, then everything."""
-    first = build_command(work, repeat, executor, workers, None)
-    return [first, build_command(work, archs, executor, workers, repeat)]
+    """The passes: the first 10, then ``repeat`` architectures under both seeds, then all."""
+    firsts = [build_command(work, n, executor, workers, None) for n in (10, repeat) if n]
+    return [*firsts, build_command(work, archs, executor, workers, repeat)]
 
 
 def build_command(
