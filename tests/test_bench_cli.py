@@ -32,7 +32,7 @@ def final_set(path: Path) -> dict[str, float]:
 
 def test_build_tiny_local(tmp_path):
     out = tmp_path / "b.db"
-    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["done"] == 4 and summary["failed"] == 0
@@ -118,8 +118,10 @@ def test_invalid_architecture_file_and_unwritable_out(tmp_path):
     res = invoke("--archs", str(bad), "--out", str(tmp_path / "b.db"), *TINY)
     assert res.exit_code == 1 and res.output.startswith("Error:")
     assert len(res.output.strip().splitlines()) == 1
-    res = invoke("--archs", "1", "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
-    assert res.exit_code == 1 and "does not exist" in res.output
+    # a missing output directory is created (the rule of every command)
+    res = invoke("--archs", str(bad), "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
+    assert res.exit_code == 1 and "does not exist" not in res.output
+    assert (tmp_path / "nodir").is_dir()
     res = invoke("--archs", "1", "--out", str(tmp_path), *TINY)
     assert res.exit_code == 1 and "is a directory" in res.output
     ro = tmp_path / "ro"
@@ -303,7 +305,7 @@ def test_three_builds_on_one_store_equal_one_build(tmp_path):
     assert a.poll() is None, "build A ended before B and C could start"
     refused = []
     for _ in range(2):  # B, then C
-        res = invoke(*THREE_ARGS, "--out", str(out), "--json")
+        res = invoke(*THREE_ARGS, "--out", str(out), "--format", "json")
         refused.append(res)
     still_running = a.poll() is None
     stdout, stderr = a.communicate(timeout=300)
@@ -340,7 +342,7 @@ def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch
     last = res.output.strip().splitlines()[-1]
     assert "1 trained, 1 failed" in last, res.output
     assert f"failed {victims[0]}: RuntimeError: disk on fire" in res.output
-    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
     assert json.loads(res.output)["skipped_failed"] == 1
 

@@ -29,7 +29,7 @@ def run(*args):
 def test_evaluate_json(thesis_db):
     res = run("evaluate", "--benchmark", thesis_db, "--format", "json", "--bootstrap", "200")
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["n"] == 24
     zen = out["proxies"]["zen"]
     assert zen["spearman"] > 0.8 and zen["ci95"][0] <= zen["spearman"] <= zen["ci95"][1]
@@ -51,12 +51,12 @@ def test_warmup_json_and_plot(thesis_db, tmp_path):
     plot = tmp_path / "w.png"
     res = run("warmup", "-b", thesis_db, "--format", "json", "--plot", plot)
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert set(out["epochs"]) == {"-1", "0", "1", "2"}
     assert out["epochs"]["-1"]["n"] == 24
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
     init = run("evaluate", "-b", thesis_db, "--format", "json", "--bootstrap", "0")
-    single = json.loads(init.output)["proxies"]
+    single = json.loads(init.stdout)["proxies"]
     for name, value in out["epochs"]["-1"]["proxies"].items():
         assert value["spearman"] == pytest.approx(single[name]["spearman"])
 
@@ -67,7 +67,7 @@ def test_export(thesis_db, tmp_path, suffix):
     res = run("export", "-b", thesis_db, "--out", out)
     assert res.exit_code == 0, res.output
     df = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out).reset_index()
-    assert list(df.columns[:3]) == ["arch_id", "depth", "val_acc"]
+    assert list(df.columns[:4]) == ["arch_id", "encoding", "depth", "val_acc"]
     assert "synflow" in df.columns and "zen" in df.columns and len(df) == 24
 
 
@@ -77,12 +77,12 @@ def test_import_nbsz_cli(tmp_path):
     res = run("import", "nbsz", path, "--out", tmp_path / "n.db")
     assert res.exit_code == 0, res.output
     res = run("evaluate", "-b", tmp_path / "n.db", "--format", "json", "--bootstrap", "0")
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["n"] == 30 and out["proxies"]["nwot"]["spearman"] > 0.5
     assert "depth" not in out["baselines"] and "within_depth" not in out
     exp = tmp_path / "n.csv"
     assert run("export", "-b", tmp_path / "n.db", "--out", exp).exit_code == 0
-    assert list(pd.read_csv(exp).columns[:2]) == ["arch_id", "val_acc"]
+    assert list(pd.read_csv(exp).columns[:3]) == ["arch_id", "encoding", "val_acc"]
 
 
 def _one_line_error(res, *needles):
@@ -127,7 +127,7 @@ def test_shipped_benchmark_is_default_and_left_unchanged(tmp_path):
     before = path.read_bytes()
     res = run("evaluate", "--format", "json", "--bootstrap", "0")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["n"] >= 100
+    assert json.loads(res.stdout)["n"] >= 100
     assert run("fit", "--model", "single", "--out", tmp_path / "r.rzc").exit_code == 0
     assert run("export", "--out", tmp_path / "d.csv").exit_code == 0
     assert path.read_bytes() == before

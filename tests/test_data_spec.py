@@ -126,7 +126,7 @@ def test_augment_rotation_and_crop():
 
 def test_cli_inspect_synthetic_and_errors():
     runner = CliRunner()
-    res = runner.invoke(main, ["data", "inspect", SMALL, "--json"])
+    res = runner.invoke(main, ["data", "inspect", SMALL, "--format", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["num_classes"] == 6

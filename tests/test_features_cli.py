@@ -29,7 +29,7 @@ def test_sample_tiny_gives_four_rows_of_fourteen_finite_proxies(tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_csv(out)
     assert len(df) == 4
-    assert list(df.columns[:3]) == ["arch_id", "depth", "arch"]
+    assert list(df.columns[:3]) == ["arch_id", "encoding", "depth"]
     assert list(df.columns[3:]) == proxy_names() and len(proxy_names()) == 14
     assert all(math.isfinite(v) for v in df[proxy_names()].to_numpy().ravel())
     meta = json.loads((tmp_path / "f.csv.json").read_text())
@@ -49,8 +49,9 @@ def test_archs_file_to_parquet_with_metadata(tmp_path):
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(out)
-    assert df.index.name == "arch_id" and list(df.columns) == ["depth", "arch", "params", "synflow"]
-    assert list(df["arch"]) == [str(a) for a in archs]
+    assert df.index.name == "arch_id"
+    assert list(df.columns) == ["encoding", "depth", "params", "synflow"]
+    assert list(df["encoding"]) == [str(a) for a in archs]
     meta = json.loads(pq.read_schema(out).metadata[b"rankzc"])
     assert meta["settings"]["seed"] == 3 and meta["settings"]["proxies"] == ["params", "synflow"]
     # the recorded settings rebuild the same scores

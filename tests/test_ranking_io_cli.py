@@ -128,7 +128,7 @@ def test_cli_vote_fit_score(store, tmp_path):
     run = CliRunner().invoke
     res = run(main, ["vote", "-b", str(store), "--max-size", "2", "--format", "json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert len(out["subsets"]) == 3 and out["seconds"] >= 0
     assert out["subsets"][0]["proxies"] in (["params"], ["nwot"], ["nwot", "params"])
     scores = [s["score"] for s in out["subsets"]]
@@ -142,7 +142,7 @@ def test_cli_vote_fit_score(store, tmp_path):
          "--param", "n_estimators=20", "--out", str(rzc), "--format", "json"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["n_architectures"] == 40 and rzc.exists()
+    assert json.loads(res.stdout)["n_architectures"] == 40 and rzc.exists()
 
     csv = tmp_path / "f.csv"
     archs = sample_architectures(5, seed=9)
@@ -152,7 +152,7 @@ def test_cli_vote_fit_score(store, tmp_path):
     ).to_csv(csv)
     res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv), "--format", "json"])
     assert res.exit_code == 0, res.output
-    ranking = json.loads(res.output)["ranking"]
+    ranking = json.loads(res.stdout)["ranking"]
     assert sorted(r["rank"] for r in ranking) == [1, 2, 3, 4, 5]
     res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv), "--top", "2"])
     assert res.exit_code == 0 and "lambdarank ranking (2 shown)" in res.output
@@ -164,11 +164,11 @@ def test_cli_vote_fit_score(store, tmp_path):
     save_architectures(archs, js)
     res = run(main, ["score", "-r", str(arch_rzc), "--archs", str(js), "--format", "json"])
     assert res.exit_code == 0, res.output
-    assert len(json.loads(res.output)["ranking"]) == 5
+    assert len(json.loads(res.stdout)["ranking"]) == 5
     res = run(
         main, ["score", "-r", str(arch_rzc), "--sample", "4", "--top", "2", "--format", "json"]
     )
-    assert res.exit_code == 0 and len(json.loads(res.output)["ranking"]) == 2
+    assert res.exit_code == 0 and len(json.loads(res.stdout)["ranking"]) == 2
 
 
 def test_cli_errors_are_one_line(store, tmp_path):
@@ -222,7 +222,7 @@ def test_cli_score_with_settings_override(tmp_path):
     res = run(main, ["score", "-r", str(path), "--sample", "2", "--settings", settings,
                      "--format", "json"])  # fmt: skip
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output)["ranking"]
+    rows = json.loads(res.stdout)["ranking"]
     assert rows[0]["params"] >= rows[1]["params"]  # params ranks itself, best first
     res = run(main, ["score", "-r", str(path), "--sample", "2", "--settings", "{oops"])
     assert res.exit_code == 1 and "--settings" in res.output

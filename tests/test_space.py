@@ -290,10 +290,14 @@ def test_cli_sample_and_info(tmp_path):
     first.write_text(json.dumps([W_FIRST, FIRST_CANONICAL]))
     res = _cli(["space", "info", str(first)])
     assert res.exit_code == 0, res.output
-    lines = res.stdout.strip().splitlines()
-    assert lines[0].split() == ["arch_id", "depth", "arch", "params"]
+    lines = [
+        [c.strip() for c in line.strip("│┃").split("│" if "│" in line else "┃")]
+        for line in res.stdout.splitlines()
+        if line.startswith(("│", "┃"))
+    ]
+    assert lines[0] == ["arch_id", "depth", "arch", "params"]
     a = Architecture.parse(FIRST_CANONICAL)
-    assert lines[1].split() == [a.arch_id, "4", FIRST_CANONICAL, "3341748"]
+    assert lines[1] == [a.arch_id, "4", FIRST_CANONICAL, "3341748"]
     res = _cli(["space", "info", str(first), "--preset", "tiny", "--format", "json"])
     rows = json.loads(res.stdout)
     assert rows[0]["arch_id"] == a.arch_id and 0 < rows[0]["params"] < 3341748

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,15 +33,114 @@ def benchmark_option(**kwargs: Any):
     )
 
 
-def format_option(choices: tuple[str, ...] = ("table", "json")):
+FORMATS = ("table", "json", "csv")
+
+
+def _deprecated_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        click.echo("Warning: --json is deprecated; use --format json.", err=True)
+        ctx.meta["rankzc_json_alias"] = True
+
+
+def format_option(choices: tuple[str, ...] = FORMATS, *, json_alias: bool = False):
+    """``--format table|json|csv`` (``table``: human-readable, to the terminal's width).
+
+    ``json_alias`` also accepts the old ``--json`` flag (hidden, deprecated), read back
+    with :func:`output_format`.
+    """
+
+    def decorator(f):
+        f = click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default=choices[0],
+            show_default=True,
+            help="Output format: table (human-readable), json or csv (machine-readable).",
+        )(f)
+        if json_alias:
+            f = click.option(
+                "--json",
+                "json_alias",
+                is_flag=True,
+                hidden=True,
+                expose_value=False,
+                callback=_deprecated_json,
+                help="Deprecated alias of --format json.",
+            )(f)
+        return f
+
+    return decorator
+
+
+def output_format(fmt: str) -> str:
+    """``fmt``, or ``json`` when the deprecated ``--json`` flag was given."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("rankzc_json_alias"):
+        return "json"
+    return fmt
+
+
+def quiet_option():
+    """``--quiet/-q``: no progress bars or progress lines (:mod:`rankzc.progress`)."""
     return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(choices),
-        default=choices[0],
-        show_default=True,
-        help="Output format.",
+        "--quiet",
+        "-q",
+        is_flag=True,
+        help="No progress (bars on a terminal, periodic lines on stderr otherwise).",
     )
+
+
+def threads_option():
+    """``--threads N``: the thread policy of :mod:`rankzc.threads`."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(1),
+        default=None,
+        help="Threads per process for PyTorch, BLAS and LightGBM "
+        "(default: OMP_NUM_THREADS if set, else 1; see README 'Threads').",
+    )
+
+
+def check_output_path(
+    path: Path, *, option: str = "--out", suffixes: tuple[str, ...] | None = None
+) -> Path:
+    """Check, before any work, that ``path`` can be written; create missing directories.
+
+    The rule of every command: a missing parent directory is created; a parent that
+    cannot be written, a path that is a directory, or a wrong suffix is a one-line
+    error naming the path.
+    """
+    path = Path(path)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise RankzcError(f"{option} {path}: must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise RankzcError(f"{option} {path}: is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    ensure_directory(parent, option=option, target=path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise RankzcError(f"{option} {path}: file is not writable")
+    return path
+
+
+def ensure_directory(directory: Path, *, option: str, target: Path | None = None) -> Path:
+    """Create ``directory`` if missing and check, by a real write, that it is writable."""
+    name = f"{option} {target if target is not None else directory}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RankzcError(f"{name}: {directory} is not a directory") from None
+    except OSError as err:
+        raise RankzcError(f"{name}: cannot create directory {directory} ({err.strerror})") from None
+    try:  # a real write: os.access says yes to root even where writes fail
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".rankzc-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise RankzcError(
+            f"{name}: directory {directory} is not writable ({err.strerror})"
+        ) from None
+    return directory
 
 
 def open_benchmark(path: Path | None) -> Benchmark:
@@ -60,6 +161,105 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
+def _csv_cell(value: Any) -> Any:
+    value = jsonable(value)
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(_csv_cell(v)) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def echo_csv(rows: pd.DataFrame | list[dict] | dict, *, index: bool = False) -> None:
+    """Print ``rows`` (a frame, a list of records, or one record) as CSV.
+
+    Lists inside a cell are joined with ``;``; dicts become JSON text; NaN is empty.
+    """
+    import pandas as pd
+
+    if isinstance(rows, dict):
+        rows = [rows]
+    if not isinstance(rows, pd.DataFrame):
+        rows = pd.DataFrame([{k: _csv_cell(v) for k, v in r.items()} for r in rows])
+    else:
+        rows = rows.map(_csv_cell) if len(rows) else rows
+    click.echo(rows.to_csv(index=index, lineterminator="\n"), nl=False)
+
+
+def _terminal_width() -> int | None:
+    """Columns of the terminal stdout is, or None when stdout is piped or a file."""
+    import shutil
+    import sys
+
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def print_table(
+    headers: list[str],
+    rows: list[list[Any]],
+    *,
+    title: str | None = None,
+    keys: int = 1,
+    right: set[str] | None = None,
+    width: int | None = None,
+) -> None:
+    """Print a table that fits the terminal and never truncates a value.
+
+    On a terminal of ``width`` columns (default: the terminal's, None when piped) a table
+    too wide is split into parts, each repeating the first ``keys`` columns; a single
+    cell wider than the terminal wraps. Piped output is one table at its natural width.
+    ``right``: headers of right-aligned columns (default: every column but the keys).
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    width = _terminal_width() if width is None else width
+    cells = [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [
+        max([len(h)] + [max((len(x) for x in r[i].splitlines()), default=0) for r in cells])
+        for i, h in enumerate(headers)
+    ]
+    right = set(headers[keys:]) if right is None else right
+    keys = min(keys, len(headers))
+
+    def span(cols: list[int]) -> int:  # rich's box: 3 characters per column, 1 more
+        return sum(widths[i] + 3 for i in cols) + 1
+
+    natural = span(list(range(len(headers))))
+    limit = width if width is not None else natural
+    parts: list[list[int]] = []
+    current: list[int] = []
+    for i in range(keys, len(headers)):
+        if current and span(list(range(keys)) + current + [i]) > limit:
+            parts.append(current)
+            current = []
+        current.append(i)
+    if current or not parts:
+        parts.append(current)
+    console = Console(width=max(limit, span(list(range(keys))) + 10, 20), highlight=False)
+    for n, part in enumerate(parts, 1):
+        label = title
+        if len(parts) > 1:
+            label = f"{title or 'table'} (part {n} of {len(parts)})"
+        t = Table(title=None if label is None else Text(label))
+        for i in [*range(keys), *part]:
+            t.add_column(
+                headers[i],
+                justify="right" if headers[i] in right else "left",
+                overflow="fold",
+                no_wrap=width is None,
+            )
+        for r in cells:
+            t.add_row(*(Text(r[i]) for i in [*range(keys), *part]))
+        console.print(t)
+
+
 def fmt_num(value: Any, digits: int = 4) -> str:
     try:
         v = float(value)
@@ -76,8 +276,7 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise RankzcError(f"{out}: output must end in .csv or .parquet")
-    if not out.parent.exists():
-        raise RankzcError(f"{out}: directory {out.parent} does not exist")
+    check_output_path(out)
     with atomic_output(out, suffix=suffix) as tmp:  # no temp file left on failure
         if suffix == ".csv":
             df.to_csv(tmp)
@@ -99,6 +298,24 @@ def atomic_write_frame(df: pd.DataFrame, out: Path, **metadata: Any) -> None:
         sidecar = out.with_name(out.name + ".json")
         with atomic_output(sidecar) as tmp:
             tmp.write_text(json.dumps(jsonable(metadata), indent=2))
+
+
+#: leading columns of every architecture table rankzc writes (export, features)
+TABLE_COLUMNS = ("encoding", "depth", "val_acc")
+
+
+def table_layout(df: pd.DataFrame) -> pd.DataFrame:
+    """The one layout of architecture tables: index ``arch_id``; ``encoding`` (the
+    canonical architecture string), ``depth``, ``val_acc`` (the label, where known),
+    then one column per proxy. A column the source lacks (no depth in a space without
+    depth, no label for new architectures) is left out."""
+    df = df.rename(columns={"arch": "encoding"})
+    first = [c for c in TABLE_COLUMNS if c in df.columns]
+    out = df[first + [c for c in df.columns if c not in first]].copy()
+    if "depth" in out and out["depth"].notna().all():
+        out["depth"] = out["depth"].astype(int)
+    out.index.name = "arch_id"
+    return out
 
 
 def epoch_option():

@@ -5,23 +5,46 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from rankzc.commands._common import (
     atomic_write_frame,
     benchmark_option,
+    check_output_path,
+    echo_csv,
     echo_json,
+    ensure_directory,
     epoch_option,
     features_option,
     fmt_num,
     format_option,
     open_benchmark,
+    print_table,
+    quiet_option,
+    table_layout,
+    threads_option,
 )
 from rankzc.errors import RankzcError
 from rankzc.ranking.registry import RANKERS
+from rankzc.threads import apply as apply_threads
 
 MODEL_NAMES = tuple(RANKERS)
+
+
+def _parse_sizes(values: tuple[str, ...]) -> tuple[int, ...]:
+    """``--train-size 20,50 --train-size 100`` -> (20, 50, 100); each at least 2."""
+    out = []
+    for text in values:
+        for part in str(text).split(","):
+            if not part.strip():
+                continue
+            try:
+                n = int(part)
+            except ValueError:
+                raise click.BadParameter(f"{part.strip()!r} is not an integer") from None
+            if n < 2:
+                raise click.BadParameter(f"{n} is below 2")
+            out.append(n)
+    return tuple(out)
 
 
 def _parse_models(text: str) -> list[str]:
@@ -38,43 +61,57 @@ def _parse_models(text: str) -> list[str]:
     return names
 
 
-def _print_single(report: dict, console: Console) -> None:
+def _single_rows(report: dict) -> list[tuple[str, dict]]:
+    return sorted(report["proxies"].items(), key=lambda kv: -abs(kv[1]["spearman"] or 0))
+
+
+def _print_single(report: dict) -> None:
     when = (
         "at initialisation" if report.get("epoch", -1) == -1 else f"after epoch {report['epoch']}"
     )
-    table = Table(title=f"Single proxies {when} (n = {report['n']})")
-    for col in ("proxy", "spearman", "95% CI", "kendall", "n"):
-        table.add_column(col, justify="left" if col == "proxy" else "right")
-    rows = sorted(report["proxies"].items(), key=lambda kv: -abs(kv[1]["spearman"] or 0))
-    for name, r in rows:
+    rows = []
+    for name, r in _single_rows(report):
         lo, hi = r["ci95"]
-        table.add_row(
-            name,
-            fmt_num(r["spearman"]),
-            f"[{fmt_num(lo, 3)}, {fmt_num(hi, 3)}]",
-            fmt_num(r["kendall"]),
-            str(r["n"]),
+        rows.append(
+            [
+                name,
+                fmt_num(r["spearman"]),
+                f"[{fmt_num(lo, 3)}, {fmt_num(hi, 3)}]",
+                fmt_num(r["kendall"]),
+                str(r["n"]),
+            ]
         )
-    console.print(table)
-    base = Table(title="Trivial baselines")
-    for col in ("baseline", "spearman", "kendall"):
-        base.add_column(col, justify="left" if col == "baseline" else "right")
-    for name, r in report["baselines"].items():
-        base.add_row(name, fmt_num(r["spearman"]), fmt_num(r["kendall"]))
-    console.print(base)
+    print_table(
+        ["proxy", "spearman", "95% CI", "kendall", "n"],
+        rows,
+        title=f"Single proxies {when} (n = {report['n']})",
+    )
+    print_table(
+        ["baseline", "spearman", "kendall"],
+        [
+            [name, fmt_num(r["spearman"]), fmt_num(r["kendall"])]
+            for name, r in report["baselines"].items()
+        ],
+        title="Trivial baselines",
+    )
     within = report.get("within_depth")
     if within:
         depths = list(within)
-        t = Table(title="Spearman within each depth")
-        t.add_column("proxy")
-        for d in depths:
-            t.add_column(f"L={d} (n={next(iter(within[d].values()))['n']})", justify="right")
-        for name, _ in rows:
-            t.add_row(name, *(fmt_num(within[d][name]["spearman"], 3) for d in depths))
-        console.print(t)
+        headers = ["proxy"] + [f"L={d} (n={next(iter(within[d].values()))['n']})" for d in depths]
+        print_table(
+            headers,
+            [
+                [name, *(fmt_num(within[d][name]["spearman"], 3) for d in depths)]
+                for name, _ in _single_rows(report)
+            ],
+            title="Spearman within each depth",
+        )
 
 
-def _print_noise(noise: dict, console: Console) -> None:
+def _print_noise(noise: dict) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
     rep = noise.get("repeats")
     if rep:
         lo, hi = rep["seed_to_seed_ci95"]
@@ -104,62 +141,68 @@ def _print_noise(noise: dict, console: Console) -> None:
         )
 
 
-def _print_models(result: dict, console: Console) -> None:
+_SHORT = {
+    "pairwise_accuracy": "pairwise acc",
+    "top10pct_precision": "top-10% prec",
+    "regret_top1": "regret@1",
+    "within_depth_spearman": "within-depth",
+}
+
+
+def _print_models(result: dict) -> None:
     from rankzc.ranking.evaluation import comparison_text
     from rankzc.ranking.metrics import METRICS
 
-    short = {
-        "pairwise_accuracy": "pairwise acc",
-        "top10pct_precision": "top-10% prec",
-        "regret_top1": "regret@1",
-        "within_depth_spearman": "within-depth",
-    }
-    t = Table(
-        title=f"Rankers and baselines, mean ± std over folds "
-        f"({result.get('cv', {}).get('description', '')})"
-    )
-    t.add_column("model", no_wrap=True)
-    for m in METRICS:
-        t.add_column(short.get(m, m), justify="right", no_wrap=True)
-    t.add_column("vs", no_wrap=True)
-    t.add_column("Δ spearman [95% CI]", justify="right", no_wrap=True)
-    t.add_column("p", justify="right", no_wrap=True)
+    def cells(r: dict) -> list[str]:
+        return [
+            f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}" for m in METRICS
+        ]
+
+    rows = []
     for name, r in result["models"].items():
         if r.get("failed"):
-            t.add_row(name, *("-" for _ in METRICS), "-", f"failed: {r['error']}", "-")
+            rows.append([name, *("-" for _ in METRICS), "-", f"failed: {r['error']}", "-"])
             continue
-        vs, diff, p = comparison_text(r.get("vs_baseline"))
-        t.add_row(
-            name,
-            *(
-                f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
-                for m in METRICS
-            ),
-            vs,
-            diff,
-            p,
-        )
+        rows.append([name, *cells(r), *comparison_text(r.get("vs_baseline"))])
     for name, r in result.get("cv_baselines", {}).items():
-        t.add_row(
-            f"[dim]baseline: {name}[/dim]",
-            *(
-                f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
-                for m in METRICS
-            ),
-            "",
-            "",
-            "",
-        )
-    console.print(t)
+        rows.append([f"baseline: {name}", *cells(r), "", "", ""])
+    print_table(
+        ["model", *(_SHORT.get(m, m) for m in METRICS), "vs", "Δ spearman [95% CI]", "p"],
+        rows,
+        title=f"Rankers and baselines, mean ± std over folds "
+        f"({result.get('cv', {}).get('description', '')})",
+        right={*(_SHORT.get(m, m) for m in METRICS), "Δ spearman [95% CI]", "p"},
+    )
     failed = [f"{m} ({r['error']})" for m, r in result["models"].items() if r.get("failed")]
     if failed:
-        console.print("failed: " + "; ".join(failed), highlight=False)
-    console.print(
+        click.echo("failed: " + "; ".join(failed))
+    click.echo(
         f"Δ: held-out Spearman minus the strongest baseline "
         f"({result.get('strongest_baseline')}) on the same splits; "
-        f"{result.get('comparison', '')}.",
-        highlight=False,
+        f"{result.get('comparison', '')}."
     )
+
+
+def _evaluate_csv(result: dict) -> list[dict]:
+    """One row per proxy, baseline, within-depth correlation and model (``kind`` column)."""
+    rows: list[dict] = []
+    for name, r in _single_rows(result):
+        lo, hi = r["ci95"]
+        rows.append(
+            {"kind": "proxy", "name": name, "spearman": r["spearman"], "ci95_low": lo,
+             "ci95_high": hi, "kendall": r["kendall"], "n": r["n"]}
+        )  # fmt: skip
+    for name, r in result["baselines"].items():
+        rows.append({"kind": "baseline", "name": name, **r})
+    for depth, per in (result.get("within_depth") or {}).items():
+        for name, r in per.items():
+            rows.append({"kind": "within_depth", "name": name, "depth": depth, **r})
+    for name, r in (result.get("models") or {}).items():
+        flat = {k: v for k, v in r.items() if not isinstance(v, (dict, list))}
+        rows.append({"kind": "model", "name": name, **flat})
+    for name, r in (result.get("cv_baselines") or {}).items():
+        rows.append({"kind": "cv_baseline", "name": name, **r})
+    return rows
 
 
 @click.command("evaluate")
@@ -171,14 +214,33 @@ def _print_models(result: dict, console: Console) -> None:
     help=f"Comma-separated rankers to cross-validate: {', '.join(MODEL_NAMES)}, all or none.",
 )
 @features_option()
-@click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
-@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--folds",
+    type=click.IntRange(2),
+    default=5,
+    show_default=True,
+    help="Cross-validation folds (with --models).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Times the k-fold split is repeated with new shuffles (with --models).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the folds, the bootstrap and the rankers.",
+)
 @click.option(
     "--train-size",
-    type=click.IntRange(2),
     multiple=True,
-    help="Train on N architectures per fold (repeat for a learning curve).",
+    callback=lambda ctx, param, value: _parse_sizes(value),
+    help="Train on N architectures per fold; several (20,50,100 or repeated) give a "
+    "learning curve.",
 )
 @click.option(
     "--cv",
@@ -223,6 +285,8 @@ def _print_models(result: dict, console: Console) -> None:
     default=None,
     help="Transfer: rank this benchmark with the models fitted on --train (no labels used).",
 )
+@threads_option()
+@quiet_option()
 @format_option()
 def evaluate(
     benchmark,
@@ -239,19 +303,24 @@ def evaluate(
     group_by,
     train_db,
     test_db,
+    threads,
+    quiet,
     fmt,
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
     from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
 
     model_names = _parse_models(models)
+    apply_threads(threads)
     if train_db is not None or test_db is not None:
         from rankzc.ranking.transfer import run_transfer_command
 
         run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
         return
-    if report_dir is not None and not model_names:
-        raise RankzcError("--report needs --models (the report compares rankers)")
+    if report_dir is not None:
+        if not model_names:
+            raise RankzcError("--report needs --models (the report compares rankers)")
+        ensure_directory(report_dir, option="--report")
     with open_benchmark(benchmark) as bench:
         check_evaluable(bench, epoch)
         result = single_proxy_report(
@@ -259,30 +328,36 @@ def evaluate(
         )
         result["label_noise"] = label_noise(bench, n_boot=bootstrap, seed=seed)
         if model_names:
+            from rankzc.progress import Progress
             from rankzc.ranking.evaluation import evaluate_models
 
-            result.update(
-                evaluate_models(
-                    bench,
-                    model_names,
-                    features=features,
-                    folds=folds,
-                    repeats=repeats,
-                    seed=seed,
-                    train_size=list(train_size) or None,
-                    cv=cv,
-                    report_dir=report_dir,
-                    epoch=epoch,
+            with Progress(quiet=quiet) as bar:
+                task = bar.add("evaluate: ranker fits", total=None)
+                result.update(
+                    evaluate_models(
+                        bench,
+                        model_names,
+                        features=features,
+                        folds=folds,
+                        repeats=repeats,
+                        seed=seed,
+                        train_size=list(train_size) or None,
+                        cv=cv,
+                        report_dir=report_dir,
+                        epoch=epoch,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    )
                 )
-            )
     if fmt == "json":
         echo_json(result)
         return
-    console = Console(width=max(Console().width, 132))
-    _print_single(result, console)
-    _print_noise(result["label_noise"], console)
+    if fmt == "csv":
+        echo_csv(_evaluate_csv(result))
+        return
+    _print_single(result)
+    _print_noise(result["label_noise"])
     if model_names:
-        _print_models(result, console)
+        _print_models(result)
 
 
 @click.command("warmup")
@@ -299,6 +374,8 @@ def warmup(benchmark, plot, proxies, fmt) -> None:
     """Spearman of each proxy per scoring epoch against the final label (warm-up curves)."""
     from rankzc.analysis import plot_warmup, warmup_report
 
+    if plot is not None:
+        check_output_path(plot, option="--plot", suffixes=(".png", ".pdf", ".svg"))
     names = [p.strip() for p in proxies.split(",")] if proxies else None
     with open_benchmark(benchmark) as bench:
         known = set(bench.proxy_names())
@@ -309,27 +386,31 @@ def warmup(benchmark, plot, proxies, fmt) -> None:
     if not report["epochs"]:
         raise RankzcError("no proxies with labels to plot")
     if plot is not None:
-        if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
-            raise RankzcError(f"{plot}: --plot must end in .png, .pdf or .svg")
-        if not plot.parent.exists():
-            raise RankzcError(f"{plot}: directory {plot.parent} does not exist")
         plot_warmup(report, str(plot))
     if fmt == "json":
         echo_json(report)
         return
+    if fmt == "csv":
+        echo_csv(
+            [
+                {"epoch": e, "n": v["n"], "proxy": p, **r}
+                for e, v in report["epochs"].items()
+                for p, r in v["proxies"].items()
+            ]
+        )
+        return
     epochs = list(report["epochs"])
     names = sorted({p for v in report["epochs"].values() for p in v["proxies"]})
-    t = Table(title="Spearman with final accuracy, by scoring epoch (-1 = initialisation)")
-    t.add_column("epoch", justify="right")
-    t.add_column("n", justify="right")
-    for n in names:
-        t.add_column(n, justify="right")
-    for e in epochs:
-        v = report["epochs"][e]
-        t.add_row(
-            e, str(v["n"]), *(fmt_num(v["proxies"].get(n, {}).get("spearman"), 3) for n in names)
-        )
-    Console().print(t)
+    print_table(
+        ["epoch", "n", *names],
+        [
+            [e, v["n"], *(fmt_num(v["proxies"].get(n, {}).get("spearman"), 3) for n in names)]
+            for e, v in ((e, report["epochs"][e]) for e in epochs)
+        ],
+        title="Spearman with final accuracy, by scoring epoch (-1 = initialisation)",
+        keys=2,
+        right={"epoch", "n", *names},
+    )
     if plot is not None:
         click.echo(f"plot written to {plot}")
 
@@ -345,10 +426,17 @@ def warmup(benchmark, plot, proxies, fmt) -> None:
 )
 @epoch_option()
 def export(benchmark, out, epoch) -> None:
-    """One row per architecture: arch_id, depth, val_acc, then one column per proxy."""
+    """One row per architecture: arch_id, encoding, depth, val_acc, then one column per proxy.
+
+    The same layout as ``rankzc features`` tables, so an exported table can be scored
+    by any ranker (``rankzc score --features-csv``).
+    """
+    check_output_path(out, suffixes=(".csv", ".parquet"))
     with open_benchmark(benchmark) as bench:
         df = bench.table(epoch)
+        df.insert(0, "encoding", bench.architectures()["encoding"].reindex(df.index))
         meta = bench.meta
+    df = table_layout(df)
     atomic_write_frame(df, out, benchmark=meta)
     click.echo(f"wrote {len(df)} architectures x {df.shape[1]} columns to {out}")
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from rankzc.commands._common import architectures_from
+from rankzc.commands._common import (
+    architectures_from,
+    check_output_path,
+    echo_csv,
+    echo_json,
+    format_option,
+    output_format,
+    quiet_option,
+    threads_option,
+)
 from rankzc.errors import RankzcError
+from rankzc.threads import apply as apply_threads
+from rankzc.threads import cpu_count
 
 
 @click.group("bench")
@@ -92,17 +102,34 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     "the first (default: all).",
 )
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where architectures are trained (auto: CUDA when available).",
 )
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Training precision (bf16 autocasts the forward pass).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: one architecture after another in this process; ray: one Ray task each.",
+)
 @click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
 @click.option(
     "--workers",
     type=click.IntRange(1),
     default=1,
     show_default=True,
-    help="Ray workers for a local Ray instance.",
+    help="Ray workers for a local Ray instance (up to the number of cores; "
+    "each runs --threads threads).",
 )
 @click.option(
     "--proxies",
@@ -116,8 +143,9 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     is_flag=True,
     help="Add runs to a store that holds runs of another training configuration.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@threads_option()
+@quiet_option()
+@format_option(json_alias=True)
 def build(
     out: Path,
     archs: str,
@@ -137,8 +165,9 @@ def build(
     proxies: str,
     retry_failed: bool,
     allow_mixed_config: bool,
+    threads: int | None,
     quiet: bool,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """Train architectures and record accuracy per epoch, the final label and proxies.
 
@@ -162,6 +191,8 @@ def build(
     if repeat_archs is not None and seeds is None:
         raise RankzcError("--repeat-archs: only used with --seeds")
     seed_list = parse_seeds(seeds) if seeds is not None else (0 if seed is None else seed,)
+    fmt = output_format(fmt)
+    check_output_path(out)
     check_output(out)
     check_executor(executor, workers, ray_address)
     resolve_device(device)
@@ -175,6 +206,13 @@ def build(
     )
     arch_list = _architectures(archs, depths, seed_list[0])
     seed_plan(arch_list, seed_list, repeat_archs)  # --repeat-archs fits the architectures
+    policy = apply_threads(threads, workers if executor == "ray" else 1)
+    if executor == "ray" and policy.workers * policy.threads > cpu_count():
+        click.echo(
+            f"Warning: --workers {policy.workers} x {policy.threads} thread(s) exceeds the "
+            f"{cpu_count()} cores; workers will compete for them.",
+            err=True,
+        )
     summary = build_benchmark(
         out,
         arch_list,
@@ -189,8 +227,10 @@ def build(
         progress=False if quiet else None,
         allow_mixed_config=allow_mixed_config,
     )
-    if as_json:
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+    if fmt == "json":
+        echo_json(summary.to_dict())
+    elif fmt == "csv":
+        echo_csv(summary.to_dict())
     else:
         for arch_id, error in summary.errors.items():
             click.echo(f"  failed {arch_id}: {error}")

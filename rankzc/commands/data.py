@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
+
+from rankzc.commands._common import echo_csv, echo_json, format_option, output_format
 
 
 @click.group("data")
@@ -16,14 +16,15 @@ def data() -> None:
 @data.command("inspect")
 @click.argument("spec")
 @click.option("--frames", type=int, default=None, help="Resample every sample to this many frames.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def inspect(spec: str, frames: int | None, as_json: bool) -> None:
+@format_option(json_alias=True)
+def inspect(spec: str, frames: int | None, fmt: str) -> None:
     """Shapes, classes, split sizes and load report of the data set SPEC.
 
     SPEC is ``synthetic[:key=value,...]`` or ``ntu:PATH[:SPLIT][:key=value,...]``.
     """
     from rankzc.datasets.spec import load_dataset, parse_data_spec
 
+    fmt = output_format(fmt)
     parsed = parse_data_spec(spec)
     out: dict = {"spec": str(parsed), "format": parsed.format or parsed.kind, "parts": {}}
     for part in ("train", "val"):
@@ -48,8 +49,18 @@ def inspect(spec: str, frames: int | None, as_json: bool) -> None:
             "with_second_body": round(second, 4),
             "report": ds.report.to_dict(),
         }
-    if as_json:
-        click.echo(json.dumps(out, indent=2))
+    if fmt == "json":
+        echo_json(out)
+        return
+    if fmt == "csv":
+        echo_csv(
+            [
+                {"spec": out["spec"], "format": out["format"], "num_classes": out["num_classes"],
+                 "part": part, **{k: v for k, v in p.items() if k != "report"},
+                 **{f"report_{k}": v for k, v in p["report"].items()}}
+                for part, p in out["parts"].items()
+            ]
+        )  # fmt: skip
         return
     click.echo(f"spec:     {out['spec']}")
     click.echo(f"format:   {out['format']}")

@@ -6,28 +6,16 @@ from pathlib import Path
 
 import click
 
-from rankzc.commands._common import architectures_from
+from rankzc.commands._common import (
+    architectures_from,
+    check_output_path,
+    quiet_option,
+    table_layout,
+    threads_option,
+)
 from rankzc.errors import RankzcError
-
-
-def _progress(total: int, label: str):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        transient=False,
-    )
+from rankzc.progress import Progress
+from rankzc.threads import apply as apply_threads
 
 
 @click.command("features")
@@ -67,6 +55,7 @@ def _progress(total: int, label: str):
     type=click.Choice(["auto", "cpu", "cuda"]),
     default="auto",
     show_default=True,
+    help="Where models are built and scored (auto: CUDA when available).",
 )
 @click.option(
     "--depths",
@@ -74,6 +63,8 @@ def _progress(total: int, label: str):
     show_default=True,
     help="Depths to draw from with --sample.",
 )
+@threads_option()
+@quiet_option()
 def features(
     benchmark: Path | None,
     archs: Path | None,
@@ -86,12 +77,15 @@ def features(
     seed: int,
     device: str,
     depths: str,
+    threads: int | None,
+    quiet: bool,
 ) -> None:
     """Score architectures at initialisation with zero-cost proxies.
 
     Either fill a benchmark store (--benchmark B.db: every architecture lacking the
     proxies; interrupted runs resume), or write a table (--archs FILE.json or --sample N
-    with --out F.csv|F.parquet: arch_id, depth, arch, one column per proxy). The settings
+    with --out F.csv|F.parquet: arch_id, encoding, depth, one column per proxy, the
+    layout of ``rankzc export``). The settings
     are stored with the scores (store, CSV sidecar F.csv.json, parquet metadata).
     """
     from rankzc.proxies.features import ProxySettings
@@ -110,23 +104,25 @@ def features(
     if benchmark is not None:
         if out is not None:
             raise RankzcError("--out: not used with --benchmark (scores go to the store)")
-        _fill_store(benchmark, settings)
+        apply_threads(threads)
+        _fill_store(benchmark, settings, quiet)
         return
     if out is None:
         raise RankzcError("--out: required with --archs / --sample")
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise RankzcError(f"{out}: output must end in .csv or .parquet")
+    check_output_path(out, suffixes=(".csv", ".parquet"))
     arch_list = architectures_from(archs, sample, seed=seed, depths=depths)
-    _write_table(arch_list, settings, out)
+    apply_threads(threads)
+    _write_table(arch_list, settings, out, quiet)
 
 
-def _write_table(arch_list: list, settings, out: Path) -> None:
+def _write_table(arch_list: list, settings, out: Path, quiet: bool) -> None:
     from rankzc.commands._common import atomic_write_frame
     from rankzc.proxies.features import score_architectures
 
-    with _progress(len(arch_list), "features") as bar:
-        task = bar.add_task("features", total=len(arch_list))
-        df = score_architectures(arch_list, settings, progress=lambda arch, res: bar.advance(task))
+    with Progress(quiet=quiet) as bar:
+        task = bar.add("features", total=len(arch_list))
+        df = score_architectures(arch_list, settings, progress=bar.callback(task))
+    df = table_layout(df)
     meta = {"settings": df.attrs["settings"], "errors": df.attrs["errors"]}
     atomic_write_frame(df, out, **meta)
     missing = df[settings.names].isna().sum()
@@ -142,7 +138,7 @@ def _missing_text(missing: dict[str, int]) -> str:
     return " (missing: " + ", ".join(f"{n} x{c}" for n, c in sorted(missing.items())) + ")"
 
 
-def _fill_store(path: Path, settings) -> None:
+def _fill_store(path: Path, settings, quiet: bool) -> None:
     from rankzc.proxies.features import iter_scores
     from rankzc.space import SPACE, Architecture
     from rankzc.store import Benchmark
@@ -170,8 +166,8 @@ def _fill_store(path: Path, settings) -> None:
         record = settings.to_dict()
         bench.check_proxy_settings(record, epoch=-1)  # one configuration per store
         missing: dict[str, int] = {}
-        with _progress(len(todo), "features") as bar:
-            task = bar.add_task("features", total=len(todo))
+        with Progress(quiet=quiet) as bar:
+            task = bar.add("features", total=len(todo))
             for arch_id, (_, results) in zip(ids, iter_scores(todo, settings), strict=False):
                 bench.record_proxies(
                     arch_id,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from rankzc.commands._common import check_output_path
+
 # the importers' own tuples (rankzc.importers.common), spelled here so that start-up
 # does not import the store and pandas; the importers validate them again
 ACCURACY_UNITS = ("auto", "percent", "fraction")
@@ -58,6 +60,8 @@ def thesis(
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
     from rankzc.importers import import_thesis
 
+    check_output_path(out)
+
     report = import_thesis(
         directory,
         out,
@@ -95,6 +99,8 @@ def nbsz(
 ) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
     from rankzc.importers import import_nbsz
+
+    check_output_path(out)
 
     report = import_nbsz(
         file,

@@ -6,21 +6,25 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from rankzc.commands._common import (
     architectures_from,
     benchmark_option,
+    check_output_path,
+    echo_csv,
     echo_json,
     epoch_option,
     features_option,
     fmt_num,
     format_option,
     open_benchmark,
+    print_table,
+    quiet_option,
+    threads_option,
 )
 from rankzc.errors import RankzcError
 from rankzc.ranking.registry import RANKERS
+from rankzc.threads import apply as apply_threads
 
 
 @click.command("vote")
@@ -123,18 +127,20 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_p
     if fmt == "json":
         echo_json(out)
         return
-    t = Table(
+    if fmt == "csv":
+        echo_csv([{"rank": i, **s} for i, s in enumerate(out["subsets"], 1)])
+        return
+    print_table(
+        ["#", "proxies", "size", "pairwise accuracy"],
+        [
+            [i, ", ".join(s["proxies"]), s["size"], fmt_num(s["score"])]
+            for i, s in enumerate(out["subsets"], 1)
+        ],
         title=f"Majority vote: {out['n_subsets']} subsets, {res['pairs']} "
         + ("sampled " if res["sampled"] else "")
-        + f"pairs, {res['seconds']:.2f} s"
+        + f"pairs, {res['seconds']:.2f} s",
+        right={"#", "size", "pairwise accuracy"},
     )
-    t.add_column("#", justify="right")
-    t.add_column("proxies")
-    t.add_column("size", justify="right")
-    t.add_column("pairwise accuracy", justify="right")
-    for i, s in enumerate(out["subsets"], 1):
-        t.add_row(str(i), ", ".join(s["proxies"]), str(s["size"]), fmt_num(s["score"]))
-    Console().print(t)
     if res["sampled"]:
         click.echo(f"pairwise accuracy {out['note']}")
 
@@ -179,8 +185,9 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     default=None,
     help="Benchmark to rank later: keep the proxies it shares and rank-normalise per benchmark.",
 )
+@threads_option()
 @format_option()
-def fit(model, benchmark, features, epoch, params, out, transfer_to, fmt) -> None:
+def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fmt) -> None:
     """Fit a ranker on every labelled architecture of a benchmark and save it."""
     import contextlib
     import warnings
@@ -188,6 +195,8 @@ def fit(model, benchmark, features, epoch, params, out, transfer_to, fmt) -> Non
     from rankzc.ranking.io import fit_ranker, save_ranker
 
     kwargs = _parse_params(params)
+    check_output_path(out)
+    apply_threads(threads)
     with contextlib.ExitStack() as stack:
         bench = stack.enter_context(open_benchmark(benchmark))
         other = None
@@ -224,6 +233,9 @@ def fit(model, benchmark, features, epoch, params, out, transfer_to, fmt) -> Non
         summary["proxy"] = est.proxy_
     if fmt == "json":
         echo_json(summary)
+        return
+    if fmt == "csv":
+        echo_csv(summary)
         return
     click.echo(
         f"fitted {model} on {summary['n_architectures']} architectures "
@@ -303,6 +315,8 @@ def _settings(text: str) -> dict:
     help="Only warn when --features-csv was computed under other proxy settings than the "
     "ranker's (recorded in its .json sidecar); the default refuses.",
 )
+@threads_option()
+@quiet_option()
 @format_option()
 def score(
     ranker,
@@ -315,9 +329,14 @@ def score(
     settings_text,
     top,
     allow_mismatch,
+    threads,
+    quiet,
     fmt,
 ) -> None:
-    """Rank new architectures with a fitted ranker (best first)."""
+    """Rank new architectures with a fitted ranker (best first).
+
+    Proxies are scored under the ranker's recorded settings, with progress on stderr.
+    """
     import pandas as pd
 
     from rankzc.ranking.io import load_ranker, rank_table, recorded_settings
@@ -365,7 +384,8 @@ def score(
         settings = dict(settings) if settings else None
         if settings is not None and device is not None:
             settings["device"] = device
-        ranked = fitted.score(items, settings=settings)
+        apply_threads(threads)
+        ranked = fitted.score(items, settings=settings, quiet=quiet)
     if top is not None:
         ranked = ranked.head(top)
     ranked.index.name = ranked.index.name or "id"
@@ -373,15 +393,30 @@ def score(
         rows = ranked.reset_index().to_dict(orient="records")
         echo_json({"ranker": str(ranker), "model": fitted.name, "n": len(rows), "ranking": rows})
         return
-    t = Table(title=f"{fitted.name} ranking ({len(ranked)} shown)")
-    cols = ["rank", ranked.index.name, "score"] + [c for c in ("arch", "depth") if c in ranked]
-    for c in cols:
-        t.add_column(str(c), justify="right" if c in ("rank", "score", "depth") else "left")
-    for idx, row in ranked.iterrows():
-        cells = [str(row["rank"]), str(idx), fmt_num(row["score"])]
-        cells += [str(row[c]) for c in ("arch", "depth") if c in ranked]
-        t.add_row(*cells)
-    Console(width=200).print(t)
+    if fmt == "csv":
+        echo_csv(ranked.reset_index())
+        return
+    shown = [c for c in ("depth", "arch", "encoding") if c in ranked]
+    rows = []
+    for idx, rank, value, *rest in ranked[["rank", "score", *shown]].itertuples():
+        cells = [_integer(rank), idx, fmt_num(value)]
+        cells += [_integer(v) if c == "depth" else v for c, v in zip(shown, rest, strict=True)]
+        rows.append(cells)
+    print_table(
+        ["rank", str(ranked.index.name), "score", *shown],
+        rows,
+        title=f"{fitted.name} ranking ({len(ranked)} shown)",
+        keys=2,
+        right={"rank", "score", "depth"},
+    )
+
+
+def _integer(value) -> str:
+    """An integer column value (rank, depth) as an integer, '-' when missing."""
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return "-"
 
 
 COMMANDS = [vote, fit, score]

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from rankzc.commands._common import echo_json, fmt_num, format_option
+from rankzc.commands._common import (
+    check_output_path,
+    echo_csv,
+    echo_json,
+    fmt_num,
+    format_option,
+    print_table,
+)
 from rankzc.errors import RankzcError
 
 #: Numbers of trained architectures shown in the table (plus the last).
@@ -86,9 +93,19 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
     help="Live: proxies scored for the pool (what the strategies read is always added).",
 )
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Live: where candidates are scored and trained (auto: CUDA when available).",
 )
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Live: train in this process (local) or as Ray tasks (ray).",
+)
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel workers.")
 @click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
 @click.option(
@@ -150,6 +167,8 @@ def search(
             raise RankzcError(f"{option}: must be a positive number, got {value}")
     if plot is not None:
         _check_plot(plot)
+    if out is not None:
+        check_output_path(out)
     parsed = [parse_strategy(s, batch=batch, init=init) for s in strategies]
     names = [s.name for s in parsed]
     if len(set(names)) != len(names):
@@ -178,6 +197,8 @@ def search(
         result["plot"] = str(plot)
     if fmt == "json":
         echo_json(result)
+    elif fmt == "csv":
+        echo_csv(_csv_rows(result))
     else:
         _print(result)
 
@@ -390,42 +411,63 @@ def _num(x) -> float | None:
 
 
 def _print(result: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     simulated = result["mode"] == "simulated"
     key = "regret" if simulated else "best"
     n_max = max(len(s["curve"]["trained"]) for s in result["strategies"])
     cols = [c for c in CHECKPOINTS if c < n_max] + [n_max]
     what = "mean regret (points)" if simulated else "mean best accuracy (%)"
-    t = Table(title=f"{result['mode']} search on {result['source']}: {what} ± std after N trained")
-    t.add_column("strategy")
-    for c in cols:
-        t.add_column(f"N={c}", justify="right")
+    rows = []
     for s in result["strategies"]:
         cells = []
         for c in cols:
             i = min(c, len(s["curve"]["trained"])) - 1
             m, sd = s["curve"][f"{key}_mean"][i], s["curve"][f"{key}_std"][i]
             cells.append(f"{fmt_num(m, 3)} ± {fmt_num(sd, 3)}")
-        t.add_row(s["strategy"], *cells)
-    console = Console(width=200)
-    console.print(t)
-    b = Table(title="best architecture found (over all seeds) and cost (mean per seed)")
-    for c in ("strategy", "acc %", "params", "FLOPs", "proxy s", "train s", "architecture"):
-        b.add_column(c, justify="left" if c in ("strategy", "architecture") else "right")
+        rows.append([s["strategy"], *cells])
+    print_table(
+        ["strategy", *(f"N={c}" for c in cols)],
+        rows,
+        title=f"{result['mode']} search on {result['source']}: {what} ± std after N trained",
+    )
+    rows = []
     for s in result["strategies"]:
         best = s.get("best") or {}
-        b.add_row(
-            s["strategy"],
-            fmt_num(best.get("val_acc"), 2),
-            _fmt_big(best.get("params")),
-            _fmt_big(best.get("flops")),
-            fmt_num(s["cost"]["proxy_seconds_mean"], 1),
-            fmt_num(s["cost"]["train_seconds_mean"], 1),
-            best.get("arch", "-"),
+        rows.append(
+            [
+                s["strategy"],
+                fmt_num(best.get("val_acc"), 2),
+                _fmt_big(best.get("params")),
+                _fmt_big(best.get("flops")),
+                fmt_num(s["cost"]["proxy_seconds_mean"], 1),
+                fmt_num(s["cost"]["train_seconds_mean"], 1),
+                best.get("arch", "-"),
+            ]
         )
-    console.print(b)
+    print_table(
+        ["strategy", "acc %", "params", "FLOPs", "proxy s", "train s", "architecture"],
+        rows,
+        title="best architecture found (over all seeds) and cost (mean per seed)",
+        right={"acc %", "params", "FLOPs", "proxy s", "train s"},
+    )
+
+
+def _csv_rows(result: dict) -> list[dict]:
+    """One row per strategy: the curve's last point, the best architecture, the cost."""
+    key = "regret" if result["mode"] == "simulated" else "best"
+    rows = []
+    for s in result["strategies"]:
+        best = s.get("best") or {}
+        rows.append(
+            {
+                "strategy": s["strategy"],
+                "trained": s["curve"]["trained"][-1],
+                f"{key}_mean": s["curve"][f"{key}_mean"][-1],
+                f"{key}_std": s["curve"][f"{key}_std"][-1],
+                **{f"best_{k}": v for k, v in best.items() if not isinstance(v, (dict, list))},
+                **{f"cost_{k}": v for k, v in s["cost"].items()},
+            }
+        )
+    return rows
 
 
 def _fmt_big(x) -> str:
@@ -433,10 +475,7 @@ def _fmt_big(x) -> str:
 
 
 def _check_plot(path: Path) -> None:
-    if path.suffix.lower() != ".png":
-        raise RankzcError(f"--plot {path}: must end in .png")
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise RankzcError(f"--plot {path}: directory {path.parent} does not exist")
+    check_output_path(path, option="--plot", suffixes=(".png",))
 
 
 def _plot(result: dict, path: Path) -> None:

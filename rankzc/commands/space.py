@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rankzc.commands._common import check_output_path, echo_csv, format_option, print_table
 from rankzc.errors import RankzcError
 from rankzc.space import DEPTHS, load_architectures, parse_depths, sample_architectures
 
@@ -32,8 +33,13 @@ def space() -> None:
 
 @space.command("sample")
 @click.argument("n", type=int)
-@click.option("--depths", default=",".join(map(str, DEPTHS)), show_default=True, help="e.g. 4,6")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--depths",
+    default=",".join(map(str, DEPTHS)),
+    show_default=True,
+    help="Comma-separated depths (blocks) to draw from, e.g. 4,6.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw.")
 @click.option(
     "--exclude",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -48,6 +54,8 @@ def space() -> None:
 )
 def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | None) -> None:
     """Draw N distinct valid architectures (JSON list of {space, depth, blocks})."""
+    if out is not None:
+        check_output_path(out)
     excluded = load_architectures(exclude) if exclude else []
     archs = sample_architectures(n, depths=_depths(depths), seed=seed, exclude=excluded)
     text = json.dumps([a.to_dict() for a in archs], indent=1)
@@ -60,8 +68,14 @@ def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | Non
 
 @space.command("info")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--preset", type=click.Choice(PRESET_NAMES), default="ntu60", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--preset",
+    type=click.Choice(PRESET_NAMES),
+    default="ntu60",
+    show_default=True,
+    help="Model size the parameters are counted at.",
+)
+@format_option()
 def info(file: Path, preset: str, fmt: str) -> None:
     """Validate FILE (JSON list of architectures) and list id, depth, pattern, params."""
     archs = load_architectures(file)
@@ -77,10 +91,14 @@ def info(file: Path, preset: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
         return
-    width = max([len(r["arch"]) for r in rows] + [4])
-    click.echo(f"{'arch_id':<17}{'depth':>5}  {'arch':<{width}}  {'params':>10}")
-    for r in rows:
-        click.echo(f"{r['arch_id']:<17}{r['depth']:>5}  {r['arch']:<{width}}  {r['params']:>10}")
+    if fmt == "csv":
+        echo_csv(rows)
+        return
+    print_table(
+        ["arch_id", "depth", "arch", "params"],
+        [[r["arch_id"], r["depth"], r["arch"], r["params"]] for r in rows],
+        right={"depth", "params"},
+    )
     click.echo(f"{len(rows)} architectures, preset {preset}", err=True)
 
 

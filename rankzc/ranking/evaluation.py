@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,7 @@ def evaluate_models(
     report_dir: str | Path | None = None,
     epoch: int = -1,
     params: dict[str, dict] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Compare ``models`` with honest baselines on the same cross-validation folds of ``bench``.
 
@@ -177,6 +178,7 @@ def evaluate_models(
         epoch: proxy epoch (-1 = at initialisation); every model, baseline and the report
             use the scores after this epoch.
         params: per-model constructor parameters, e.g. ``{"ranknet": {"epochs": 30}}``.
+        progress: called as ``progress(done, total)`` after every fit.
 
     Returns:
         JSON-able dict: ``models[m]`` has ``<metric>_mean``/``<metric>_std`` for every metric,
@@ -250,9 +252,12 @@ def evaluate_models(
     failed: dict[str, str] = {}
     oof = {m: np.full(n, np.nan) for m in models}
     n_per_repeat = len(splits) if cv == "none" else folds
+    total_fits = len(splits) * len(models) * (1 + len(sizes or ()))
+    tick = _ticker(progress, total_fits)
     for f, ((_, te), tr) in enumerate(zip(splits, sub, strict=True)):
         for m in models:
             if m in failed:
+                tick()
                 continue
             try:
                 pred, s = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
@@ -260,7 +265,9 @@ def evaluate_models(
                 raise
             except Exception as exc:  # noqa: BLE001 - one model must not stop the others
                 failed[m] = f"split {f + 1}: {describe_error(exc)}"
+                tick()
                 continue
+            tick()
             rows[m].append(ranking_metrics(pred, y[te], dep(te)))
             secs[m].append(s)
             if f < n_per_repeat:
@@ -329,7 +336,7 @@ def evaluate_models(
     }
     if sizes is not None:
         result["learning_curve"] = _learning_curve(
-            [m for m in models if m not in failed], params, X, y, depth, splits, sizes, seed
+            [m for m in models if m not in failed], params, X, y, depth, splits, sizes, seed, tick
         )
     result["seconds"] = time.perf_counter() - start
     if report_dir is not None:
@@ -363,7 +370,22 @@ def _subsample(tr: np.ndarray, size: int | None, rng: np.random.Generator) -> np
     return np.sort(rng.choice(tr, size=size, replace=False))
 
 
-def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[str, list[dict]]:
+def _ticker(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """A function counting fits and passing ``(done, total)`` to ``progress``."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
+def _learning_curve(
+    models, params, X, y, depth, splits, sizes, seed, tick=lambda: None
+) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed + 1)
     curve: dict[str, list[dict]] = {m: [] for m in models}
     for size in sorted(int(s) for s in sizes):
@@ -372,6 +394,7 @@ def _learning_curve(models, params, X, y, depth, splits, sizes, seed) -> dict[st
             rows = []
             for (_, te), tr in zip(splits, subs, strict=True):
                 pred, _ = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
+                tick()
                 rows.append(ranking_metrics(pred, y[te], None if depth is None else depth[te]))
             s = _summary(rows)
             curve[m].append(

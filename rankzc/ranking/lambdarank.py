@@ -28,6 +28,7 @@ from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
+from rankzc.threads import current as current_threads
 
 __all__ = ["LambdaRankRanker", "relevance_levels", "query_chunks"]
 
@@ -62,7 +63,7 @@ class LambdaRankRanker(BaseRanker):
         query_repeats: how many different random partitions into queries the training rows
             appear in (more pairs across chunks, at the cost of more rows).
         truncation: ``lambdarank_truncation_level``; None = the largest query (all pairs).
-        n_jobs: LightGBM threads.
+        n_jobs: LightGBM threads; None = the thread policy's count (:mod:`rankzc.threads`).
         seed: seed of the query split and of LightGBM.
     """
 
@@ -82,7 +83,7 @@ class LambdaRankRanker(BaseRanker):
         query_size: int = 20,
         query_repeats: int = 4,
         truncation: int | None = None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         seed: int = 0,
     ):
         self.n_estimators = n_estimators
@@ -133,7 +134,7 @@ class LambdaRankRanker(BaseRanker):
             reg_lambda=self.reg_lambda,
             label_gain=gain.tolist(),
             lambdarank_truncation_level=trunc,
-            n_jobs=self.n_jobs,
+            n_jobs=self.n_jobs if self.n_jobs is not None else current_threads().threads,
             random_state=self.seed,
             deterministic=True,
             force_row_wise=True,

@@ -44,7 +44,6 @@ import contextlib
 import fcntl
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +54,7 @@ from typing import Any
 import torch
 
 from rankzc.errors import RankzcError
+from rankzc.progress import BuildProgress
 from rankzc.space import SPACE, Architecture
 from rankzc.store import Benchmark, config_hash
 from rankzc.training.config import TrainConfig
@@ -339,66 +339,8 @@ def plan_jobs(
     return jobs
 
 
-def _is_tty() -> bool:
-    return sys.stderr.isatty()
-
-
-class Progress:
-    """Overall and per-architecture progress bars (rich), silent when disabled."""
-
-    def __init__(self, total: int, epochs: int, enabled: bool):
-        self.enabled = enabled
-        self.epochs = epochs
-        self._bar = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._overall = self._bar.add_task("architectures", total=total)
-            self._arch: dict[str, Any] = {}
-
-    def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def start(self, arch_id: str) -> None:
-        if self._bar is not None:
-            self._arch[arch_id] = self._bar.add_task(f"  {arch_id} epoch 0", total=None)
-
-    def batch(self, arch_id: str, epoch: int, i: int, n: int) -> None:
-        if self._bar is not None and arch_id in self._arch:
-            self._bar.update(
-                self._arch[arch_id],
-                description=f"  {arch_id} epoch {epoch + 1}/{self.epochs}",
-                total=n * self.epochs,
-                completed=epoch * n + i,
-            )
-
-    def end(self, arch_id: str) -> None:
-        if self._bar is not None:
-            task = self._arch.pop(arch_id, None)
-            if task is not None:
-                self._bar.remove_task(task)
-            self._bar.advance(self._overall)
+# one progress helper for every command (rankzc/progress.py)
+Progress = BuildProgress
 
 
 def run_local(
@@ -490,7 +432,8 @@ def build_benchmark(
     one too (:func:`seed_plan`); the store keeps every run. Running it again resumes: finished runs are skipped, partial runs continue from
     their checkpoints, failed runs are skipped unless ``retry_failed``. ``data``
     (default: loaded from ``config.data``) and ``model_fn`` are for tests and
-    notebooks; ``progress`` (default: when stderr is a terminal) shows progress bars.
+    notebooks; ``progress``: None = bars on a terminal, one-line reports on stderr
+    otherwise (:mod:`rankzc.progress`), False = silent.
     A store holding runs of another configuration is refused unless
     ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`).
     """
@@ -525,8 +468,7 @@ def build_benchmark(
         )
         jobs = plan_jobs(bench, archs, config, seeds, ckdir, retry_failed, summary, repeat)
         writer = StoreWriter(bench, config, seeds)
-        enabled = _is_tty() if progress is None else progress
-        with Progress(len(jobs), config.epochs, enabled) as bar:
+        with Progress(len(jobs), config.epochs, progress) as bar:
             if executor == "local":
                 run_local(jobs, config, seeds[0], data, dev, writer, bar, summary, model_fn)
             else:
