@@ -153,7 +153,7 @@ def print_regret(title: str, res: dict) -> None:
 
 def top1_study(pool, seeds: list[int], online_seeds: list[int]) -> dict:
     """Part 3: architectures trained until the first top-1% one."""
-    from rankzc.analysis import spearman
+    from rankzc.stats import spearman
 
     t0 = time.perf_counter()
     good = top_fraction(pool, 0.01)

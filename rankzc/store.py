@@ -803,7 +803,8 @@ class Benchmark:
                 params=(int(epoch), name, config, config),
                 index_col="arch_id",
             )
-            cols[name] = part["score"].astype(float)
+            if len(part):
+                cols[name] = part["score"].astype(float)
         wide = pd.DataFrame(cols, dtype=float)
         wide.index.name = "arch_id"
         if proxies is not None:

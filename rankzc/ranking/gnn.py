@@ -234,9 +234,9 @@ class GNNRanker(BaseRanker):
         import torch
         from torch_geometric.loader import DataLoader
 
-        from rankzc.analysis import spearman
         from rankzc.ranking.graphs import space_vocabulary
         from rankzc.ranking.ranknet import ranknet_loss
+        from rankzc.stats import spearman
 
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)

@@ -87,7 +87,7 @@ def _rank_matrix(X: np.ndarray, refs: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _spearman_u(a: np.ndarray, b: np.ndarray) -> float:
-    from rankzc.analysis import spearman
+    from rankzc.stats import spearman
 
     return float(spearman(a, b))
 

@@ -187,6 +187,7 @@ def search_subsets(
     V = patterns.astype(np.float32)
     gain = (c1 - c0).astype(np.float64)
     base = float(c0.sum())
+    half = 0.5 * float(c0.sum() + c1.sum())
 
     combos = [c for k in range(min_size, max_size + 1) for c in itertools.combinations(range(m), k)]
     scores = np.empty(len(combos))
@@ -198,9 +199,8 @@ def search_subsets(
         net = V @ B  # (patterns, subsets)
         if ties == "study":  # a draw predicts "second is better"
             scores[s : s + len(block)] = (base + gain @ (net > 0)) / n_pairs
-        else:  # a draw counts one half of its pairs
-            correct = c1 @ (net > 0) + c0 @ (net < 0) + 0.5 * (c0 + c1) @ (net == 0)
-            scores[s : s + len(block)] = correct / n_pairs
+        else:  # a draw counts one half: c1 [N>0] + c0 [N<0] + (c0+c1)/2 [N=0]
+            scores[s : s + len(block)] = (half + 0.5 * (gain @ np.sign(net))) / n_pairs
     order = sorted(range(len(combos)), key=lambda t: (-scores[t], len(combos[t]), combos[t]))
     subsets = [
         {
