@@ -117,6 +117,15 @@ def describe_config(config: Mapping[str, Any]) -> str:
     return ", ".join(parts) or "unnamed configuration"
 
 
+def _settings_key(settings: Mapping[str, Any]) -> tuple[str, str]:
+    """Hash and short description of proxy settings, without :data:`_NOT_SETTINGS`."""
+    kept = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
+    text = ", ".join(
+        f"{k} {kept[k]}" for k in ("preset", "data", "batch_size", "resample") if k in kept
+    )
+    return config_hash(kept), text or "settings " + config_hash(kept)
+
+
 def finite_or_none(value: Any) -> float | None:
     """A float, or None for anything missing or non-finite ("Nan", inf, None)."""
     if value is None or isinstance(value, bool):
@@ -661,26 +670,45 @@ class Benchmark:
                 )
         if not self._count("SELECT COUNT(*) FROM proxy_settings"):
             return config  # no settings recorded (imported scores): nothing to mix
+        keys = self._settings_keys(epoch, config)
+        if len(keys) > 1:
+            raise StoreError(
+                f"{self.path}: proxy scores at epoch {epoch} were computed under {len(keys)} "
+                f"different settings ({'; '.join(sorted(keys.values()))}); they are not mixed: "
+                "keep one configuration per store"
+            )
+        return config
+
+    def _settings_keys(self, epoch: int, config: str | None) -> dict[str | None, str]:
+        """Settings (seed etc. aside) of the proxy scores at ``epoch``: key -> description."""
         ids = self._conn.execute(
             "SELECT DISTINCT settings_id FROM proxies WHERE epoch=? AND (? IS NULL OR "
             "run_id=0 OR run_id IN (SELECT run_id FROM runs WHERE config_hash=?))",
             (int(epoch), config, config),
         ).fetchall()
         texts = dict(self._conn.execute("SELECT settings_id, settings FROM proxy_settings"))
-        keys = set()
+        keys: dict[str | None, str] = {}
         for (sid,) in ids:
             if sid is None:
-                keys.add(None)
-                continue
-            settings = json.loads(texts.get(sid, "{}"))
-            keys.add(config_hash({k: v for k, v in settings.items() if k not in _NOT_SETTINGS}))
-        if len(keys) > 1:
+                keys[None] = "no settings recorded (imported)"
+            else:
+                key, text = _settings_key(json.loads(texts.get(sid, "{}")))
+                keys[key] = text
+        return keys
+
+    def check_proxy_settings(self, settings: Mapping[str, Any], epoch: int = -1) -> None:
+        """Refuse adding proxy scores at ``epoch`` computed under other settings than the
+        store's (seed, device and which proxies aside), e.g. ``rankzc features --benchmark``
+        with ``--preset cpu`` into a store scored with the tiny preset."""
+        held = self._settings_keys(epoch, self._config)
+        key, text = _settings_key(settings)
+        others = [t for k, t in held.items() if k != key]
+        if others:
             raise StoreError(
-                f"{self.path}: proxy scores at epoch {epoch} were computed under "
-                f"{len(keys)} different settings (preset, data, batch, options); they are not mixed: "
-                "keep one configuration per store"
+                f"{self.path}: its proxy scores at epoch {epoch} were computed under other "
+                f"settings ({others[0]}) than these ({text}); they would be mixed: score "
+                "with the store's settings or into another store"
             )
-        return config
 
     # ------------------------------------------------------------------- proxies
     def record_proxies(

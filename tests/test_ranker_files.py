@@ -136,7 +136,10 @@ for path in sys.argv[1:]:
         print("LOADED", np.isfinite(scores).all(), flush=True)
     except RankzcError as err:
         print("REFUSED " + str(err), flush=True)
-print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM: this process's own peak RSS (ru_maxrss would include the forking parent's)
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("RSS_MB", kb / 1024)
 """
 
 

@@ -155,3 +155,28 @@ def test_registry_save_load_and_cli(tmp_path):
     res = runner.invoke(main, ["score", "-r", str(tmp_path / "c.rzc"), "--features-csv", str(csv)])
     assert res.exit_code == 0, res.output
     assert "rankagg ranking" in res.output
+
+
+def test_fit_on_a_store_without_labels(tmp_path):
+    path = tmp_path / "u.db"
+    archs = sample_architectures(25, seed=5)
+    rng = np.random.default_rng(1)
+    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
+        b.add_architectures(
+            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
+            for a in archs
+        )
+        for a in archs:
+            b.record_proxies(
+                a.arch_id, -1, {"p": (rng.normal(), 0.1, None), "q": (rng.normal(), 0.1, None)}
+            )
+    out = tmp_path / "u.rzc"
+    res = CliRunner().invoke(
+        main, ["fit", "-m", "rankagg", "-b", str(path), "-o", str(out), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert '"n_architectures": 25' in res.output and '"train_spearman": null' in res.output
+    res = CliRunner().invoke(main, ["score", "-r", str(out), "--benchmark", str(path)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["fit", "-m", "wam", "-b", str(path), "-o", str(out)])
+    assert res.exit_code == 1 and "no labelled architectures" in res.output

@@ -108,3 +108,34 @@ def test_import_of_another_source_is_refused(tmp_path):
         main, ["import", "thesis", str(archs), "--out", str(out), "--allow-mixed-config"]
     )
     assert res.exit_code == 0, res.output
+
+
+def test_features_into_a_store_scored_under_other_settings_is_refused(tmp_path):
+    from rankzc.space import SPACE, sample_architectures
+
+    db = tmp_path / "b.db"
+    archs = sample_architectures(3, depths=(4,), seed=1)
+
+    def add(items):
+        with Benchmark.create(db, space=SPACE, dataset="synthetic", source="test") as b:
+            b.add_architectures(
+                {"arch_id": a.arch_id, "space": SPACE, "encoding": str(a), "depth": a.depth}
+                for a in items
+            )
+
+    add(archs[:2])
+    args = ["features", "--benchmark", str(db), "--proxies", "params", "--preset", "tiny"]
+    args += ["--data", "synthetic:n=40,frames=8,classes=3"]
+    res = CliRunner().invoke(main, [*args, "--batch-size", "8"])
+    assert res.exit_code == 0, res.output
+    add(archs[2:])
+    with Benchmark.open(db, readonly=True) as b:
+        before = b.counts()
+    res = CliRunner().invoke(main, [*args, "--batch-size", "6", "--seed", "4"])
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "other settings" in res.output and "batch_size 8" in res.output
+    with Benchmark.open(db, readonly=True) as b:
+        assert b.counts() == before
+    # another seed (and another proxy list) of the same settings is fine
+    res = CliRunner().invoke(main, [*args, "--batch-size", "8", "--seed", "4"])
+    assert res.exit_code == 0 and "scored 1 architectures" in res.output, res.output

@@ -30,6 +30,23 @@ from rankzc.threads import apply as apply_threads
 MODEL_NAMES = tuple(RANKERS)
 
 
+def _parse_sizes(values: tuple[str, ...]) -> tuple[int, ...]:
+    """``--train-size 20,50 --train-size 100`` -> (20, 50, 100); each at least 2."""
+    out = []
+    for text in values:
+        for part in str(text).split(","):
+            if not part.strip():
+                continue
+            try:
+                n = int(part)
+            except ValueError:
+                raise click.BadParameter(f"{part.strip()!r} is not an integer") from None
+            if n < 2:
+                raise click.BadParameter(f"{n} is below 2")
+            out.append(n)
+    return tuple(out)
+
+
 def _parse_models(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     if names in ([], ["none"]):
@@ -220,9 +237,10 @@ def _evaluate_csv(result: dict) -> list[dict]:
 )
 @click.option(
     "--train-size",
-    type=click.IntRange(2),
     multiple=True,
-    help="Train on N architectures per fold (repeat for a learning curve).",
+    callback=lambda ctx, param, value: _parse_sizes(value),
+    help="Train on N architectures per fold; several (20,50,100 or repeated) give a "
+    "learning curve.",
 )
 @click.option(
     "--cv",

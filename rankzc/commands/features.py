@@ -164,6 +164,7 @@ def _fill_store(path: Path, settings, quiet: bool) -> None:
             click.echo(f"{path}: all {len(table)} architectures already have {len(names)} proxies")
             return
         record = settings.to_dict()
+        bench.check_proxy_settings(record, epoch=-1)  # one configuration per store
         missing: dict[str, int] = {}
         with Progress(quiet=quiet) as bar:
             task = bar.add("features", total=len(todo))

@@ -43,6 +43,10 @@ from rankzc.ranking.preprocessing import ProxyPreprocessor
 __all__ = ["GNNRanker", "encodings_from_columns"]
 
 _POS = re.compile(r"^pos(\d+)=(-?\d+)$")
+#: (kind, vocabulary, encoding) -> (node features, edge index): cross-validation builds the
+#: same graphs once per fold otherwise (tensors are never modified in place)
+_GRAPH_CACHE: dict = {}
+_CACHE_SIZE = 100_000
 _SWITCH = re.compile(r"^b(\d{2})_(.+)$")
 
 
@@ -105,6 +109,8 @@ def _net(n_node: int, n_proxy: int, hidden: int, layers: int, dropout: float):
             self.head = nn.Sequential(
                 nn.Linear(hidden * layers + n_proxy, hidden), nn.ReLU(), nn.Linear(hidden, 1)
             )
+            # a linear path from the proxies: with few labels the ranker can lean on them
+            self.skip = nn.Linear(n_proxy, 1, bias=False) if n_proxy else None
 
         def forward(self, data):
             h, pooled = data.x, []
@@ -112,8 +118,10 @@ def _net(n_node: int, n_proxy: int, hidden: int, layers: int, dropout: float):
                 h = torch.relu(conv(h, data.edge_index))
                 pooled.append(global_add_pool(h, data.batch))
             g = self.drop(self.norm(torch.cat(pooled, dim=1)))
-            z = torch.cat([g, data.proxies], dim=1) if n_proxy else g
-            return self.head(z).squeeze(-1)
+            if not n_proxy:
+                return self.head(g).squeeze(-1)
+            z = torch.cat([g, data.proxies], dim=1)
+            return (self.head(z) + self.skip(data.proxies)).squeeze(-1)
 
     return GraphScorer()
 
@@ -143,7 +151,7 @@ class GNNRanker(BaseRanker):
         self,
         hidden: int = 32,
         layers: int = 3,
-        epochs: int = 60,
+        epochs: int = 40,
         small_epochs: int = 40,
         batch_size: int = 64,
         lr: float = 3e-3,
@@ -151,7 +159,7 @@ class GNNRanker(BaseRanker):
         dropout: float = 0.1,
         valid_fraction: float = 0.2,
         patience: int = 10,
-        min_epochs: int = 30,
+        min_epochs: int = 20,
         proxies: bool = True,
         space: str = "auto",
         seed: int = 0,
@@ -197,10 +205,16 @@ class GNNRanker(BaseRanker):
         index = {lab: i for i, lab in enumerate(self.vocab_)}
         out = []
         for r, enc in enumerate(encodings):
-            g = to_graph(enc, self.kind_)
-            x = torch.zeros((g.n, len(self.vocab_)))
-            x[torch.arange(g.n), torch.tensor([index[lab] for lab in g.labels])] = 1.0
-            ei = torch.tensor(g.edges, dtype=torch.long).t().reshape(2, -1)
+            key = (self.kind_, tuple(self.vocab_), enc)
+            if key not in _GRAPH_CACHE:
+                if len(_GRAPH_CACHE) >= _CACHE_SIZE:
+                    _GRAPH_CACHE.clear()
+                g = to_graph(enc, self.kind_)
+                x = torch.zeros((g.n, len(self.vocab_)))
+                x[torch.arange(g.n), torch.tensor([index[lab] for lab in g.labels])] = 1.0
+                ei = torch.tensor(g.edges, dtype=torch.long).t().reshape(2, -1)
+                _GRAPH_CACHE[key] = (x, ei)
+            x, ei = _GRAPH_CACHE[key]
             d = Data(x=x, edge_index=ei)
             d.proxies = torch.as_tensor(
                 Z[r : r + 1] if Z is not None else np.zeros((1, 0)), dtype=torch.float32

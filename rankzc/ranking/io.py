@@ -294,7 +294,9 @@ def fit_ranker(
         raise RankzcError(f"unknown model {model!r}; choose from {', '.join(RANKERS)}")
     if features not in FEATURE_SETS:
         raise RankzcError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
-    fs = feature_matrix(bench, features, epoch=epoch)
+    # a label-free ranker (rankagg) fits on every architecture, labelled or not
+    label_free = not getattr(ranker_class(model), "needs_labels", True)
+    fs = feature_matrix(bench, features, epoch=epoch, labelled_only=not label_free)
     if transfer_to is not None:
         from rankzc.ranking.transfer import align_columns, rank_normalise
 
@@ -302,14 +304,21 @@ def fit_ranker(
         cols = align_columns(list(fs.X.columns), list(other.X.columns))
         fs.X = rank_normalise(fs.X[cols])
         fs.proxies = [p for p in fs.proxies if p in set(cols)]
-    est = make_ranker(model, **(params or {})).fit(fs.X, fs.y.to_numpy(dtype=float))
+    if label_free:
+        est = make_ranker(model, **(params or {})).fit(fs.X)
+        y = bench.labels()["val_acc"].reindex(fs.X.index).to_numpy(dtype=float)
+        ok = np.isfinite(y)
+        train_rho = est.score(fs.X[ok], y[ok]) if ok.sum() > 2 else None
+    else:
+        est = make_ranker(model, **(params or {})).fit(fs.X, fs.y.to_numpy(dtype=float))
+        train_rho = est.score(fs.X, fs.y.to_numpy(dtype=float))
     info = {
         "benchmark": str(bench.path),
         "dataset": bench.meta.get("dataset"),
         "source": bench.meta.get("source"),
-        "n_architectures": int(len(fs.y)),
+        "n_architectures": int(len(fs.X)),
         "epoch": epoch,
-        "train_spearman": est.score(fs.X, fs.y.to_numpy(dtype=float)),
+        "train_spearman": train_rho,
     }
     if transfer_to is not None:
         info["normalise"] = "rank"

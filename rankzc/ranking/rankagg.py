@@ -136,6 +136,8 @@ class RankAggRanker(BaseRanker):
     """
 
     name = "rankagg"
+    #: fits without labels (``rankzc fit`` then uses unlabelled architectures too)
+    needs_labels = False
 
     def __init__(
         self,

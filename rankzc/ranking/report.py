@@ -125,6 +125,14 @@ def write_report(
     if result.get("learning_curve"):
         _learning(out / "learning_curve.png", result["learning_curve"])
         lines += ["## Learning curve", "", "![](learning_curve.png)", ""]
+        curve = result["learning_curve"]
+        sizes = [p["train_size"] for p in next(iter(curve.values()), [])]
+        lines += ["| model | " + " | ".join(f"n = {s}" for s in sizes) + " |"]
+        lines += ["|---" * (len(sizes) + 1) + "|"]
+        for m, pts in curve.items():
+            cells = [f"{_fmt(p['spearman_mean'])} ± {_fmt(p['spearman_std'])}" for p in pts]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -54,9 +54,12 @@ RECIPES: dict[str, dict[str, Any]] = {
         synthetic=dict(n=6000, frames=300, classes=60),
     ),
     "cpu": dict(
-        epochs=4,
+        epochs=12,
         batch_size=16,
-        synthetic=dict(n=300, frames=8, classes=10, difficulty=0.3),
+        lr=0.04,
+        train_samples=400,
+        validate_last_only=True,
+        synthetic=dict(n=3200, frames=8, classes=10, difficulty=0.3, persons=1),
     ),
     "tiny": dict(
         epochs=2,
@@ -185,9 +188,16 @@ class TrainConfig:
             raise RankzcError(f"--epochs: must be an integer >= 1, got {epochs!r}")
         changes.setdefault("milestones", scaled_milestones(epochs))
         changes.setdefault("batch_size", recipe["batch_size"])
+        if "lr" in recipe:
+            changes.setdefault("lr", recipe["lr"])
+        if recipe.get("validate_last_only"):
+            changes.setdefault("val_every", epochs)
+        spec = resolve_data_spec(data, preset)
+        if "train_samples" in recipe and spec.startswith("synthetic"):
+            changes.setdefault("train_samples", recipe["train_samples"])
         return cls(
             preset=preset,
-            data=resolve_data_spec(data, preset),
+            data=spec,
             epochs=epochs,
             warmup_epochs=warmup_epochs,
             precision=precision,
