@@ -91,7 +91,7 @@ def test_cli_transfer_and_disjoint_error(tmp_path):
     assert res.exit_code == 0, res.output
     import json
 
-    ranking = json.loads(res.output)["ranking"]
+    ranking = json.loads(res.stdout)["ranking"]
     assert len(ranking) == 40
     res = runner.invoke(
         main, ["fit", "-m", "wam", "-b", str(a), "--transfer-to", str(c), "-o", str(out)]
