@@ -5,8 +5,8 @@ r"""Transfer: fit a ranker on one benchmark (A), rank another (B) with no labels
   ``arch``/``graph``/``all`` features, encoding and graph columns are aligned by name too
   (graph features such as ``g_path_max`` or ``g_n_paths`` exist in every space; op counts
   only where the spaces share operations).
-* **Per-benchmark rank normalisation.** Every column is replaced by its normalised rank
-  within its own benchmark (:func:`rank_normalise`: average rank of ties, divided by the
+* **Per-benchmark rank normalisation.** Every proxy column is replaced by its normalised
+  rank within its own benchmark (:func:`rank_normalise`: average rank of ties, divided by the
   number of finite values, in :math:`(0, 1]`), so a proxy's scale on A (e.g. ``synflow``
   spans 30 decades on one space and 3 on another) does not matter on B; only orders do.
 * **Report.** Spearman (and the other ranking metrics) on B for every model fitted on A,
@@ -37,10 +37,16 @@ __all__ = ["rank_normalise", "align_columns", "transfer_evaluate"]
 
 
 def rank_normalise(X: pd.DataFrame) -> pd.DataFrame:
-    """Every column replaced by ``rank / n`` within the column (ties averaged, NaN kept)."""
-    out = X.astype(float).rank(axis=0, method="average", na_option="keep")
-    counts = X.notna().sum(axis=0).replace(0, 1)
-    return out / counts
+    """Every proxy column replaced by ``rank / n`` within the column (ties averaged, NaN
+    kept); architecture-encoding and graph columns (same units in every benchmark of a
+    space, and read back as graphs by ``gnn``) are left as they are."""
+    cols = [c for c in X.columns if is_proxy_column(c)]
+    out = X.copy()
+    if cols:
+        part = X[cols].astype(float)
+        counts = part.notna().sum(axis=0).replace(0, 1)
+        out[cols] = part.rank(axis=0, method="average", na_option="keep") / counts
+    return out
 
 
 def align_columns(
@@ -169,7 +175,7 @@ def transfer_evaluate(
         "columns": len(cols),
         "proxies": [c for c in cols if is_proxy_column(c)],
         "dropped": notes,
-        "normalisation": "per-benchmark normalised rank of every column",
+        "normalisation": "per-benchmark normalised rank of every proxy",
         "models": out_models,
         "reference": reference,
         "seconds": time.perf_counter() - start,
