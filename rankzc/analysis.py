@@ -201,6 +201,10 @@ def check_evaluable(bench: Benchmark, epoch: int) -> tuple[pd.DataFrame, pd.Data
     if labels.empty:
         raise RankzcError(f"{bench.path}: no labelled architectures to evaluate")
     y = labels["val_acc"].to_numpy(float)
+    if len(y) < 3:
+        raise RankzcError(
+            f"{bench.path}: only {len(y)} labelled architecture(s); need at least 3 to rank"
+        )
     if np.nanmin(y) == np.nanmax(y):
         raise RankzcError(
             f"{bench.path}: labels have no spread: all {len(y)} labelled architectures have "

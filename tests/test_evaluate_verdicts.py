@@ -204,3 +204,13 @@ def test_vote_says_when_its_score_comes_from_sampled_pairs(tmp_path):
     assert "pairwise accuracy estimated from" in res.output and "random pairs" in res.output
     out = json.loads(run("vote", "-b", db, "--epoch", "1", "--format", "json").output)
     assert not out["sampled"] and "note" not in out
+
+
+def test_too_few_labels_is_one_line(tmp_path):
+    db = tmp_path / "f.db"
+    make_store(db, n=2)
+    res = run("evaluate", "-b", db, "--bootstrap", "0")
+    assert res.exit_code != 0
+    assert res.output.strip().splitlines() == [
+        f"Error: {db}: only 2 labelled architecture(s); need at least 3 to rank"
+    ]
