@@ -56,6 +56,8 @@ def test_thread_policy_default_env_and_flag(restore_threads):
     assert threads.resolve(threads=2).threads == 2
     restore_threads.setenv("OMP_NUM_THREADS", "junk")
     assert threads.resolve().threads == 1
+    restore_threads.setenv("OMP_NUM_THREADS", "")
+    assert threads.apply().source == "default" and os.environ["OMP_NUM_THREADS"] == "1"
     with pytest.raises(Exception, match="--threads"):
         threads.resolve(threads=0)
 
