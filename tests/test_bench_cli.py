@@ -305,7 +305,7 @@ def test_three_builds_on_one_store_equal_one_build(tmp_path):
     assert a.poll() is None, "build A ended before B and C could start"
     refused = []
     for _ in range(2):  # B, then C
-        res = invoke(*THREE_ARGS, "--out", str(out), "--json")
+        res = invoke(*THREE_ARGS, "--out", str(out), "--format", "json")
         refused.append(res)
     still_running = a.poll() is None
     stdout, stderr = a.communicate(timeout=300)
@@ -342,7 +342,7 @@ def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch
     last = res.output.strip().splitlines()[-1]
     assert "1 trained, 1 failed" in last, res.output
     assert f"failed {victims[0]}: RuntimeError: disk on fire" in res.output
-    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--json")
+    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
     assert json.loads(res.output)["skipped_failed"] == 1
 
