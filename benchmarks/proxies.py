@@ -134,64 +134,157 @@ def cost(args: argparse.Namespace) -> dict:
     return report
 
 
-def study(args: argparse.Namespace) -> dict:
-    from scipy.stats import spearmanr
+#: Proxies that need no data (the minibatch's shape at most): scored on every architecture.
+DATA_FREE = ("params", "flops", "l2_norm", "synflow", "zen")
 
-    files = sorted(Path(args.study).glob("*.json"))
+
+def study_files(directory: str, n: int) -> list[Path]:
+    """Every k-th study file in sorted order, ``n`` of them."""
+    files = sorted(Path(directory).glob("*.json"))
     if not files:
-        sys.exit(f"{args.study}: no study files")
-    step = max(1, len(files) // args.n)
-    files = files[::step][: args.n]
-    rows = []
-    x1 = torch.zeros(1, 3, 300, 25, 2)
-    gen = torch.Generator().manual_seed(args.seed)
-    xz = torch.randn(args.zen_batch, 3, 300, 25, 2, generator=gen)
-    yz = torch.zeros(args.zen_batch, dtype=torch.long)
+        sys.exit(f"{directory}: no study files")
+    step = max(1, len(files) // n)
+    return files[::step][:n]
+
+
+def study_batch(run: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``run``'s minibatch: synthetic NTU-layout skeletons at the study's shape
+    (T=300, 25 joints, 2 persons), two classes so that a class repeats (epe_nas)."""
+    settings = ProxySettings(
+        preset="ntu60",
+        data=f"synthetic:n=40,classes=2,frames=300,seed={run}",
+        batch_size=batch_size,
+        seed=run,
+        resample=False,
+    )
+    x, y, _ = load_minibatch(settings)
+    return x, y
+
+
+def study_scores(args: argparse.Namespace, files: list[Path]) -> list[dict]:
+    """Score (or read from ``--cache``) every (architecture, run, kind) and return rows.
+
+    Run ``r`` initialises the network with seed ``r`` and draws its own minibatch; kind
+    ``free`` holds :data:`DATA_FREE` (zen on a Gaussian batch of ``--zen-batch``), kind
+    ``data`` the other proxies on ``--batch-size`` samples (first ``--data-n`` files)."""
+    caches = [Path(c) for c in args.cache.split(",")]
+    cache = caches[0]  # new scores go to the first; all are read
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    done: dict[tuple[str, int, str], dict] = {}
+    for path in caches:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    done[(row["file"], row["run"], row["kind"])] = row
+    data_names = [n for n in proxy_names() if n not in DATA_FREE]
+    kinds = set(args.kinds.split(","))
+    # run 0 of every file first, so that a partial cache already compares with the study
+    plan = [(f, r, "free") for r in range(2) for f in files] if "free" in kinds else []
+    if "data" in kinds:
+        plan += [(f, r, "data") for f in files[: args.data_n] for r in range(2)]
+    shard, shards = (int(v) for v in args.shard.split("/"))
+    plan = [item for item in plan if files.index(item[0]) % shards == shard]
+    if args.summary_only:
+        plan = [item for item in plan if (item[0].name, item[1], item[2]) in done]
+    batches = {r: study_batch(r, args.batch_size) for r in range(2)}
     t_start = time.perf_counter()
-    for i, f in enumerate(files):
-        record = next(iter(json.loads(f.read_text()).values()))
-        arch = Architecture.from_weights(record["weights"])
-        torch.manual_seed(args.seed)
-        model = build_model(arch, "ntu60")
-        res = compute_proxies(model, (x1, yz[:1]), names=["params", "flops", "l2_norm"])
-        if not args.no_synflow:
-            res.update(compute_proxies(model, (x1, yz[:1]), names=["synflow"]))
-        if not args.no_zen:
-            res.update(compute_proxies(model, (xz, yz), names=["zen"], seed=args.seed))
-        study_scores = {k: v["score"] for k, v in record["zero_cost_scores"].items()}
-        rows.append(
-            {"depth": arch.depth, "ours": {k: r.score for k, r in res.items()},
-             "study": study_scores}
-        )  # fmt: skip
-        print(f"{i + 1}/{len(files)} depth {arch.depth} {time.perf_counter() - t_start:.0f} s",
-              file=sys.stderr, flush=True)  # fmt: skip
+    rows = []
+    for i, (f, run, kind) in enumerate(plan):
+        key = (f.name, run, kind)
+        if key not in done:
+            record = next(iter(json.loads(f.read_text()).values()))
+            arch = Architecture.from_weights(record["weights"])
+            torch.manual_seed(run)
+            model = build_model(arch, "ntu60")
+            if kind == "free":
+                x1 = torch.zeros(1, 3, 300, 25, 2)
+                res = compute_proxies(model, (x1, torch.zeros(1, dtype=torch.long)),
+                                      names=["params", "flops", "l2_norm", "synflow"])  # fmt: skip
+                gen = torch.Generator().manual_seed(run)
+                xz = torch.randn(args.zen_batch, 3, 300, 25, 2, generator=gen)
+                yz = torch.zeros(args.zen_batch, dtype=torch.long)
+                res.update(compute_proxies(model, (xz, yz), names=["zen"], seed=run))
+            else:
+                res = compute_proxies(model, batches[run], names=data_names, seed=run)
+            row = {
+                "file": f.name, "run": run, "kind": kind, "depth": arch.depth,
+                "ours": {k: r.score for k, r in res.items()},
+                "seconds": {k: r.seconds for k, r in res.items()},
+                "study": {k: v["score"] for k, v in record["zero_cost_scores"].items()},
+            }  # fmt: skip
+            with cache.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            done[key] = row
+            print(f"{i + 1}/{len(plan)} {kind} run {run} depth {arch.depth} "
+                  f"{time.perf_counter() - t_start:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+        rows.append(done[key])
+    return rows
+
+
+def _rho(a: list[float], b: list[float]) -> float | None:
+    from rankzc.analysis import spearman  # the package's one Spearman rule (finite pairs)
+
+    value = spearman(a, b)
+    return None if value is None or value != value else float(value)
+
+
+def study(args: argparse.Namespace) -> dict:
+    files = study_files(args.study, args.n)
+    rows = study_scores(args, files)
+    kinds = set(args.kinds.split(","))
+    by = {(r["file"], r["run"], r["kind"]): r for r in rows}
     out = {
-        "n": len(rows),
-        "params_exact": sum(r["ours"]["params"] == r["study"]["params"] for r in rows),
-        "flops_exact_x20": sum(20 * r["ours"]["flops"] == r["study"]["flops"] for r in rows),
+        "n": len(files),
+        "data_n": min(args.data_n, len(files)),
+        "batch_size": args.batch_size,
         "zen_batch": args.zen_batch,
-        "spearman": {},
+        "proxies": {},
     }
-    for name in ("flops", "params", "l2_norm", "synflow", "zen"):
-        pairs = [(r["ours"][name], r["study"][name]) for r in rows if r["ours"].get(name)]
-        if len(pairs) > 2:
-            a, b = zip(*pairs, strict=True)
-            out["spearman"][name] = float(spearmanr(a, b).statistic)
-            by_depth = {}
-            for d in sorted({r["depth"] for r in rows}):
-                sub = [(r["ours"][name], r["study"][name]) for r in rows
-                       if r["depth"] == d and r["ours"].get(name)]  # fmt: skip
-                if len(sub) > 2:
-                    a, b = zip(*sub, strict=True)
-                    by_depth[d] = float(spearmanr(a, b).statistic)
-            out["spearman"][f"{name}_within_depth"] = by_depth
-    print(f"params exact: {out['params_exact']}/{out['n']}; 20*flops exact: "
-          f"{out['flops_exact_x20']}/{out['n']}")  # fmt: skip
-    for name, rho in out["spearman"].items():
-        if not name.endswith("_within_depth"):
-            within = out["spearman"].get(f"{name}_within_depth", {})
-            print(f"spearman {name:<8} {rho:+.4f}  within depth "
-                  + ", ".join(f"{d}: {v:+.3f}" for d, v in within.items()))  # fmt: skip
+    free = [by[(f.name, 0, "free")] for f in files if (f.name, 0, "free") in by]
+    out["params_exact"] = sum(r["ours"]["params"] == r["study"]["params"] for r in free)
+    out["flops_exact_x20"] = sum(20 * r["ours"]["flops"] == r["study"]["flops"] for r in free)
+    nan = float("nan")
+
+    def value(row, name):
+        v = row["ours"].get(name)
+        return nan if v is None else v
+
+    for name in proxy_names():
+        kind = "free" if name in DATA_FREE else "data"
+        if kind not in kinds:
+            continue
+        run0 = [by[(f.name, 0, kind)] for f in files if (f.name, 0, kind) in by]
+        run1 = [by[(f.name, 1, kind)] for f in files if (f.name, 1, kind) in by]
+        pairs = [
+            (by[(f.name, 0, kind)], by[(f.name, 1, kind)])
+            for f in files
+            if (f.name, 0, kind) in by and (f.name, 1, kind) in by
+        ]
+        if len(run0) < 3:
+            continue
+        secs = [r["seconds"][name] for r in run0 + run1]
+        out["proxies"][name] = {
+            "n_run0": len(run0),
+            "vs_study_run0": _rho([value(r, name) for r in run0],
+                                  [r["study"].get(name, nan) for r in run0]),
+            "n_run1": len(run1),
+            "vs_study_run1": _rho([value(r, name) for r in run1],
+                                  [r["study"].get(name, nan) for r in run1]),
+            "n_pairs": len(pairs),
+            "run0_vs_run1": _rho([value(a, name) for a, _ in pairs],
+                                 [value(b, name) for _, b in pairs]),
+            "mean_seconds": sum(secs) / len(secs),
+        }  # fmt: skip
+    print(f"params exact: {out['params_exact']}/{len(free)}; 20*flops exact: "
+          f"{out['flops_exact_x20']}/{len(free)}")  # fmt: skip
+    print(f"{'proxy':<10}{'vs study, run 0':>18}{'run 1':>14}{'run 0 vs run 1':>18}")
+    fmt = lambda v, n: (f"{v:+.4f}" if v is not None else "n/a") + f" ({n})"  # noqa: E731
+    for name, r in out["proxies"].items():
+        print(f"{name:<10}{fmt(r['vs_study_run0'], r['n_run0']):>18}"
+              f"{fmt(r['vs_study_run1'], r['n_run1']):>14}"
+              f"{fmt(r['run0_vs_run1'], r['n_pairs']):>18}")  # fmt: skip
+    print("(n) = architectures; run 1 = another initialisation seed and minibatch")
     return out
 
 
@@ -202,15 +295,49 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--data", default="synthetic:n=200")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--write-costs",
+        default=None,
+        help="write the relative costs for `rankzc proxies` (rankzc/data/proxy_costs.json)",
+    )
     p.add_argument("--study", default=None, help="study architectures directory")
-    p.add_argument("--n", type=int, default=50)
-    p.add_argument("--zen-batch", type=int, default=20)
-    p.add_argument("--no-synflow", action="store_true")
-    p.add_argument("--no-zen", action="store_true")
+    p.add_argument("--n", type=int, default=50, help="study architectures (data-free proxies)")
+    p.add_argument("--data-n", type=int, default=50, help="of them, scored with data proxies")
+    p.add_argument("--zen-batch", type=int, default=4, help="zen's Gaussian batch (study: 20)")
+    p.add_argument(
+        "--cache",
+        default="out/study_proxies.jsonl",
+        help="resumable score cache(s), comma-separated: all read, the first written",
+    )
+    p.add_argument("--kinds", default="free,data", help="score 'free' and/or 'data' proxies")
+    p.add_argument("--shard", default="0/1", help="I/K: score only files I, I+K, ... (parallel)")
+    p.add_argument("--summary-only", action="store_true", help="summarise the cache, score nothing")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     report = study(args) if args.study else cost(args)
     print(json.dumps(report))
+    if args.write_costs and not args.study:
+        write_costs(report, Path(args.write_costs), " ".join(sys.argv[1:]))
+
+
+def write_costs(report: dict, path: Path, argv: str) -> None:
+    """The relative costs that ``rankzc proxies`` lists: per proxy, its seconds in the
+    shared run as a multiple of one training step, at depths 4 and 10."""
+    costs = {
+        "command": f"OMP_NUM_THREADS=1 python benchmarks/proxies.py {argv}".strip(),
+        "preset": report["preset"],
+        "batch_size": report["batch_size"],
+        "unit": "training steps (forward + backward + SGD step on the same model and batch)",
+        "proxies": {
+            name: {
+                str(d): round(report["depths"][d]["proxies"][name]["shared_steps"], 3)
+                for d in report["depths"]
+            }
+            for name in report["depths"][4]["proxies"]
+        },
+    }
+    path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def test_cli_epoch_reaches_models_report_and_fit(tmp_path):
             "--report", tmp_path / f"r{epoch}",
         )  # fmt: skip
         assert res.exit_code == 0, res.output
-        out[epoch] = json.loads(res.output)
+        out[epoch] = json.loads(res.stdout)
     assert out["1"]["models"]["wam"]["spearman_mean"] > 0.6
     assert out["-1"]["models"]["wam"]["spearman_mean"] < 0.6
     assert out["1"]["proxies"]["p"]["spearman"] > 0.6  # single-proxy table too
@@ -129,7 +129,7 @@ def test_repeated_seeds_give_the_mean_label_and_the_ceiling(tmp_path):
     k = (40 * 2 + 20) / 60
     res = run("evaluate", "-b", db, "--format", "json", "--bootstrap", "300")
     assert res.exit_code == 0, res.output
-    noise = json.loads(res.output)["label_noise"]
+    noise = json.loads(res.stdout)["label_noise"]
     rep = noise["repeats"]
     assert noise["n_repeated"] == 40 and noise["runs_per_architecture"] == pytest.approx(k)
     assert rep["seed_to_seed_spearman"] == pytest.approx(r, abs=1e-12)

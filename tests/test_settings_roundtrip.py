@@ -7,10 +7,12 @@ the ranker's training architectures were.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rankzc.proxies.features import ProxySettings, score_architectures
+from rankzc.proxies.registry import DEFINITIONS
 from rankzc.space import sample_architectures
-from rankzc.store import Benchmark
+from rankzc.store import Benchmark, default_benchmark_path
 from rankzc.training import TrainConfig, build_benchmark
 
 NAMES = ("params", "flops", "l2_norm", "synflow", "grad_norm", "snip", "nwot", "zen")
@@ -27,6 +29,7 @@ def test_build_settings_reproduce_init_scores(tmp_path):
         (settings,) = bench.proxy_settings()
         stored = bench.features(-1)
     assert ProxySettings.from_dict(settings).resample is False
+    assert settings["definitions"] == DEFINITIONS  # scores say which definitions they follow
     again = score_architectures(archs, settings)
     for name in NAMES:
         np.testing.assert_allclose(
@@ -35,3 +38,19 @@ def test_build_settings_reproduce_init_scores(tmp_path):
             rtol=1e-6,
             err_msg=name,
         )
+
+
+def test_shipped_settings_record_reads_with_its_definitions_version():
+    path = default_benchmark_path()
+    if not path.exists():
+        pytest.skip("the default benchmark is not installed")
+    with Benchmark.open(path, readonly=True) as bench:
+        (settings,) = bench.proxy_settings()
+    ps = ProxySettings.from_dict(settings)
+    # version 1 (no field) until the shipped store is rebuilt with the study's definitions
+    assert ps.definitions in (1, DEFINITIONS)
+    if ps.definitions == 1:
+        assert "definitions" not in settings
+        assert ps.stale_proxies() == ["epe_nas", "grad_sign", "nwot", "synflow", "zen"]
+    else:
+        assert ps.stale_proxies() == []

@@ -117,11 +117,17 @@ def features(
 
 def _write_table(arch_list: list, settings, out: Path, quiet: bool) -> None:
     from rankzc.commands._common import atomic_write_frame
-    from rankzc.proxies.features import score_architectures
+    from rankzc.proxies.features import check_memory, score_architectures
 
+    check_memory(arch_list, settings)  # refuse before any work or progress output
     with Progress(quiet=quiet) as bar:
         task = bar.add("features", total=len(arch_list))
-        df = score_architectures(arch_list, settings, progress=bar.callback(task))
+        df = score_architectures(
+            arch_list,
+            settings,
+            progress=bar.callback(task),
+            report=None if quiet else _report,
+        )
     df = table_layout(df)
     meta = {"settings": df.attrs["settings"], "errors": df.attrs["errors"]}
     atomic_write_frame(df, out, **meta)
@@ -130,6 +136,11 @@ def _write_table(arch_list: list, settings, out: Path, quiet: bool) -> None:
         f"wrote {len(df)} architectures x {len(settings.names)} proxies to {out}"
         f"{_missing_text(missing[missing > 0].to_dict())}"
     )
+
+
+def _report(message: str) -> None:
+    """Memory estimate and per-proxy progress at the study's scale, on stderr."""
+    click.echo(message, err=True)
 
 
 def _missing_text(missing: dict[str, int]) -> str:
@@ -166,9 +177,11 @@ def _fill_store(path: Path, settings, quiet: bool) -> None:
         record = settings.to_dict()
         bench.check_proxy_settings(record, epoch=-1)  # one configuration per store
         missing: dict[str, int] = {}
+        # checks memory first, before any progress output
+        scores = iter_scores(todo, settings, report=None if quiet else _report)
         with Progress(quiet=quiet) as bar:
             task = bar.add("features", total=len(todo))
-            for arch_id, (_, results) in zip(ids, iter_scores(todo, settings), strict=False):
+            for arch_id, (_, results) in zip(ids, scores, strict=False):
                 bench.record_proxies(
                     arch_id,
                     -1,

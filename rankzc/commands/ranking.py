@@ -391,7 +391,12 @@ def score(
         if settings is not None and device is not None:
             settings["device"] = device
         apply_threads(threads)
-        ranked = fitted.score(items, settings=settings, quiet=quiet)
+        ranked = fitted.score(
+            items,
+            settings=settings,
+            quiet=quiet,
+            report=None if quiet else (lambda m: click.echo(m, err=True)),
+        )
     if top is not None:
         ranked = ranked.head(top)
     ranked.index.name = ranked.index.name or "id"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -91,6 +91,8 @@ def compute_proxies(
     seed: int = 0,
     share: bool = True,
     options: dict | None = None,
+    splits: int = 1,
+    progress: Callable[[str, ProxyResult], None] | None = None,
 ) -> dict[str, ProxyResult]:
     """Score ``model`` with the proxies ``names`` (default: all) on ``batch``.
 
@@ -104,6 +106,10 @@ def compute_proxies(
         seed: seed of all random draws.
         share: share passes between proxies (:func:`share_groups`; ``False``: one pass
             per proxy, for benchmarking).
+        splits: chunks of the shared passes' minibatch from the start (e.g. as chosen by
+            :func:`rankzc.proxies.memory.plan_scoring`); more are tried on out-of-memory.
+            With ``splits > 1`` nwot is missing (it needs the whole minibatch).
+        progress: called as ``progress(name, result)`` after each proxy.
         options: proxy options: ``synflow_bn`` ("identity"|"eval"), ``nwot_ridge``,
             ``zen_block`` ("study"|"last"), ``n_classes`` (for epe_nas; default: the
             model's ``num_classes``, else ``max(targets) + 1``).
@@ -127,7 +133,7 @@ def compute_proxies(
                 ctx = ProxyContext(
                     model, inputs, targets, loss_fn, seed=seed, wants=wants, options=options
                 )
-                results.update(_run(ctx, group, state, split_on_oom, max_splits))
+                results.update(_run(ctx, group, state, split_on_oom, max_splits, splits, progress))
             results = {n: results[n] for n in names}
         else:
             for name in names:
@@ -140,7 +146,7 @@ def compute_proxies(
                     wants=set(get_proxy(name).needs),
                     options=options,
                 )
-                results.update(_run(ctx, [name], state, split_on_oom, max_splits))
+                results.update(_run(ctx, [name], state, split_on_oom, max_splits, splits, progress))
     finally:
         state.restore()
     return results
@@ -177,11 +183,13 @@ def _run(
     state: ModelState,
     split_on_oom: bool,
     max_splits: int,
+    splits: int = 1,
+    progress: Callable[[str, ProxyResult], None] | None = None,
 ) -> dict[str, ProxyResult]:
     shared_users = [n for n in names if get_proxy(n).needs]
     shared_error: str | None = None
     if shared_users:
-        shared_error = _run_shared(ctx, state, split_on_oom, max_splits)
+        shared_error = _run_shared(ctx, state, split_on_oom, max_splits, splits)
     shared_seconds = _attribute(ctx, shared_users) if shared_error is None else {}
 
     results: dict[str, ProxyResult] = {}
@@ -205,14 +213,19 @@ def _run(
             results[name] = _missing(name, error, seconds)
         else:
             results[name] = ProxyResult(score, seconds, None)
+        if progress is not None:
+            progress(name, results[name])
     return results
 
 
 def _run_shared(
-    ctx: ProxyContext, state: ModelState, split_on_oom: bool, max_splits: int
+    ctx: ProxyContext, state: ModelState, split_on_oom: bool, max_splits: int, splits: int = 1
 ) -> str | None:
     """Run the shared pass, splitting on OOM; return an error message or None."""
-    splits = 1
+    splits = max(1, min(int(splits), ctx.batch_size))
+    if splits > 1 and "relu_codes" in ctx.wants:
+        ctx.wants.discard("relu_codes")  # the NAS-WOT kernel cannot be split
+        ctx.unsplittable = True
     while True:
         ctx.reset_shared(splits)
         try:

@@ -16,6 +16,7 @@ built benchmark scores new architectures the way its training data was scored.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -149,26 +150,82 @@ def iter_scores(
     settings: ProxySettings,
     *,
     batch: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+    report: Callable[[str], None] | None = None,
+    check_memory: bool = True,
 ) -> Iterator[tuple[Any, dict[str, ProxyResult]]]:
-    """Yield ``(arch, {name: ProxyResult})`` for every architecture, in order."""
-    from rankzc.models import PRESETS, build_model
+    """Yield ``(arch, {name: ProxyResult})`` for every architecture, in order.
 
+    Before any work (when called, not when first iterated), the peak memory is
+    estimated for the deepest architecture with every switch on
+    (:func:`~rankzc.proxies.memory.plan_scoring`): the shared passes' minibatch is split
+    when that makes it fit, and a :class:`RankzcError` says what would be needed when
+    nothing does. When the estimate is 2 GB or more (the study's scale), ``report`` gets
+    that estimate and one line per proxy as it finishes.
+    """
+    archs = list(archs)
     stale = settings.stale_proxies()
     if stale:
         warnings.warn(
             f"the proxy settings record definitions version {settings.definitions}; "
-            f"{', '.join(stale)} changed since and are computed with version "
+            f"changed since: {', '.join(stale)}; this rankzc computes them with version "
             f"{DEFINITIONS}, so they differ from the recorded scores",
             RuntimeWarning,
             stacklevel=2,
         )
     device = settings.resolved_device()
+    x, y, num_classes = _prepared_batch(settings, batch, device)
+    splits, heavy = 1, False
+    if check_memory and archs:
+        plan = _memory_plan(archs, settings, x, num_classes, device)
+        splits, heavy = plan.splits, plan.unsplit_bytes >= HEAVY_BYTES
+        if report is not None and (heavy or plan.splits > 1):
+            report(f"memory: {plan.describe()}")
+        if plan.splits > 1:
+            warnings.warn(
+                f"the minibatch is split into {plan.splits} chunks to fit in memory "
+                f"({plan.describe()}); BatchNorm statistics then come from each chunk, so "
+                "scores differ slightly from an unsplit run",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return _iter_scores(archs, settings, x, y, num_classes, device, splits, heavy, report)
+
+
+def check_memory(
+    archs: Iterable[Any],
+    settings: ProxySettings,
+    batch: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+):
+    """The memory plan of scoring ``archs`` under ``settings``
+    (:class:`~rankzc.proxies.memory.ScoringPlan`); raises :class:`RankzcError` when it
+    cannot fit. For commands that check before they start showing progress."""
+    archs = list(archs)
+    device = settings.resolved_device()
+    x, _, num_classes = _prepared_batch(settings, batch, device)
+    return _memory_plan(archs, settings, x, num_classes, device) if archs else None
+
+
+def _prepared_batch(settings: ProxySettings, batch, device):
+    from rankzc.models import PRESETS
+
     x, y, data_classes = batch if batch is not None else load_minibatch(settings)
-    x, y = x.to(device), y.to(device)
     num_classes = max(int(PRESETS[settings.preset]["num_classes"]), int(data_classes))
+    return x.to(device), y.to(device), num_classes
+
+
+def _iter_scores(archs, settings, x, y, num_classes, device, splits, heavy, report):
+    from rankzc.models import build_model
+
     options = dict(settings.options)
     options.setdefault("n_classes", num_classes)
-    for arch in archs:
+    for i, arch in enumerate(archs, 1):
+        progress = None
+        if heavy and report is not None:
+
+            def progress(name, res, i=i, arch=arch):
+                state = f"{res.seconds:.1f} s" if res.error is None else f"missing ({res.error})"
+                report(f"architecture {i}/{len(archs)} (depth {arch.depth}): {name} {state}")
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(settings.seed))
             model = build_model(
@@ -180,10 +237,61 @@ def iter_scores(
             )
         model.to(device)
         results = compute_proxies(
-            model, (x, y), names=settings.names, seed=settings.seed, options=options
+            model,
+            (x, y),
+            names=settings.names,
+            seed=settings.seed,
+            options=options,
+            splits=splits,
+            progress=progress,
         )
         yield arch, results
         del model
+
+
+#: Estimated peak from which scoring reports per proxy (the study's scale on a CPU).
+HEAVY_BYTES = 2 * 2**30
+
+
+def _memory_plan(archs: list, settings: ProxySettings, x: torch.Tensor, num_classes: int, device):
+    """The memory plan of the deepest architecture with every switch on (an upper bound
+    over the architectures of that depth)."""
+    from rankzc.proxies.memory import plan_scoring
+
+    depth = max(a.depth for a in archs)
+    per_sample, params = _forward_bytes(
+        settings.preset, depth, tuple(int(v) for v in x.shape[1:]), num_classes
+    )
+    return plan_scoring(
+        per_sample,
+        params,
+        int(x.shape[0]),
+        settings.names,
+        device=device,
+        what=f"{len(archs)} architecture(s) of depth up to {depth} with the {settings.preset} "
+        f"preset and a minibatch of {int(x.shape[0])}",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_bytes(
+    preset: str, depth: int, sample_shape: tuple[int, ...], num_classes: int
+) -> tuple[int, int]:
+    from rankzc.models import build_model
+    from rankzc.proxies.memory import forward_bytes
+    from rankzc.space import OPS, Architecture
+
+    worst = Architecture(tuple((True,) * len(OPS) for _ in range(depth)))
+    return forward_bytes(
+        lambda: build_model(
+            worst,
+            preset,
+            num_classes=num_classes,
+            num_person=sample_shape[-1],
+            num_frames=sample_shape[1],
+        ),
+        (1, *sample_shape),
+    )
 
 
 def score_architectures(
@@ -191,6 +299,7 @@ def score_architectures(
     settings: ProxySettings | dict[str, Any] | None = None,
     *,
     progress: Callable[[Any, dict[str, ProxyResult]], None] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Score ``archs`` (:class:`~rankzc.space.Architecture`) at initialisation.
 
@@ -200,14 +309,15 @@ def score_architectures(
     Returns a frame indexed by ``arch_id`` with columns ``depth``, ``arch`` (canonical
     string) and one column per proxy (NaN = missing). ``df.attrs`` holds ``settings``
     (:meth:`ProxySettings.to_dict`), ``seconds`` and ``errors`` (``{arch_id: {name:
-    ...}}``). ``progress(arch, results)`` is called after each architecture.
+    ...}}``). ``progress(arch, results)`` is called after each architecture; ``report``
+    gets the memory estimate and per-proxy lines at the study's scale (:func:`iter_scores`).
     """
     if isinstance(settings, dict):
         settings = ProxySettings.from_dict(settings)
     settings = settings or ProxySettings()
     names = settings.names
     rows, seconds, errors = [], {}, {}
-    for arch, results in iter_scores(archs, settings):
+    for arch, results in iter_scores(archs, settings, report=report):
         row = {"arch_id": arch.arch_id, "depth": arch.depth, "arch": str(arch)}
         row.update({n: results[n].score for n in names})
         rows.append(row)

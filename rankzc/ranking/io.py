@@ -174,7 +174,12 @@ class FittedRanker:
         return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
 
     def score(
-        self, archs: Iterable[Any], settings: dict | None = None, *, quiet: bool = False
+        self,
+        archs: Iterable[Any],
+        settings: dict | None = None,
+        *,
+        quiet: bool = False,
+        report=None,
     ) -> pd.DataFrame:
         """Score new architectures of the ranker's space, best first.
 
@@ -182,6 +187,8 @@ class FittedRanker:
         ranker's recorded proxy settings (or ``settings``), with progress on stderr
         (:mod:`rankzc.progress`) unless ``quiet``. Returns a frame indexed by
         ``arch_id`` with columns ``rank``, ``score``, ``arch``, ``depth`` and the proxies.
+        ``report(message)`` gets the memory estimate and per-proxy progress at the
+        study's scale (see :func:`rankzc.proxies.features.iter_scores`).
         """
         from rankzc.space import SPACE, Architecture
 
@@ -205,10 +212,12 @@ class FittedRanker:
             # compute only the proxies the model reads, with the recorded settings
             ps = ProxySettings.from_dict({**dict(settings), "proxies": list(self.proxies)})
             from rankzc.progress import Progress
+            from rankzc.proxies.features import check_memory
 
+            check_memory(items, ps)  # refuse before any work or progress output
             with Progress(quiet=quiet) as bar:
                 task = bar.add(f"scoring {len(items)} architectures", total=len(items))
-                table = score_architectures(items, ps, progress=bar.callback(task))
+                table = score_architectures(items, ps, progress=bar.callback(task), report=report)
         else:
             table = pd.DataFrame(
                 {"depth": [a.depth for a in items], "arch": [str(a) for a in items]},
