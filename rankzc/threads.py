@@ -115,6 +115,15 @@ def apply(threads: int | None = None, workers: int | None = None) -> ThreadPolic
     return policy
 
 
+def ensure() -> ThreadPolicy:
+    """Apply the default policy unless one was applied already (a command's ``--threads``).
+
+    Called where the Python API starts compute-heavy work (proxy scoring), so that library
+    use gets the same fast default as the commands instead of torch's own thread count.
+    """
+    return _current if _current is not None else apply()
+
+
 def current() -> ThreadPolicy:
     """The policy last applied, or the one the environment gives (not applied)."""
     return _current if _current is not None else resolve()

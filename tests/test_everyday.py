@@ -330,3 +330,21 @@ def test_readme_creates_every_file_before_using_it():
         for flag, value in zip(argv, argv[1:], strict=False):
             if flag in ("--out", "-o"):
                 made.add(value)
+
+
+def test_library_scoring_applies_the_default_thread_policy(restore_threads, monkeypatch):
+    """Python use (FittedRanker.score, score_architectures) gets the commands' default
+    policy, not torch's own thread count."""
+    import torch
+
+    from rankzc import threads
+    from rankzc.proxies.features import ProxySettings, score_architectures
+    from rankzc.space import sample_architectures
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_current", None)
+    torch.set_num_threads(2)
+    settings = ProxySettings(preset="tiny", proxies=("params",), batch_size=4)
+    score_architectures(sample_architectures(1, seed=0), settings)
+    assert threads._current is not None and threads._current.source == "default"
+    assert torch.get_num_threads() == 1

@@ -162,6 +162,9 @@ def iter_scores(
     nothing does. When the estimate is 2 GB or more (the study's scale), ``report`` gets
     that estimate and one line per proxy as it finishes.
     """
+    from rankzc import threads
+
+    threads.ensure()  # library use gets the commands' default (one thread per process)
     archs = list(archs)
     stale = settings.stale_proxies()
     if stale:
