@@ -18,7 +18,8 @@ classes; ``--cpu``: the ``tiny`` preset at 16 frames):
    (wrong dtype in a loss, a layer left in bf16 that overflows, ...);
 2. **throughput**: median time of ``--steps`` training steps (after ``--warmup``
    steps, synchronised) in samples/s for fp32, bf16, and bf16 under ``torch.compile``
-   (reported as failed with its reason when compiling does not work); peak GPU memory;
+   (reported as failed with its reason when compiling does not work or takes longer
+   than ``--compile-limit`` seconds); peak GPU memory;
 3. **build**: ``rankzc bench build``'s library path (:func:`rankzc.training.build_benchmark`)
    with ``--device``, 2 epochs of the preset's recipe, every proxy at initialisation
    and after the first epoch, in fp32 and bf16 (one store each, under ``--work``);
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -135,6 +137,21 @@ def throughput(arch, cfg, data, device, precision, steps, warmup, compile_=False
     return out
 
 
+def _with_time_limit(seconds: int, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, raising TimeoutError after ``seconds`` (main thread, POSIX)."""
+
+    def alarm(signum, frame):
+        raise TimeoutError(f"did not finish within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def short_build(archs, cfg, device, work: Path) -> dict:
     """2-epoch build of ``archs`` through the library path of ``rankzc bench build``."""
     from rankzc.store import Benchmark
@@ -171,6 +188,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--tol", type=float, default=0.05)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument(
+        "--compile-limit", type=int, default=900, help="seconds before a compile counts as failed"
+    )
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--work", type=Path, default=None, help="folder of the build's stores")
     ap.add_argument("--json", type=Path, default=None)
@@ -223,8 +243,17 @@ def main() -> int:
             row["bf16_compile"] = {"skipped": True}
         else:
             try:
-                row["bf16_compile"] = throughput(
-                    arch, cfg, data, device, "bf16", steps, args.warmup, compile_=True
+                row["bf16_compile"] = _with_time_limit(
+                    args.compile_limit,
+                    throughput,
+                    arch,
+                    cfg,
+                    data,
+                    device,
+                    "bf16",
+                    steps,
+                    args.warmup,
+                    compile_=True,
                 )
             except Exception as err:  # noqa: BLE001 - a failed compile is a reported result
                 row["bf16_compile"] = {

@@ -21,6 +21,13 @@ and the long run, dashed) and prints a table:
   architectures; the recipe's criterion is noise <= spread / 4;
 * time per architecture (training + validation, one thread, no proxies).
 
+The committed ``benchmarks/output/label_recipe_lr0.04.*`` (the ``cpu`` recipe is its
+12-epoch run) and ``label_recipe_lr0.1.*`` (the study's learning rate) came from::
+
+    python benchmarks/label_recipe.py --per-depth 1 --epochs 6 --train-samples 400 \
+        --lr 0.04 --data synthetic:n=3200,frames=8,classes=10,difficulty=0.3,persons=1
+    # the same with --lr 0.1
+
 The recipe is chosen by these two criteria only (levelled off, noise small), never
 by the correlation the proxies reach on it.
 """
@@ -79,7 +86,7 @@ def main() -> None:
     from rankzc.space import DEPTHS, sample_architectures
     from rankzc.training import TrainConfig
 
-    changes = {}
+    changes = {"val_every": 1}  # a curve: validate after every epoch (training is unchanged)
     if args.batch:
         changes["batch_size"] = args.batch
     if args.train_samples:

@@ -120,21 +120,33 @@ def main() -> None:
     ap.add_argument("--study", help="store imported from the study's 693 architectures")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-curve", action="store_true")
+    ap.add_argument(
+        "--sections", default="nb201,curve,study,transfer", help="comma-separated parts to run"
+    )
+    ap.add_argument("--models", default=None, help="comma-separated models (default: all)")
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
+    only = set(args.models.split(",")) if args.models else None
+
+    def pick(names):
+        return [m for m in names if only is None or m in only]
+
     t0 = time.perf_counter()
-    if args.nb201:
+    if args.nb201 and "nb201" in sections:
         with Benchmark.open(args.nb201, readonly=True) as b:
             fp = feature_matrix(b, "proxies")
             fa = feature_matrix(b, "all")
-        table(evaluate_models(fp, PROXY_MODELS, repeats=args.repeats), "NB201 proxies")
+        table(evaluate_models(fp, pick(PROXY_MODELS), repeats=args.repeats), "NB201 proxies")
         table(
-            evaluate_models(fa, ["lambdarank", "ranknet", "rankagg", "gnn"], repeats=args.repeats),
+            evaluate_models(
+                fa, pick(["lambdarank", "ranknet", "rankagg", "gnn"]), repeats=args.repeats
+            ),
             "NB201 all (proxies + encoding + graph)",
         )
-        if not args.skip_curve:
+        if not args.skip_curve and "curve" in sections:
             r = evaluate_models(
                 fa,
-                ["single", "wam", "ranknet", "lambdarank", "rankagg", "gnn"],
+                pick(["single", "wam", "ranknet", "lambdarank", "rankagg", "gnn"]),
                 repeats=args.repeats,
                 train_size=[20, 50, 100],
             )
@@ -147,17 +159,18 @@ def main() -> None:
                 f"{spearman(m.predict(fp.X), y):.3f}; proxies {', '.join(m.proxies_)}; "
                 f"dropped {', '.join(m.dropped_) or 'none'}"
             )
-    if args.study:
+    if args.study and "study" in sections:
         with Benchmark.open(args.study, readonly=True) as b:
             fa = feature_matrix(b, "all")
         start = time.perf_counter()
-        r = evaluate_models(fa, ALL_MODELS, repeats=args.repeats)
+        r = evaluate_models(fa, pick(ALL_MODELS), repeats=args.repeats)
         table(r, "Study, --features all (proxies + encoding + graph)")
         print(
             f"speed: evaluate --models all --features all on {r['n_architectures']} archs, "
             f"5x{args.repeats} CV: {time.perf_counter() - start:.0f} s wall "
             f"(machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
+    if args.study and "transfer" in sections:
         default = default_benchmark_path()
         for feats in ("proxies", "all"):
             transfer(args.study, default, feats)

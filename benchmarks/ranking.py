@@ -6,10 +6,15 @@ Parts (each skipped when its data is absent under ``--shared``):
 2. study data: WAM with ``cv="none"`` (in-sample, the study's 0.766);
 3. NAS-Bench-201 CIFAR-10 (NAS-Bench-Suite-Zero), proxies only, 5x3 CV, all five models
    (targets: lambdarank >= 0.94, ranknet >= 0.93);
-4. study data, ``--features all``, 5x3 CV, all five models, against the best single proxy
-   (features=proxies): gain in Spearman and within-depth Spearman; wall time of
-   ``evaluate_models`` (target <= 120 s on 2 cores);
-5. fit seconds of lambdarank and ranknet on 15,625 synthetic rows (target <= 300 s each).
+4. study data, ``--features proxies`` (a) and ``--features all`` (b), 5x3 CV, all five
+   models; wall time of ``evaluate_models`` (target <= 120 s on 2 cores);
+5. fit seconds of lambdarank and ranknet on 15,625 synthetic rows (target <= 300 s each);
+6. the shipped benchmark (``rankzc/data/default.db``), proxies only, 5x3 CV.
+
+Parts 3, 4 and 6 report the baselines under the same folds (best single proxy chosen on the
+training folds, depth/params/flops, best encoding column with ``all``) and each model's
+difference in Spearman from the strongest baseline, with the corrected resampled t-test's
+95% interval and p.
 
     OMP_NUM_THREADS=1 python benchmarks/ranking.py [--shared ../shared] [--skip-synthetic]
 
@@ -97,46 +102,43 @@ def cv_table(res: dict, title: str) -> None:
         print(results_table(res).to_string())
 
 
-def part_nb201(bench: Benchmark) -> dict:
-    res = evaluate_models(bench, MODELS, features="proxies", folds=5, repeats=3)
-    cv_table(res, "[3] NAS-Bench-201 CIFAR-10, proxies only, 5-fold CV x 3")
-    return {
-        "spearman": {m: res["models"][m]["spearman_mean"] for m in MODELS},
-        "spearman_std": {m: res["models"][m]["spearman_std"] for m in MODELS},
-        "p_vs_single": {m: res["models"][m]["paired_test_vs_single"]["p_value"] for m in MODELS},
-        "seconds": res["seconds"],
-    }
-
-
-def part_study_all(bench: Benchmark) -> dict:
-    base = evaluate_models(bench, ["single"], features="proxies", folds=5, repeats=3)
+def part_cv(bench: Benchmark, features: str, title: str) -> dict:
+    """All five models and the baselines on the same 5x3 folds; each model against the
+    strongest baseline with the corrected resampled t-test."""
     t0 = time.perf_counter()
-    res = evaluate_models(bench, MODELS, features="all", folds=5, repeats=3)
+    res = evaluate_models(bench, MODELS, features=features, folds=5, repeats=3)
     wall = time.perf_counter() - t0
-    cv_table(base, "[4a] study data, proxies only: best single proxy, 5-fold CV x 3")
-    cv_table(res, "[4b] study data, --features all (proxies + encoding), 5-fold CV x 3")
-    single = base["models"]["single"]
-    out = {
-        "single_proxy_spearman": single["spearman_mean"],
-        "single_proxy_within_depth": single["within_depth_spearman_mean"],
-        "evaluate_seconds": wall,
-        "models": {},
-    }
+    cv_table(res, title)
+    out = {"seconds": wall, "strongest_baseline": res["strongest_baseline"], "baselines": {}}
+    for b, e in res["cv_baselines"].items():
+        out["baselines"][b] = {
+            "spearman": e["spearman_mean"],
+            "spearman_std": e["spearman_std"],
+            "within_depth_spearman": e["within_depth_spearman_mean"],
+            "chosen": e.get("chosen"),
+        }
+    out["models"] = {}
     for m in MODELS:
         e = res["models"][m]
+        if e.get("failed"):
+            out["models"][m] = {"failed": e["error"]}
+            continue
+        t = e["vs_baseline"]
         out["models"][m] = {
             "spearman": e["spearman_mean"],
-            "gain_over_single_proxy": e["spearman_mean"] - single["spearman_mean"],
+            "spearman_std": e["spearman_std"],
             "within_depth_spearman": e["within_depth_spearman_mean"],
+            "vs": t["baseline"],
+            "diff": t["mean_diff"],
+            "ci95": t["ci95"],
+            "p": t["p_value"],
         }
-    print(f"    evaluate_models wall time (5 models, features all, 5x3): {wall:.1f} s")
-    for m, v in out["models"].items():
-        wd = v["within_depth_spearman"]
         print(
-            f"    {m:11s} rho {v['spearman']:.4f} ({v['gain_over_single_proxy']:+.4f} vs best "
-            f"single proxy {single['spearman_mean']:.4f}); within-depth "
-            f"{'-' if wd is None else f'{wd:.4f}'}"
+            f"    {m:11s} rho {e['spearman_mean']:.3f} ± {e['spearman_std']:.3f}; vs "
+            f"{t['baseline']} {t['mean_diff']:+.3f} [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}], "
+            f"p = {t['p_value']:.2g}"
         )
+    print(f"    evaluate_models wall time (5 models, {features}, 5x3): {wall:.1f} s")
     return out
 
 
@@ -180,10 +182,21 @@ def main(argv: list[str] | None = None) -> int:
             print("NAS-Bench-201 file absent: part 3 skipped")
         else:
             with Benchmark.open(nb, readonly=True) as bench:
-                report["nb201_cv"] = part_nb201(bench)
+                report["nb201_cv"] = part_cv(
+                    bench, "proxies", "[3] NAS-Bench-201 CIFAR-10, proxies only, 5-fold CV x 3"
+                )
         if study is not None:
             with Benchmark.open(study, readonly=True) as bench:
-                report["study_all"] = part_study_all(bench)
+                report["study_proxies"] = part_cv(
+                    bench, "proxies", "[4a] study data, proxies only, 5-fold CV x 3"
+                )
+                report["study_all"] = part_cv(
+                    bench, "all", "[4b] study data, --features all, 5-fold CV x 3"
+                )
+    with Benchmark.open(ROOT / "rankzc" / "data" / "default.db", readonly=True) as bench:
+        report["shipped_proxies"] = part_cv(
+            bench, "proxies", "[6] shipped benchmark, proxies only, 5-fold CV x 3"
+        )
     if not args.skip_synthetic:
         report["fit_seconds_15625"] = part_synthetic()
     print(json.dumps(report, default=float))

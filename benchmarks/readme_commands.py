@@ -55,7 +55,9 @@ def readme_commands(text: str) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--include-long", action="store_true", help="also run the long commands")
-    ap.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
+    ap.add_argument(
+        "--keep", type=Path, default=None, help="work in DIR, keep it and the logs in DIR/logs"
+    )
     ap.add_argument(
         "--shared",
         type=Path,
@@ -100,6 +102,10 @@ def main() -> None:
         t0 = time.perf_counter()
         res = subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True)
         secs = time.perf_counter() - t0
+        if args.keep is not None:  # every command's output, for a look afterwards
+            logs = base / "logs"
+            logs.mkdir(exist_ok=True)
+            (logs / f"{i:02d}.txt").write_text(f"$ {cmd}\n{res.stdout}\n--- stderr\n{res.stderr}")
         ok = res.returncode == 0
         failed += not ok
         shown = cmd if len(cmd) < 100 else cmd[:97] + "..."

@@ -4,8 +4,10 @@ Parts (each skipped when its data is absent under ``--shared``):
 
 1. study data (693 architectures), simulated, ``--seeds`` seeds (20), budget 50 (random
    also to 100): mean regret after 1/5/10/20/50 trained for random, proxy:zen, vote,
-   online:lambdarank, online:ranknet, evolve; how many architectures each needs to reach
-   random search's mean regret at 100, and whether online needs <= 20;
+   online:lambdarank, online:ranknet (``--online-seeds``: they refit a ranker after every
+   trained architecture); how many architectures each needs to reach random search's mean
+   regret at 100 (on the mean curve, and the median over the seeds that reach it), and
+   whether online needs <= 20;
 2. the same with ``--max-params`` at the study's median: no trained architecture over
    the limit, regret against the best architecture within it;
 3. NAS-Bench-201 CIFAR-10 (NAS-Bench-Suite-Zero import), simulated: architectures trained
@@ -15,7 +17,7 @@ Parts (each skipped when its data is absent under ``--shared``):
    (local processes), tiny preset, all proxies.
 
     nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/search.py [--shared ../shared]
-        [--seeds 20] [--skip-scoring]
+        [--seeds 20] [--online-seeds K] [--parts study,max-params,nb201,scoring]
 
 Prints tables and, last, one JSON line with every figure.
 """
@@ -37,14 +39,8 @@ from rankzc.search.simulate import curves, first_reach, hit_index, simulate, top
 from rankzc.store import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_STRATEGIES = [
-    "random",
-    "proxy:zen",
-    "vote",
-    "online:lambdarank",
-    "online:ranknet",
-    "evolve:ranknet",
-]
+CHEAP = ["random", "proxy:zen", "vote"]
+ONLINE = ["online:lambdarank", "online:ranknet"]
 SHOW = (1, 5, 10, 20, 50)
 
 
@@ -73,8 +69,14 @@ def load_pool(path: Path):
         return pool_from_store(b)
 
 
-def regret_study(pool, seeds: list[int], max_params: float | None = None) -> dict:
-    """Part 1 / 2: regret curves and architectures needed to reach random's regret at 100."""
+def regret_study(
+    pool, seeds: list[int], online_seeds: list[int], max_params: float | None = None
+) -> dict:
+    """Part 1 / 2: regret curves and architectures needed to reach random's regret at 100.
+
+    The label-free strategies run with ``seeds``; the refitted ones (a ranker fit per
+    trained architecture) with ``online_seeds``.
+    """
     t0 = time.perf_counter()
     (rand,) = [
         curves(
@@ -85,10 +87,13 @@ def regret_study(pool, seeds: list[int], max_params: float | None = None) -> dic
     ]
     target = float(rand.loc[100, "regret_mean"])
     traces = simulate(
+        pool, [parse_strategy(s) for s in CHEAP], Budget(archs=50), seeds, max_params=max_params
+    )
+    traces += simulate(
         pool,
-        [parse_strategy(s) for s in STUDY_STRATEGIES],
+        [parse_strategy(s) for s in ONLINE],
         Budget(archs=50),
-        seeds,
+        online_seeds,
         max_params=max_params,
     )
     over = 0
@@ -107,6 +112,7 @@ def regret_study(pool, seeds: list[int], max_params: float | None = None) -> dic
             per_seed.append(int(hit[0]) + 1 if len(hit) else None)
         reached = [k for k in per_seed if k is not None]
         rows[name] = {
+            "seeds": sum(1 for t in traces if t.strategy == name),
             "regret_mean": {k: round(float(frame.loc[k, "regret_mean"]), 4) for k in SHOW},
             "regret_std": {k: round(float(frame.loc[k, "regret_std"]), 4) for k in SHOW},
             "needs_mean_curve": need,
@@ -134,19 +140,20 @@ def print_regret(title: str, res: dict) -> None:
           f"{res['pool_best']} over {res['feasible']} feasible; random at 100: "
           f"{res['random_regret_at_100']:.3f})")  # fmt: skip
     head = "".join(f"{'N=' + str(k):>15}" for k in SHOW)
-    print(f"{'strategy':<20}{head}{'needs':>8}{'median':>8}{'seeds':>7}{'s/seed':>8}")
+    print(f"{'strategy':<20}{head}{'needs':>8}{'median':>8}{'hit':>7}{'s/seed':>8}")
     for name, r in res["strategies"].items():
         cells = "".join(f"{r['regret_mean'][k]:>8.3f}±{r['regret_std'][k]:<6.3f}" for k in SHOW)
         need = r["needs_mean_curve"]
         med = r["needs_per_seed_median"]
         print(f"{name:<20}{cells}{(str(need) if need else '>50'):>8}"
-              f"{(f'{med:g}' if med else '-'):>8}{r['seeds_reaching_within_50']:>7}"
+              f"{(f'{med:g}' if med else '-'):>8}"
+              f"{str(r['seeds_reaching_within_50']) + '/' + str(r['seeds']):>7}"
               f"{r['search_seconds_mean']:>8.2f}")  # fmt: skip
 
 
-def top1_study(pool, seeds: list[int]) -> dict:
+def top1_study(pool, seeds: list[int], online_seeds: list[int]) -> dict:
     """Part 3: architectures trained until the first top-1% one."""
-    from rankzc.analysis import spearman
+    from rankzc.stats import spearman
 
     t0 = time.perf_counter()
     good = top_fraction(pool, 0.01)
@@ -177,7 +184,7 @@ def top1_study(pool, seeds: list[int]) -> dict:
     best_proxy = max(rho, key=lambda p: abs(rho[p]) if math.isfinite(rho[p]) else -1)
     res = run(["random"], len(pool), seeds)
     res.update(run([f"proxy:{p}" for p in pool.proxies], len(pool), seeds[:1]))
-    res.update(run(["online:lambdarank", "online:ranknet"], 200, seeds))
+    res.update(run(ONLINE, 200, online_seeds))
     return {
         "pool": len(pool),
         "top": len(good),
@@ -189,7 +196,7 @@ def top1_study(pool, seeds: list[int]) -> dict:
     }
 
 
-def scoring_speed(n: int = 8) -> dict:
+def scoring_speed(n: int = 6) -> dict:
     """Part 4: live-pool proxy scoring, one worker vs two local processes."""
     from rankzc.proxies.registry import proxy_names
     from rankzc.search.live import LiveSearch
@@ -213,25 +220,34 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--skip-scoring", action="store_true")
+    ap.add_argument("--online-seeds", type=int, default=None, help="default: --seeds")
+    ap.add_argument("--parts", default="study,max-params,nb201,scoring")
     args = ap.parse_args()
     seeds = list(range(args.seeds))
+    online_seeds = list(range(args.online_seeds if args.online_seeds else args.seeds))
+    parts = set(args.parts.split(","))
     figures: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        study = import_store("thesis", args.shared, work)
-        if study is not None:
+        study = None
+        if parts & {"study", "max-params"}:
+            study = import_store("thesis", args.shared, work)
+        if study is not None and "study" in parts:
             pool = load_pool(study)
-            figures["study"] = regret_study(pool, seeds)
+            figures["study"] = regret_study(pool, seeds, online_seeds)
             print_regret("Study, 693 architectures, budget 50", figures["study"])
-            med = float(pool.table["params"].median())
-            figures["study_max_params"] = regret_study(pool, seeds, max_params=med)
-            print_regret(f"Study with --max-params {med:.0f} (median)", figures["study_max_params"])
-            print(f"trained over the limit: {figures['study_max_params']['trained_over_limit']}")
             sys.stdout.flush()
-        nb = import_store("nb201", args.shared, work)
+        if study is not None and "max-params" in parts:
+            pool = load_pool(study)
+            med = float(pool.table["params"].median())
+            res = regret_study(pool, seeds, online_seeds, max_params=med)
+            figures["study_max_params"] = res
+            print_regret(f"Study with --max-params {med:.0f} (median)", res)
+            print(f"trained over the limit: {res['trained_over_limit']}")
+            sys.stdout.flush()
+        nb = import_store("nb201", args.shared, work) if "nb201" in parts else None
         if nb is not None:
-            res = top1_study(load_pool(nb), seeds)
+            res = top1_study(load_pool(nb), seeds, online_seeds)
             figures["nb201_top1"] = res
             print(f"\nNAS-Bench-201 CIFAR-10: {res['pool']} architectures, top 1% = {res['top']};"
                   f" architectures trained until the first top-1% one ({res['seeds']} seeds;"
@@ -241,7 +257,7 @@ def main() -> None:
                 print(f"  {name:<22} mean {h['mean']}  median {h['median']}  missed {h['missed']}"
                       f" (budget {h['budget']})")  # fmt: skip
             sys.stdout.flush()
-    if not args.skip_scoring:
+    if "scoring" in parts:
         sp = scoring_speed()
         figures["scoring"] = sp
         print(f"\nLive pool scoring ({sp['n']} candidates, {sp['preset']}, {sp['proxies']} proxies):"

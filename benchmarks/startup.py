@@ -24,10 +24,15 @@ import time
 
 CLI = "import sys; from rankzc.cli import main; main()"
 # after the command: report which heavy modules it imported (stderr, one JSON line)
+# and its own peak RSS (VmHWM; wait4's ru_maxrss would also count the forking parent)
 PROBE = (
-    "import atexit, json, sys; atexit.register(lambda: print('MODULES ' + json.dumps("
-    "{m: m in sys.modules for m in ('torch', 'torch_geometric', 'lightgbm', 'sklearn')}),"
-    " file=sys.stderr))"
+    "import atexit, json, sys\n"
+    "def _report():\n"
+    "    hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+    "    print('MODULES ' + json.dumps({m: m in sys.modules for m in ('torch', "
+    "'torch_geometric', 'lightgbm', 'sklearn')}), file=sys.stderr)\n"
+    "    print('HWM_KB ' + (hwm[0] if hwm else '0'), file=sys.stderr)\n"
+    "atexit.register(_report)"
 )
 
 
@@ -47,11 +52,13 @@ def _run(code: str, args: list[str]) -> tuple[float, float, dict]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{code} {' '.join(args)} failed ({proc.returncode}):\n{err}")
-    mods = {}
+    mods, rss_kb = {}, usage.ru_maxrss
     for line in err.splitlines():
         if line.startswith("MODULES "):
             mods = json.loads(line[8:])
-    return wall, usage.ru_maxrss / 1024, mods
+        elif line.startswith("HWM_KB ") and int(line[7:]) > 0:
+            rss_kb = int(line[7:])
+    return wall, rss_kb / 1024, mods
 
 
 def main() -> None:

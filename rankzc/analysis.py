@@ -102,7 +102,12 @@ def validation_size(bench: Benchmark, labels: pd.Series | None = None) -> tuple[
 
 
 def label_noise(
-    bench: Benchmark, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+    bench: Benchmark,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    labels: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """How much of the labels' ranking is noise: the ceiling any ranker can reach.
 
@@ -121,7 +126,7 @@ def label_noise(
     the noise, so :math:`\\sqrt{1 - \text{share}}` is an upper bound on the ceiling.
     """
     runs = bench.run_labels()
-    labels = bench.labels()
+    labels = bench.labels() if labels is None else labels
     out: dict[str, Any] = {"n_architectures": int(len(labels))}
     counts = runs.groupby("arch_id").size()
     repeated = counts[counts >= 2].index
@@ -185,8 +190,9 @@ def label_noise(
     return out
 
 
-def check_evaluable(bench: Benchmark, epoch: int) -> pd.DataFrame:
-    """The labels, after refusing what cannot be evaluated (one-line errors).
+def check_evaluable(bench: Benchmark, epoch: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The labels and the proxy scores at ``epoch`` of the labelled architectures, after
+    refusing what cannot be evaluated (one-line errors).
 
     No labelled architecture, labels without spread, no proxy scores at ``epoch`` (the
     error lists the epochs that have scores) or only missing ones.
@@ -195,6 +201,10 @@ def check_evaluable(bench: Benchmark, epoch: int) -> pd.DataFrame:
     if labels.empty:
         raise RankzcError(f"{bench.path}: no labelled architectures to evaluate")
     y = labels["val_acc"].to_numpy(float)
+    if len(y) < 3:
+        raise RankzcError(
+            f"{bench.path}: only {len(y)} labelled architecture(s); need at least 3 to rank"
+        )
     if np.nanmin(y) == np.nanmax(y):
         raise RankzcError(
             f"{bench.path}: labels have no spread: all {len(y)} labelled architectures have "
@@ -212,7 +222,7 @@ def check_evaluable(bench: Benchmark, epoch: int) -> pd.DataFrame:
             f"{bench.path}: every proxy score of the labelled architectures at epoch {epoch} "
             "is missing (NaN)"
         )
-    return labels
+    return labels, feats
 
 
 def single_proxy_report(
@@ -222,10 +232,16 @@ def single_proxy_report(
     n_boot: int = 1000,
     seed: int = 0,
     group_by_depth: bool = True,
+    labels: pd.DataFrame | None = None,
+    features: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The ``rankzc evaluate`` report: proxies, baselines and within-depth correlations."""
-    labels = bench.labels()
-    feats = bench.features(epoch).reindex(labels.index)
+    """The ``rankzc evaluate`` report: proxies, baselines and within-depth correlations.
+
+    ``labels`` and ``features`` (as returned by :func:`check_evaluable`) save reading them
+    again from the store.
+    """
+    labels = bench.labels() if labels is None else labels
+    feats = (bench.features(epoch) if features is None else features).reindex(labels.index)
     feats = feats.dropna(axis=1, how="all")
     y = labels["val_acc"]
     result: dict[str, Any] = {

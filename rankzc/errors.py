@@ -20,8 +20,13 @@ def describe_error(err: BaseException) -> str:
     message (already written for the user), else ``Type: first line of the message``.
 
     The one describer used wherever a failure is recorded or shown (failed runs, missing
-    proxy scores, models that could not be fitted, corrupted files).
+    proxy scores, models that could not be fitted, corrupted files). An error raised in a
+    Ray task (``RayTaskError``, whose first line only names the task) is described by the
+    exception the task raised.
     """
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, BaseException) and type(err).__name__.startswith("RayTaskError"):
+        return describe_error(cause)
     lines = str(err).strip().splitlines()
     text = lines[0] if lines else ""
     if isinstance(err, RankzcError) and text:

@@ -786,15 +786,27 @@ class Benchmark:
         their mean is taken.
         """
         config = self.proxy_config(epoch)
-        df = pd.read_sql_query(
-            "SELECT arch_id, name, AVG(score) AS score FROM proxies WHERE epoch=? "
-            "AND (? IS NULL OR run_id=0 OR run_id IN (SELECT run_id FROM runs "
-            "WHERE config_hash=?)) GROUP BY arch_id, name",
-            self._conn,
-            params=(int(epoch), config, config),
-        )
-        wide = df.pivot(index="arch_id", columns="name", values="score").astype(float)
-        wide.columns.name = None
+        names = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT DISTINCT name FROM proxies WHERE epoch=? ORDER BY name", (int(epoch),)
+            )
+        ]
+        # one proxy at a time: memory stays O(architectures), not O(architectures x proxies)
+        cols = {}
+        for name in names:
+            part = pd.read_sql_query(
+                "SELECT arch_id, AVG(score) AS score FROM proxies WHERE epoch=? AND name=? "
+                "AND (? IS NULL OR run_id=0 OR run_id IN (SELECT run_id FROM runs "
+                "WHERE config_hash=?)) GROUP BY arch_id",
+                self._conn,
+                params=(int(epoch), name, config, config),
+                index_col="arch_id",
+            )
+            if len(part):
+                cols[name] = part["score"].astype(float)
+        wide = pd.DataFrame(cols, dtype=float)
+        wide.index.name = "arch_id"
         if proxies is not None:
             wide = wide.reindex(columns=list(proxies))
         if labelled_only:

@@ -99,8 +99,8 @@ def apply(threads: int | None = None, workers: int | None = None) -> ThreadPolic
     global _current, _limits
     policy = resolve(threads, workers)
     value = str(policy.threads)
-    for var in ENV_VARS:
-        if policy.source == "--threads" or var not in os.environ:
+    for var in ENV_VARS:  # a variable the user set to a valid count is kept
+        if policy.source == "--threads" or not os.environ.get(var, "").strip().isdigit():
             os.environ[var] = value
     try:
         from threadpoolctl import threadpool_limits

@@ -34,7 +34,7 @@ def test_build_tiny_local(tmp_path):
     out = tmp_path / "b.db"
     res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["done"] == 4 and summary["failed"] == 0
     with Benchmark.open(out) as b:
         assert b.counts()["done"] == 4 and b.proxy_epochs() == [-1]
@@ -344,7 +344,7 @@ def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch
     assert f"failed {victims[0]}: RuntimeError: disk on fire" in res.output
     res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
-    assert json.loads(res.output)["skipped_failed"] == 1
+    assert json.loads(res.stdout)["skipped_failed"] == 1
 
 
 def test_refused_build_leaves_the_holders_lock_and_files(tmp_path):

@@ -128,7 +128,7 @@ def test_cli_inspect_synthetic_and_errors():
     runner = CliRunner()
     res = runner.invoke(main, ["data", "inspect", SMALL, "--format", "json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["num_classes"] == 6
     parts = out["parts"]
     assert parts["train"]["samples"] + parts["val"]["samples"] == 240

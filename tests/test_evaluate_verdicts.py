@@ -105,7 +105,7 @@ def test_cli_epoch_reaches_models_report_and_fit(tmp_path):
             "--report", tmp_path / f"r{epoch}",
         )  # fmt: skip
         assert res.exit_code == 0, res.output
-        out[epoch] = json.loads(res.output)
+        out[epoch] = json.loads(res.stdout)
     assert out["1"]["models"]["wam"]["spearman_mean"] > 0.6
     assert out["-1"]["models"]["wam"]["spearman_mean"] < 0.6
     assert out["1"]["proxies"]["p"]["spearman"] > 0.6  # single-proxy table too
@@ -129,7 +129,7 @@ def test_repeated_seeds_give_the_mean_label_and_the_ceiling(tmp_path):
     k = (40 * 2 + 20) / 60
     res = run("evaluate", "-b", db, "--format", "json", "--bootstrap", "300")
     assert res.exit_code == 0, res.output
-    noise = json.loads(res.output)["label_noise"]
+    noise = json.loads(res.stdout)["label_noise"]
     rep = noise["repeats"]
     assert noise["n_repeated"] == 40 and noise["runs_per_architecture"] == pytest.approx(k)
     assert rep["seed_to_seed_spearman"] == pytest.approx(r, abs=1e-12)
@@ -191,3 +191,26 @@ def test_ranknet_fits_when_the_held_out_rows_take_every_other_label():
     y[perm[0]] = 1.0  # the only different label lands in the validation part (seed 0)
     model = RankNetRanker(epochs=3).fit(X, y)
     assert np.isfinite(model.predict(X)).all()
+
+
+def test_vote_says_when_its_score_comes_from_sampled_pairs(tmp_path):
+    db = tmp_path / "v.db"
+    make_store(db, n=60)  # 1,770 pairs
+    res = run("vote", "-b", db, "--epoch", "1", "--max-pairs", "1000", "--format", "json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["sampled"] and "estimated from" in out["note"] and out["pairs"] < 1000
+    res = run("vote", "-b", db, "--epoch", "1", "--max-pairs", "1000")
+    assert "pairwise accuracy estimated from" in res.output and "random pairs" in res.output
+    out = json.loads(run("vote", "-b", db, "--epoch", "1", "--format", "json").output)
+    assert not out["sampled"] and "note" not in out
+
+
+def test_too_few_labels_is_one_line(tmp_path):
+    db = tmp_path / "f.db"
+    make_store(db, n=2)
+    res = run("evaluate", "-b", db, "--bootstrap", "0")
+    assert res.exit_code != 0
+    assert res.output.strip().splitlines() == [
+        f"Error: {db}: only 2 labelled architecture(s); need at least 3 to rank"
+    ]

@@ -117,3 +117,19 @@ def test_feature_matrix_graph(tmp_path):
     assert g.proxies == [] and all(c.startswith("g_") for c in g.X.columns)
     assert list(al.X.columns[:1]) == ["params"] and set(g.X.columns) <= set(al.X.columns)
     assert np.isfinite(g.X.to_numpy()).all()
+
+
+def test_graph_features_rankagg_and_transfer_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from rankzc.ranking.graphs import graph_features\n"
+        f"graph_features([{GCN!r}], 'gcn-nas')\n"
+        "graph_features(['(0, 1, 2, 3, 4, 0)'], 'nasbench201')\n"
+        "import rankzc.ranking.rankagg, rankzc.ranking.transfer, rankzc.ranking.gnn\n"
+        "print('torch' in sys.modules, 'torch_geometric' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

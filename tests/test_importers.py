@@ -206,7 +206,7 @@ def test_real_thesis_table_5_1(tmp_path, thesis_dir):
     from rankzc.analysis import single_proxy_report, warmup_report
 
     report = import_thesis(thesis_dir, tmp_path / "t.db")
-    assert report.read == 693 and report.seconds < 30
+    assert report.read == 693  # its time: benchmarks, not tests
     table_5_1 = {
         "epe_nas": 0.0090,
         "fisher": 0.2405,

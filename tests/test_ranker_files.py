@@ -469,3 +469,16 @@ def test_settings_mismatch_in_python(files):
     seen = []
     fitted.check_settings({**SETTINGS, "seed": 3}, "f.csv", "r.rzc", warn=seen.append)
     assert len(seen) == 1
+
+
+def test_gnn_sizes_are_checked_before_allocating(store, tmp_path):
+    with Benchmark.open(store) as b:
+        fitted = fit_ranker(b, "gnn", features="all", params={"epochs": 2, "hidden": 8})
+    path = save_ranker(fitted, tmp_path / "g.rzc")
+    assert load_ranker(path).name == "gnn"
+
+    def edit(man):
+        man["params"]["hidden"] = 15000
+
+    with pytest.raises(RankzcError, match="corrupted ranker file .*gnn: hidden 15000"):
+        load_ranker(_edit_manifest(path, tmp_path / "big.rzc", edit))

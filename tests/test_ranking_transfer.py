@@ -38,8 +38,11 @@ def make_store(path, proxies, *, scale=1.0, seed=0, n=40, labels=True):
 
 
 def test_rank_normalise_and_alignment():
-    X = pd.DataFrame({"a": [10.0, 30.0, 20.0, np.nan], "b": [1.0, 1.0, 2.0, 3.0]})
+    X = pd.DataFrame(
+        {"a": [10.0, 30.0, 20.0, np.nan], "b": [1.0, 1.0, 2.0, 3.0], "depth": [4.0, 6, 4, 8]}
+    )
     r = rank_normalise(X)
+    assert r["depth"].tolist() == [4.0, 6, 4, 8]  # encoding columns stay as they are
     np.testing.assert_allclose(r["a"].to_numpy()[:3], [1 / 3, 1.0, 2 / 3])
     assert np.isnan(r["a"].iloc[3])
     np.testing.assert_allclose(r["b"], [1.5 / 4, 1.5 / 4, 3 / 4, 1.0])
@@ -91,7 +94,7 @@ def test_cli_transfer_and_disjoint_error(tmp_path):
     assert res.exit_code == 0, res.output
     import json
 
-    ranking = json.loads(res.output)["ranking"]
+    ranking = json.loads(res.stdout)["ranking"]
     assert len(ranking) == 40
     res = runner.invoke(
         main, ["fit", "-m", "wam", "-b", str(a), "--transfer-to", str(c), "-o", str(out)]

@@ -62,12 +62,18 @@ def test_sigkill_during_ray_start_up_leaves_no_orphan(tmp_path):
                 break  # the raylet has started its agents: Ray is still starting
             time.sleep(0.05)
         assert proc.poll() is None, "the build ended before Ray started its agents"
-        assert folder is not None and folder.is_dir()
+        if folder is None or not _agents(folder):
+            pytest.skip("Ray did not start its agents within 45 s on this (loaded) machine")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        time.sleep(1.0)  # the head processes die with the driver; the agents did not
-        left = _holders(folder)
-        orphans = [p for p in left if _ppid(p) == 1]
+        # the head processes die with the driver (SIGKILL on parent death); the agents
+        # the raylet started are re-parented to init and live on
+        orphans: list[int] = []
+        wait_until = time.monotonic() + 10
+        while not orphans and time.monotonic() < wait_until:
+            time.sleep(0.2)
+            left = _holders(folder)
+            orphans = [p for p in left if _ppid(p) == 1]
         # the situation of the issue: Ray processes of that session re-parented to init
         assert orphans, f"no orphan to clean (left: {left})"
         assert clean_stale_ray() >= len(orphans)  # what the next start does first

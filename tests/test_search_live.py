@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -109,9 +110,11 @@ def test_cli_live_limits_and_options_checked(tmp_path):
         assert b.features(-1).shape == (4, 1)
         settings = json.loads(b.meta["proxy_settings"])
         assert settings["preset"] == "tiny" and settings["resample"] is False
-    # the same store with another pool size is refused before any work
+    # the same store with another pool size is refused before any work, unchanged
+    before = hashlib.sha256(out.read_bytes()).hexdigest()
     res = CliRunner().invoke(main, [*args[:-5], "--pool", "5", *FAST, "--proxies", "params"])
     assert res.exit_code == 1 and "pool=4" in res.output, res.output
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == before
 
 
 def test_parallel_pool_scoring_matches_serial(tmp_path):

@@ -130,3 +130,16 @@ def test_parquet_export_round_trip(tmp_path):
     atomic_write_frame(df, tmp_path / "t.parquet", settings={"seed": np.int64(1)})
     back = pd.read_parquet(tmp_path / "t.parquet")
     assert back.index.tolist() == ["a", "b"] and np.isnan(back["zen"].iloc[1])
+
+
+def test_describe_error_names_the_cause_of_a_ray_task_error():
+    """A failed Ray task is described by what the task raised, not by the task's name."""
+
+    class RayTaskError(Exception):  # the shape of ray.exceptions.RayTaskError
+        def __init__(self, cause):
+            super().__init__("ray::_train_task() (pid=1, ip=127.0.0.1)\n  traceback ...")
+            self.cause = cause
+
+    err = RayTaskError(RuntimeError("CUDA out of memory\nmore"))
+    assert describe_error(err) == "RuntimeError: CUDA out of memory"
+    assert describe_error(RuntimeError("plain")) == "RuntimeError: plain"

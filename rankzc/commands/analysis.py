@@ -322,11 +322,17 @@ def evaluate(
             raise RankzcError("--report needs --models (the report compares rankers)")
         ensure_directory(report_dir, option="--report")
     with open_benchmark(benchmark) as bench:
-        check_evaluable(bench, epoch)
+        labels, feats = check_evaluable(bench, epoch)
         result = single_proxy_report(
-            bench, epoch=epoch, n_boot=bootstrap, seed=seed, group_by_depth=group_by == "depth"
+            bench,
+            epoch=epoch,
+            n_boot=bootstrap,
+            seed=seed,
+            group_by_depth=group_by == "depth",
+            labels=labels,
+            features=feats,
         )
-        result["label_noise"] = label_noise(bench, n_boot=bootstrap, seed=seed)
+        result["label_noise"] = label_noise(bench, n_boot=bootstrap, seed=seed, labels=labels)
         if model_names:
             from rankzc.progress import Progress
             from rankzc.ranking.evaluation import evaluate_models

@@ -229,6 +229,8 @@ def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fm
     est = fitted.model
     if hasattr(est, "subset_"):
         summary["subset"] = est.subset_names_
+        summary["subset_pairwise_accuracy"] = est.train_score_
+        summary["subset_score_sampled"] = bool(getattr(est, "train_score_sampled_", False))
     if hasattr(est, "column_"):
         summary["proxy"] = est.proxy_
     if fmt == "json":
@@ -243,7 +245,11 @@ def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fm
         f"{fmt_num(summary['train_spearman'], 3)} (optimistic) -> {out}"
     )
     if "subset" in summary:
-        click.echo(f"subset: {', '.join(summary['subset'])}")
+        click.echo(
+            f"subset: {', '.join(summary['subset'])} (training pairwise accuracy "
+            f"{fmt_num(summary['subset_pairwise_accuracy'], 4)}"
+            + (", estimated from sampled pairs)" if summary["subset_score_sampled"] else ")")
+        )
     if "proxy" in summary:
         click.echo(f"proxy: {summary['proxy']}")
 

@@ -15,6 +15,8 @@ from rankzc.commands._common import (
     fmt_num,
     format_option,
     print_table,
+    quiet_option,
+    threads_option,
 )
 from rankzc.errors import RankzcError
 
@@ -114,7 +116,8 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
     default=None,
     help="Write best-so-far curves (mean and band over seeds) to this PNG.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@threads_option()
+@quiet_option()
 @format_option()
 def search(
     strategies,
@@ -140,6 +143,7 @@ def search(
     workers,
     ray_address,
     plot,
+    threads,
     quiet,
     fmt,
 ) -> None:
@@ -166,7 +170,7 @@ def search(
         if value is not None and not (math.isfinite(value) and value > 0):
             raise RankzcError(f"{option}: must be a positive number, got {value}")
     if plot is not None:
-        _check_plot(plot)
+        check_output_path(plot, option="--plot", suffixes=(".png",))
     if out is not None:
         check_output_path(out)
     parsed = [parse_strategy(s, batch=batch, init=init) for s in strategies]
@@ -174,6 +178,9 @@ def search(
     if len(set(names)) != len(names):
         raise RankzcError("--strategy: the same strategy is given twice")
     seed_list = [seed + k for k in range(seeds)]
+    from rankzc.threads import apply as apply_threads
+
+    apply_threads(threads, workers if (simulate is None and workers > 1) else 1)
     if simulate is not None:
         result = _simulate(simulate, parsed, budget, seed_list, pool_size, max_params, max_flops)
     else:
@@ -260,7 +267,7 @@ def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quie
         max_params=max_params,
         max_flops=max_flops,
     )
-    with _LiveProgress(not quiet, budget, len(strategies) * len(seeds)) as bar:
+    with _LiveProgress(quiet, budget) as bar:
         live.hooks = LiveHooks(scored=bar.scored, planned=bar.planned, step=bar.step)
         traces = live.run(strategies, budget, seeds)
     from rankzc.store import Benchmark
@@ -275,66 +282,42 @@ def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quie
 
 
 class _LiveProgress:
-    """Progress of a live search (rich bars on stderr), silent when disabled."""
+    """Progress of a live search through :mod:`rankzc.progress` (stderr only)."""
 
-    def __init__(self, enabled: bool, budget, searches: int):
-        self.enabled = enabled
+    def __init__(self, quiet: bool, budget):
+        from rankzc.progress import Progress
+
         self.budget = budget
-        self.searches = searches
-        self._bar = None
+        self.bar = Progress(quiet=quiet)
+        self._score = None
+        self._tasks: dict[tuple[str, int], int] = {}
 
     def __enter__(self):
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            self._bar.start()
-            self._score = None
-            self._tasks: dict[tuple[str, int], Any] = {}
+        self.bar.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.stop()
+        self.bar.__exit__(*exc)
 
     def scored(self, arch_id: str, done: int, total: int) -> None:
-        if self._bar is None:
-            return
         if self._score is None:
-            self._score = self._bar.add_task("scoring candidates", total=total)
-        self._bar.update(self._score, completed=done, total=total)
+            self._score = self.bar.add("scoring candidates", total=total)
+        self.bar.update(self._score, completed=done, total=total)
 
     def planned(self, name: str, seed: int, batch: list[str]) -> None:
-        if self._bar is not None:
-            self._task(name, seed)
+        self._task(name, seed)
 
-    def _task(self, name: str, seed: int):
+    def _task(self, name: str, seed: int) -> int:
         key = (name, seed)
         if key not in self._tasks:
-            total = self.budget.archs
-            self._tasks[key] = self._bar.add_task(f"{name} seed {seed}", total=total)
+            self._tasks[key] = self.bar.add(f"{name} seed {seed}", total=self.budget.archs)
         return self._tasks[key]
 
     def step(self, name: str, seed: int, step) -> None:
-        if self._bar is None:
-            return
         task = self._task(name, seed)
-        self._bar.advance(task)
         label = "failed" if not math.isfinite(step.label) else f"{100 * step.label:.2f}%"
-        self._bar.update(task, description=f"{name} seed {seed} (last {label})")
+        self.bar.advance(task)
+        self.bar.update(task, description=f"{name} seed {seed} (last {label})")
 
 
 # ------------------------------------------------------------------ output
@@ -472,10 +455,6 @@ def _csv_rows(result: dict) -> list[dict]:
 
 def _fmt_big(x) -> str:
     return "-" if x is None else f"{x:.4g}"
-
-
-def _check_plot(path: Path) -> None:
-    check_output_path(path, option="--plot", suffixes=(".png",))
 
 
 def _plot(result: dict, path: Path) -> None:

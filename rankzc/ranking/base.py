@@ -22,7 +22,7 @@ from sklearn.exceptions import NotFittedError
 from rankzc.errors import RankzcError
 from rankzc.stats import spearman
 
-__all__ = ["BaseRanker", "as_matrix"]
+__all__ = ["BaseRanker", "as_matrix", "subsample_rows"]
 
 
 def as_matrix(
@@ -57,6 +57,22 @@ def as_matrix(
     if values.ndim != 2:
         raise RankzcError(f"features must be a 2-D table, got shape {values.shape}")
     return values, cols
+
+
+def subsample_rows(
+    X: np.ndarray, y: np.ndarray, max_rows: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X, y`` unchanged up to ``max_rows`` rows; above, a seeded random subset (row order
+    kept) that still has two different labels."""
+    if max_rows is None or len(y) <= int(max_rows):
+        return X, y
+    if int(max_rows) < 2:
+        raise RankzcError(f"max_rows must be >= 2, got {max_rows}")
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(y), size=int(max_rows), replace=False))
+    if y[idx].min() == y[idx].max():  # keep a pair to rank: add the extremes
+        idx = np.unique(np.concatenate([idx, [int(np.argmin(y)), int(np.argmax(y))]]))
+    return X[idx], y[idx]
 
 
 class BaseRanker(BaseEstimator):

@@ -234,9 +234,9 @@ class GNNRanker(BaseRanker):
         import torch
         from torch_geometric.loader import DataLoader
 
-        from rankzc.analysis import spearman
         from rankzc.ranking.graphs import space_vocabulary
         from rankzc.ranking.ranknet import ranknet_loss
+        from rankzc.stats import spearman
 
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)
@@ -371,13 +371,21 @@ class GNNRanker(BaseRanker):
             self.pre_ = ProxyPreprocessor.from_state(
                 config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
             )
-        net = _net(len(self.vocab_), self.n_proxy_, int(self.hidden), int(self.layers),
-                   float(self.dropout))  # fmt: skip
+        sizes = (len(self.vocab_), self.n_proxy_, int(self.hidden), int(self.layers),
+                 float(self.dropout))  # fmt: skip
         state = {
             k[4:]: torch.as_tensor(v, dtype=torch.float32)
             for k, v in arrays.items()
             if k.startswith("net.")
         }
+        with torch.device("meta"):  # shapes only: nothing allocated for hostile sizes
+            want = {k: tuple(v.shape) for k, v in _net(*sizes).state_dict().items()}
+        if want != {k: tuple(v.shape) for k, v in state.items()}:
+            raise RankzcError(
+                f"gnn: hidden {self.hidden}, layers {self.layers} and {sizes[0]} node kinds "
+                "do not match the stored weights"
+            )
+        net = _net(*sizes)
         net.load_state_dict(state)
         net.eval()
         self.net_ = net

@@ -25,7 +25,7 @@ import lightgbm as lgb
 import numpy as np
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker, as_matrix
+from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 from rankzc.threads import current as current_threads
@@ -64,6 +64,8 @@ class LambdaRankRanker(BaseRanker):
             appear in (more pairs across chunks, at the cost of more rows).
         truncation: ``lambdarank_truncation_level``; None = the largest query (all pairs).
         n_jobs: LightGBM threads; None = the thread policy's count (:mod:`rankzc.threads`).
+        max_rows: most training rows used; above, a seeded random subset of this many
+            (bounds the fitting time on large benchmarks; ``None``: every row).
         seed: seed of the query split and of LightGBM.
     """
 
@@ -84,6 +86,7 @@ class LambdaRankRanker(BaseRanker):
         query_repeats: int = 4,
         truncation: int | None = None,
         n_jobs: int | None = None,
+        max_rows: int | None = 10_000,
         seed: int = 0,
     ):
         self.n_estimators = n_estimators
@@ -99,6 +102,7 @@ class LambdaRankRanker(BaseRanker):
         self.query_repeats = query_repeats
         self.truncation = truncation
         self.n_jobs = n_jobs
+        self.max_rows = max_rows
         self.seed = seed
 
     def fit(self, X, y) -> LambdaRankRanker:
@@ -108,6 +112,7 @@ class LambdaRankRanker(BaseRanker):
             raise RankzcError(f"lambdarank: gain must be linear or exponential, got {self.gain!r}")
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)
+        X, y = subsample_rows(X, y, self.max_rows, self.seed)
         self.feature_names_in_ = names
         self.pre_ = ProxyPreprocessor(transform="quantile", direction=False).fit(X, y, names)
         Z = self.pre_.transform_matrix(X)

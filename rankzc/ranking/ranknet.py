@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker, as_matrix
+from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
 __all__ = ["RankNetRanker", "ranknet_loss", "MLP"]
@@ -84,6 +84,8 @@ class RankNetRanker(BaseRanker):
         patience: epochs without validation improvement before stopping.
         dropout: dropout after each hidden layer.
         transform: preprocessing transform (``quantile``, ``standard``, ``none``).
+        max_rows: most training rows used; above, a seeded random subset of this many
+            (bounds the fitting time on large benchmarks; ``None``: every row).
         seed: seed of the split, the pair sampling and the initial weights.
     """
 
@@ -101,6 +103,7 @@ class RankNetRanker(BaseRanker):
         patience: int = 10,
         dropout: float = 0.0,
         transform: str = "quantile",
+        max_rows: int | None = 20_000,
         seed: int = 0,
     ):
         self.hidden = hidden
@@ -113,6 +116,7 @@ class RankNetRanker(BaseRanker):
         self.patience = patience
         self.dropout = dropout
         self.transform = transform
+        self.max_rows = max_rows
         self.seed = seed
 
     def _net(self, n_in: int) -> MLP:
@@ -121,6 +125,7 @@ class RankNetRanker(BaseRanker):
     def fit(self, X, y) -> RankNetRanker:
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)
+        X, y = subsample_rows(X, y, self.max_rows, self.seed)
         self.feature_names_in_ = names
         self.pre_ = ProxyPreprocessor(transform=self.transform).fit(X, y, names)
         Z = torch.as_tensor(self.pre_.transform_matrix(X), dtype=torch.float32)

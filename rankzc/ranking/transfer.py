@@ -5,8 +5,8 @@ r"""Transfer: fit a ranker on one benchmark (A), rank another (B) with no labels
   ``arch``/``graph``/``all`` features, encoding and graph columns are aligned by name too
   (graph features such as ``g_path_max`` or ``g_n_paths`` exist in every space; op counts
   only where the spaces share operations).
-* **Per-benchmark rank normalisation.** Every column is replaced by its normalised rank
-  within its own benchmark (:func:`rank_normalise`: average rank of ties, divided by the
+* **Per-benchmark rank normalisation.** Every proxy column is replaced by its normalised
+  rank within its own benchmark (:func:`rank_normalise`: average rank of ties, divided by the
   number of finite values, in :math:`(0, 1]`), so a proxy's scale on A (e.g. ``synflow``
   spans 30 decades on one space and 3 on another) does not matter on B; only orders do.
 * **Report.** Spearman (and the other ranking metrics) on B for every model fitted on A,
@@ -21,27 +21,32 @@ in the ranker file, so that ``rankzc score --benchmark B.db`` ranks B's architec
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rankzc.errors import RankzcError
+from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix, is_proxy_column
 
 __all__ = ["rank_normalise", "align_columns", "transfer_evaluate"]
 
 
 def rank_normalise(X: pd.DataFrame) -> pd.DataFrame:
-    """Every column replaced by ``rank / n`` within the column (ties averaged, NaN kept)."""
-    out = X.astype(float).rank(axis=0, method="average", na_option="keep")
-    counts = X.notna().sum(axis=0).replace(0, 1)
-    return out / counts
+    """Every proxy column replaced by ``rank / n`` within the column (ties averaged, NaN
+    kept); architecture-encoding and graph columns (same units in every benchmark of a
+    space, and read back as graphs by ``gnn``) are left as they are."""
+    cols = [c for c in X.columns if is_proxy_column(c)]
+    out = X.copy()
+    if cols:
+        part = X[cols].astype(float)
+        counts = part.notna().sum(axis=0).replace(0, 1)
+        out[cols] = part.rank(axis=0, method="average", na_option="keep") / counts
+    return out
 
 
 def align_columns(
@@ -89,18 +94,6 @@ def _feature_set(bench, features: str, epoch: int) -> tuple[FeatureSet, str]:
 
     with Benchmark.open(bench, readonly=True) as b:
         return feature_matrix(b, features, epoch=epoch), str(b.path)
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(float(x)) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def transfer_evaluate(
@@ -182,12 +175,12 @@ def transfer_evaluate(
         "columns": len(cols),
         "proxies": [c for c in cols if is_proxy_column(c)],
         "dropped": notes,
-        "normalisation": "per-benchmark normalised rank of every column",
+        "normalisation": "per-benchmark normalised rank of every proxy",
         "models": out_models,
         "reference": reference,
         "seconds": time.perf_counter() - start,
     }
-    return _clean(result)
+    return jsonable(result)
 
 
 def run_transfer_command(
@@ -219,6 +212,14 @@ def run_transfer_command(
             click.echo(f"Warning: {w.message}", err=True)
     if fmt == "json":
         echo_json(result)
+        return
+    if fmt == "csv":
+        from rankzc.commands._common import echo_csv
+
+        echo_csv(
+            [{"kind": "model", "name": n, **r} for n, r in result["models"].items()]
+            + [{"kind": "reference", "name": n, **r} for n, r in result["reference"].items()]
+        )
         return
     t = Table(
         title=f"Transfer: fit on {result['train']['benchmark']} ({result['train']['space']}), "

@@ -74,12 +74,16 @@ def _check_ties(ties: str) -> str:
 def pair_votes(X: np.ndarray, i: np.ndarray, j: np.ndarray, ties: str = "draw") -> np.ndarray:
     """Votes ``(len(i), m)`` int8: +1 where ``X[i] > X[j]``, -1 where ``<``, for equal values
     0 (``ties="draw"``) or -1 (``ties="study"``), and 0 where either is NaN."""
-    d = X[i] - X[j]
-    v = np.sign(d)
-    if _check_ties(ties) == "study":
-        v[d == 0] = -1
-    v[np.isnan(d)] = 0
-    return v.astype(np.int8)
+    study = _check_ties(ties) == "study"
+    v = np.empty((len(i), X.shape[1]), dtype=np.int8)
+    for k in range(X.shape[1]):  # column by column: memory O(pairs) in int8
+        d = X[i, k] - X[j, k]
+        col = np.sign(d)
+        if study:
+            col[d == 0] = -1
+        col[np.isnan(d)] = 0
+        v[:, k] = col
+    return v
 
 
 def _pair_score(net: np.ndarray, label: np.ndarray, ties: str) -> np.ndarray:
@@ -183,6 +187,7 @@ def search_subsets(
     V = patterns.astype(np.float32)
     gain = (c1 - c0).astype(np.float64)
     base = float(c0.sum())
+    half = 0.5 * float(c0.sum() + c1.sum())
 
     combos = [c for k in range(min_size, max_size + 1) for c in itertools.combinations(range(m), k)]
     scores = np.empty(len(combos))
@@ -194,9 +199,8 @@ def search_subsets(
         net = V @ B  # (patterns, subsets)
         if ties == "study":  # a draw predicts "second is better"
             scores[s : s + len(block)] = (base + gain @ (net > 0)) / n_pairs
-        else:  # a draw counts one half of its pairs
-            correct = c1 @ (net > 0) + c0 @ (net < 0) + 0.5 * (c0 + c1) @ (net == 0)
-            scores[s : s + len(block)] = correct / n_pairs
+        else:  # a draw counts one half: c1 [N>0] + c0 [N<0] + (c0+c1)/2 [N=0]
+            scores[s : s + len(block)] = (half + 0.5 * (gain @ np.sign(net))) / n_pairs
     order = sorted(range(len(combos)), key=lambda t: (-scores[t], len(combos[t]), combos[t]))
     subsets = [
         {

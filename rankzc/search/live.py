@@ -113,6 +113,7 @@ class LiveSearch:
                         f"--out {self.out}: store holds space {bench.meta.get('space')!r}, "
                         f"not {SPACE!r}"
                     )
+                bench.check_config(self.config.to_dict())  # one training recipe per store
 
     def names(self, strategies: Sequence[Strategy]) -> list[str]:
         """Proxies scored for the pool: --proxies, what the strategies read, the sizes."""

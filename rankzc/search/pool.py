@@ -218,34 +218,15 @@ def score_pool(
 
 
 def _score_ray(texts, settings, workers, address, chunk, take) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise RankzcError(
-            "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
-        ) from None
-    from rankzc.training.trainer import describe_error
+    from rankzc.training.ray_executor import ray_session
 
-    started = False
-    if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        except Exception as err:  # noqa: BLE001
-            raise RankzcError(f"--executor ray: {describe_error(err)}") from None
-        started = True
-    try:
+    with ray_session(address, workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=2)(_score_chunk)
         pending = [task.remote(part, settings) for part in _chunks(texts, chunk)]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             for ref in ready:
                 take(ray.get(ref))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def timed_score_pool(archs, settings, **kwargs) -> tuple[dict[str, dict[str, tuple]], float]:

@@ -147,6 +147,53 @@ def _train_task(
     }
 
 
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int, num_gpus: int = 0):
+    """Ray for the length of a ``with`` block: the ``ray`` module, initialised.
+
+    Joins ``address`` (``"local"`` or empty: a new local instance with ``workers`` CPUs),
+    or uses the instance this process already has. A local instance keeps its files in
+    this driver's own folder (:func:`driver_temp_dir`), so the next start removes what a
+    killed driver left (:func:`clean_stale_ray`); it is shut down and its folder removed
+    on leaving. The one way rankzc starts Ray (training builds, search pool scoring).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RankzcError(
+            "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
+        ) from None
+    started = False
+    temp_dir = None
+    try:
+        if not ray.is_initialized():
+            if not address or address == "local":  # a local instance: this process starts it
+                clean_stale_ray()
+                temp_dir = driver_temp_dir()
+                temp_dir.mkdir(parents=True, exist_ok=True)
+            local = {} if temp_dir is None else {"_temp_dir": str(temp_dir)}
+            if address:
+                try:
+                    ray.init(address=address, log_to_driver=False, include_dashboard=False, **local)
+                except Exception as err:  # noqa: BLE001
+                    raise RankzcError(f"--ray-address {address}: {describe_error(err)}") from None
+            else:
+                ray.init(
+                    num_cpus=workers,
+                    num_gpus=num_gpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    **local,
+                )
+            started = True
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 def run_ray(
     jobs: Sequence[Any],
     config: TrainConfig,
@@ -163,38 +210,12 @@ def run_ray(
     max_retries: int = MAX_RETRIES,
 ) -> None:
     """Train ``jobs`` as Ray tasks; write every record from this (the driver) process."""
-    try:
-        import ray
-        from ray.util.queue import Queue
-    except ImportError:
-        raise RankzcError(
-            "--executor ray: Ray is not installed; pip install 'rankzc[ray]'"
-        ) from None
     from rankzc.training.runner import _count
 
-    started = False
-    temp_dir = None
-    if not ray.is_initialized():
-        if not address or address == "local":  # a local instance: this process starts it
-            clean_stale_ray()
-            temp_dir = driver_temp_dir()
-            temp_dir.mkdir(parents=True, exist_ok=True)
-        local = {} if temp_dir is None else {"_temp_dir": str(temp_dir)}
-        if address:
-            try:
-                ray.init(address=address, log_to_driver=False, include_dashboard=False, **local)
-            except Exception as err:  # noqa: BLE001
-                raise RankzcError(f"--ray-address {address}: {describe_error(err)}") from None
-        else:
-            ray.init(
-                num_cpus=workers,
-                num_gpus=torch.cuda.device_count() if device.type == "cuda" else 0,
-                include_dashboard=False,
-                log_to_driver=False,
-                **local,
-            )
-        started = True
-    try:
+    num_gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    with ray_session(address, workers, num_gpus) as ray:
+        from ray.util.queue import Queue
+
         resources = {"num_gpus": 1} if device.type == "cuda" else {"num_cpus": 1}
         task = ray.remote(max_retries=max_retries, retry_exceptions=False, **resources)(_train_task)
         queue = Queue()
@@ -240,8 +261,3 @@ def run_ray(
                 writer.finish(job, result)
                 _count(summary, result, job)
                 progress.end(job.arch.arch_id)
-    finally:
-        if started:
-            ray.shutdown()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
