@@ -214,3 +214,24 @@ def test_too_few_labels_is_one_line(tmp_path):
     assert res.output.strip().splitlines() == [
         f"Error: {db}: only 2 labelled architecture(s); need at least 3 to rank"
     ]
+
+
+def test_models_all_with_proxies_only_skips_rankers_that_need_the_encoding(tmp_path, monkeypatch):
+    """``--models all`` means every ranker that can read the chosen features: with proxies
+    only, gnn is left out with a note instead of reported as failed."""
+    db = tmp_path / "e.db"
+    make_store(db, n=60)
+    fitted = []
+    real = evaluation.make_ranker
+    monkeypatch.setattr(
+        evaluation, "make_ranker", lambda name, **p: fitted.append(name) or real(name, **p)
+    )
+    res = run(
+        "evaluate", "-b", db, "--models", "all", "--folds", "3", "--repeats", "1",
+        "--bootstrap", "0", "--format", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    models = json.loads(res.stdout)["models"]
+    assert "gnn" not in models and "gnn" not in fitted
+    assert {"single", "wam", "lambdarank", "rankagg"} <= set(models)
+    assert "gnn skipped" in res.stderr

@@ -311,6 +311,18 @@ def evaluate(
     from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
 
     model_names = _parse_models(models)
+    if models.strip() == "all" and features == "proxies":
+        # "all" means every ranker that can read the chosen features
+        from rankzc.ranking.registry import ranker_class
+
+        skipped = [m for m in model_names if getattr(ranker_class(m), "needs_encoding", False)]
+        model_names = [m for m in model_names if m not in skipped]
+        if skipped:
+            click.echo(
+                f"note: {', '.join(skipped)} skipped: needs the architecture encoding "
+                "(--features arch or all)",
+                err=True,
+            )
     apply_threads(threads)
     if train_db is not None or test_db is not None:
         from rankzc.ranking.transfer import run_transfer_command

@@ -145,6 +145,9 @@ class GNNRanker(BaseRanker):
         seed: seed of the split, the batches and the initial weights.
     """
 
+    #: reads the architecture encoding (``--features arch`` or ``all``), not proxies alone
+    needs_encoding = True
+
     name = "gnn"
 
     def __init__(
