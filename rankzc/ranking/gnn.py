@@ -37,6 +37,7 @@ import numpy as np
 
 from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix
+from rankzc.ranking.early_stopping import EarlyStopping
 from rankzc.ranking.features import is_proxy_column
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
@@ -276,7 +277,8 @@ class GNNRanker(BaseRanker):
                 generator=gen,
             )
             vloader = DataLoader([graphs[i] for i in val], batch_size=max(1, len(val)))
-            best, best_state, bad, history = np.inf, None, 0, []
+            stopper = EarlyStopping(self.patience, min_epochs=self.min_epochs)
+            history = []
             for _ in range(epochs):
                 net.train()
                 total = 0.0
@@ -301,15 +303,9 @@ class GNNRanker(BaseRanker):
                 # smoothed, so that one lucky epoch on a small validation set is not kept
                 v_loss = v if not history else 0.7 * history[-1] + 0.3 * v
                 history.append(v_loss)
-                if v_loss < best - 1e-6:
-                    best, bad = v_loss, 0
-                    best_state = {k: t.detach().clone() for k, t in net.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= self.patience and len(history) >= self.min_epochs:
-                        break
-            if best_state is not None:
-                net.load_state_dict(best_state)
+                if stopper.step(v_loss, net):
+                    break
+            stopper.restore(net)
         net.eval()
         self.net_ = net
         self.history_ = history

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
+from rankzc.ranking.early_stopping import EarlyStopping
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
 __all__ = ["RankNetRanker", "ranknet_loss", "MLP"]
@@ -151,7 +152,7 @@ class RankNetRanker(BaseRanker):
             net = self._net(Z.shape[1])
             opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             Z_tr, Z_val = Z[tr], Z[val]
-            best, best_state, bad, history = np.inf, None, 0, []
+            stopper, history = EarlyStopping(self.patience), []
             for _epoch in range(int(self.epochs)):
                 pi, pj = fixed if fixed is not None else _sample_pairs(y_tr, self.max_pairs, rng)
                 order = rng.permutation(len(pi))
@@ -172,15 +173,9 @@ class RankNetRanker(BaseRanker):
                     sv = net(Z_val)
                     v_loss = float(ranknet_loss(sv[vi], sv[vj], v_t))
                 history.append(v_loss)
-                if v_loss < best - 1e-6:
-                    best, bad = v_loss, 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= self.patience:
-                        break
-            if best_state is not None:
-                net.load_state_dict(best_state)
+                if stopper.step(v_loss, net):
+                    break
+            stopper.restore(net)
         net.eval()
         self.net_ = net
         self.history_ = history
