@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +45,18 @@ def atomic_output(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
 def _remove(tmp: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(tmp)
+
+
+def check_writable(directory: str | Path, name: str) -> None:
+    """Refuse, in one line starting with ``name``, a directory that a real write fails in.
+
+    A real write, since ``os.access`` says yes to root even on a read-only mount.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".rankzc-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise RankzcError(
+            f"{name}: directory {directory} is not writable ({err.strerror})"
+        ) from None

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from rankzc.atomicfile import atomic_output
+from rankzc.atomicfile import atomic_output, check_writable
 from rankzc.errors import RankzcError
 from rankzc.jsonfile import jsonable
 
@@ -132,14 +131,7 @@ def ensure_directory(directory: Path, *, option: str, target: Path | None = None
         raise RankzcError(f"{name}: {directory} is not a directory") from None
     except OSError as err:
         raise RankzcError(f"{name}: cannot create directory {directory} ({err.strerror})") from None
-    try:  # a real write: os.access says yes to root even where writes fail
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".rankzc-", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise RankzcError(
-            f"{name}: directory {directory} is not writable ({err.strerror})"
-        ) from None
+    check_writable(directory, name)
     return directory
 
 

@@ -44,7 +44,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from typing import Any
 
 import torch
 
+from rankzc.atomicfile import check_writable
 from rankzc.errors import RankzcError
 from rankzc.progress import BuildProgress
 from rankzc.space import SPACE, Architecture
@@ -129,14 +129,7 @@ def check_output(out: str | Path) -> Path:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise RankzcError(f"--out {out}: directory {parent} does not exist")
-    try:  # a real write: os.access says yes to root even where writes fail
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{out.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise RankzcError(
-            f"--out {out}: directory {parent} is not writable ({err.strerror})"
-        ) from None
+    check_writable(parent, f"--out {out}")
     if out.exists():
         try:
             open(out, "r+b").close()
