@@ -90,7 +90,7 @@ if kind == "cli":
     ok, err = res.exit_code == 0, (res.output[-400:] if res.exit_code else "")
     extra = {}
     if ok and "--format" in arg:
-        out = json.loads(res.output)
+        out = json.loads(res.stdout)
         extra = {m: (e.get("error") if e.get("failed") else round(e["spearman_mean"], 4))
                  for m, e in out.get("models", {}).items()}
 else:
