@@ -17,8 +17,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
+from benchdata import write_gcn_store
 from click.testing import CliRunner
 
 from rankzc.cli import main
@@ -31,22 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "b.db"
-    archs = sample_architectures(30, seed=3)
-    rng = np.random.default_rng(0)
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=0.5 + 0.1 * rng.random(), train_seconds=1)
-            b.record_proxies(
-                a.arch_id,
-                -1,
-                {"params": (rng.random(), 0.1, None), "nwot": (rng.normal(), 0, None)},
-            )
-    return path
+    return write_gcn_store(
+        path,
+        sample_architectures(30, seed=3),
+        lambda a, rng: 0.5 + 0.1 * rng.random(),
+        lambda a, rng: {"params": (rng.random(), 0.1, None), "nwot": (rng.normal(), 0, None)},
+    )
 
 
 @contextlib.contextmanager

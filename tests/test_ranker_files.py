@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchdata import write_gcn_store
 from click.testing import CliRunner
 
 from rankzc.cli import main
@@ -44,25 +45,20 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
+    def label(a, rng):
+        return 0.5 + 0.01 * sum(a.op_counts().values()) + 0.01 * rng.normal()
+
+    def scores(a, rng):
+        n_ops = sum(a.op_counts().values())
+        return {
+            "params": (1e4 * n_ops, 0.1, None),
+            "nwot": (float(rng.normal()), 0.1, None),
+            "zen": (n_ops + float(rng.normal()), 0.1, None),
+        }
+
     path = tmp_path_factory.mktemp("rf") / "b.db"
     archs = sample_architectures(60, seed=5)
-    rng = np.random.default_rng(1)
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            n_ops = sum(a.op_counts().values())
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=0.5 + 0.01 * n_ops + 0.01 * rng.normal(), train_seconds=1)
-            scores = {
-                "params": (1e4 * n_ops, 0.1, None),
-                "nwot": (float(rng.normal()), 0.1, None),
-                "zen": (n_ops + float(rng.normal()), 0.1, None),
-            }
-            b.record_proxies(a.arch_id, -1, scores, settings=SETTINGS)
-    return path
+    return write_gcn_store(path, archs, label, scores, settings=SETTINGS, seed=1)
 
 
 @pytest.fixture(scope="module")

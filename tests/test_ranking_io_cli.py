@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from benchdata import write_gcn_store
 from click.testing import CliRunner
 
 from rankzc.cli import main
@@ -32,25 +33,16 @@ FAST = {"ranknet": {"epochs": 5}, "lambdarank": {"n_estimators": 30}, "gnn": {"e
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A 40-architecture gcn-nas store with labels and (made-up) proxy scores + settings."""
+
+    def label(a, rng):
+        return 0.5 + 0.01 * sum(a.op_counts().values()) + 0.001 * rng.normal()
+
+    def scores(a, rng):
+        n_ops = sum(a.op_counts().values())
+        return {"params": (1e4 * n_ops, 0.1, None), "nwot": (rng.normal(), 0.1, None)}
+
     path = tmp_path_factory.mktemp("store") / "b.db"
-    archs = sample_architectures(40, seed=3)
-    rng = np.random.default_rng(0)
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            n_ops = sum(a.op_counts().values())
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=0.5 + 0.01 * n_ops + 0.001 * rng.normal(), train_seconds=1)
-            b.record_proxies(
-                a.arch_id,
-                -1,
-                {"params": (1e4 * n_ops, 0.1, None), "nwot": (rng.normal(), 0.1, None)},
-                settings=SETTINGS,
-            )
-    return path
+    return write_gcn_store(path, sample_architectures(40, seed=3), label, scores, settings=SETTINGS)
 
 
 @pytest.mark.parametrize("name", list(RANKERS))

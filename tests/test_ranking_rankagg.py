@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from benchdata import write_gcn_store
 from click.testing import CliRunner
 
 from rankzc.cli import main
@@ -122,22 +123,12 @@ def test_errors_are_one_line():
 
 
 def test_registry_save_load_and_cli(tmp_path):
-    path = tmp_path / "b.db"
-    archs = sample_architectures(30, seed=2)
-    rng = np.random.default_rng(0)
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=float(rng.uniform()), train_seconds=1)
-            b.record_proxies(
-                a.arch_id,
-                -1,
-                {"params": (float(a.depth), 0.1, None), "nwot": (rng.normal(), 0.1, None)},
-            )
+    path = write_gcn_store(
+        tmp_path / "b.db",
+        sample_architectures(30, seed=2),
+        lambda a, rng: rng.uniform(),
+        lambda a, rng: {"params": (float(a.depth), 0.1, None), "nwot": (rng.normal(), 0.1, None)},
+    )
     assert isinstance(make_ranker("rankagg"), RankAggRanker)
     with Benchmark.open(path) as b:
         fitted = fit_ranker(b, "rankagg", params={"rule": "mean"})

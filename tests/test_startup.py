@@ -12,11 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from benchdata import write_gcn_store
 
 from rankzc.space import sample_architectures
-from rankzc.store import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torch_geometric")
@@ -67,26 +66,15 @@ def test_help_and_version_leave_torch_out(args):
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory):
+    def scores(a, rng):
+        return {
+            "params": (float(rng.uniform(1e4, 1e6)), 0.1, None),
+            "zen": (rng.normal(), 0.1, None),
+        }
+
     path = tmp_path_factory.mktemp("startup") / "s.db"
     archs = sample_architectures(20, seed=1)
-    rng = np.random.default_rng(0)
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=float(rng.uniform(0.5, 0.9)), train_seconds=1)
-            b.record_proxies(
-                a.arch_id,
-                -1,
-                {
-                    "params": (float(rng.uniform(1e4, 1e6)), 0.1, None),
-                    "zen": (rng.normal(), 0.1, None),
-                },
-            )
-    return path
+    return write_gcn_store(path, archs, lambda a, rng: rng.uniform(0.5, 0.9), scores)
 
 
 def test_store_commands_leave_torch_out(small_store, tmp_path):
