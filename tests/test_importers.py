@@ -311,3 +311,12 @@ def test_nbsz_duplicate_architecture_never_mixed(tmp_path):
         assert bench.labels().loc[aid, "val_acc"] == pytest.approx(want)
         want_nwot = (table[a]["nwot"]["score"] - 1000.0) / 2
         assert bench.features().loc[aid, "nwot"] == pytest.approx(want_nwot)
+
+
+def test_cli_choices_are_the_importers_own():
+    """The import command spells the importers' choices itself (fast start-up): same tuples."""
+    from rankzc.commands import importing
+    from rankzc.importers import common
+
+    assert importing.ACCURACY_UNITS == common.ACCURACY_UNITS
+    assert importing.DUPLICATE_POLICIES == common.DUPLICATE_POLICIES
