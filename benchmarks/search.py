@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the same imports of ../shared as the ranking benchmark (a sibling script)
+from ranking import nb201_store, study_store
+
 from rankzc.search import Budget, parse_strategy, pool_from_store
 from rankzc.search.simulate import curves, first_reach, hit_index, simulate, top_fraction
 from rankzc.store import Benchmark
@@ -42,26 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHEAP = ["random", "proxy:zen", "vote"]
 ONLINE = ["online:lambdarank", "online:ranknet"]
 SHOW = (1, 5, 10, 20, 50)
-
-
-def import_store(kind: str, shared: Path, work: Path) -> Path | None:
-    if kind == "thesis":
-        src = shared / "data" / "thesis-gcn-nas" / "architectures"
-        if not src.is_dir():
-            return None
-        from rankzc.importers.thesis import import_thesis
-
-        out = work / "thesis.db"
-        import_thesis(src, out)
-    else:
-        src = shared / "data" / "nas-bench-suite-zero" / "zc_nasbench201_cifar10.json"
-        if not src.is_file():
-            return None
-        from rankzc.importers.nbsz import import_nbsz
-
-        out = work / "nb201.db"
-        import_nbsz(src, out)
-    return out
 
 
 def load_pool(path: Path):
@@ -231,7 +214,7 @@ def main() -> None:
         work = Path(tmp)
         study = None
         if parts & {"study", "max-params"}:
-            study = import_store("thesis", args.shared, work)
+            study = study_store(args.shared, work)
         if study is not None and "study" in parts:
             pool = load_pool(study)
             figures["study"] = regret_study(pool, seeds, online_seeds)
@@ -245,7 +228,7 @@ def main() -> None:
             print_regret(f"Study with --max-params {med:.0f} (median)", res)
             print(f"trained over the limit: {res['trained_over_limit']}")
             sys.stdout.flush()
-        nb = import_store("nb201", args.shared, work) if "nb201" in parts else None
+        nb = nb201_store(args.shared, work) if "nb201" in parts else None
         if nb is not None:
             res = top1_study(load_pool(nb), seeds, online_seeds)
             figures["nb201_top1"] = res
