@@ -112,10 +112,11 @@ def write_nbsz_file(
 
 
 def write_gcn_store(path, archs, label, scores, *, settings=None, seed: int = 0) -> Path:
-    """A gcn-nas store of ``archs``: one finished run each, labelled ``label(arch, rng)``,
-    with initialisation proxies ``scores(arch, rng)`` (``{name: (score, seconds, error)}``)
-    recorded under ``settings``. ``rng`` is one ``default_rng(seed)``, drawn from in the
-    order label, scores, architecture by architecture."""
+    """A gcn-nas store of ``archs``: one finished run each, labelled ``label(arch, rng)``
+    (``label=None``: no runs, an unlabelled store), with initialisation proxies
+    ``scores(arch, rng)`` (``{name: (score, seconds, error)}``) recorded under
+    ``settings``. ``rng`` is one ``default_rng(seed)``, drawn from in the order label,
+    scores, architecture by architecture."""
     from rankzc.store import Benchmark
 
     rng = np.random.default_rng(seed)
@@ -125,7 +126,8 @@ def write_gcn_store(path, archs, label, scores, *, settings=None, seed: int = 0)
             for a in archs
         )
         for a in archs:
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=float(label(a, rng)), train_seconds=1)
+            if label is not None:
+                run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
+                b.finish_run(run, val_acc=float(label(a, rng)), train_seconds=1)
             b.record_proxies(a.arch_id, -1, scores(a, rng), settings=settings)
     return Path(path)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from benchdata import write_gcn_store
 
 from rankzc.errors import RankzcError
 from rankzc.ranking.features import encoding_features, feature_matrix
@@ -100,17 +101,12 @@ def test_unsupported_space_says_so_in_one_line():
 def test_feature_matrix_graph(tmp_path):
     from rankzc.space import sample_architectures
 
-    archs = sample_architectures(12, seed=1)
-    path = tmp_path / "b.db"
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            run, _, _ = b.get_or_create_run(a.arch_id, 0, {"toy": True})
-            b.finish_run(run, val_acc=0.5, train_seconds=1)
-            b.record_proxies(a.arch_id, -1, {"params": (1.0 * a.depth, 0.1, None)})
+    path = write_gcn_store(
+        tmp_path / "b.db",
+        sample_architectures(12, seed=1),
+        lambda a, rng: 0.5,
+        lambda a, rng: {"params": (1.0 * a.depth, 0.1, None)},
+    )
     with Benchmark.open(path, readonly=True) as b:
         g = feature_matrix(b, "graph")
         al = feature_matrix(b, "all")

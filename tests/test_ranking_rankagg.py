@@ -150,18 +150,13 @@ def test_registry_save_load_and_cli(tmp_path):
 
 
 def test_fit_on_a_store_without_labels(tmp_path):
-    path = tmp_path / "u.db"
-    archs = sample_architectures(25, seed=5)
-    rng = np.random.default_rng(1)
-    with Benchmark.create(path, space="gcn-nas", dataset="toy", source="test") as b:
-        b.add_architectures(
-            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
-            for a in archs
-        )
-        for a in archs:
-            b.record_proxies(
-                a.arch_id, -1, {"p": (rng.normal(), 0.1, None), "q": (rng.normal(), 0.1, None)}
-            )
+    path = write_gcn_store(
+        tmp_path / "u.db",
+        sample_architectures(25, seed=5),
+        None,
+        lambda a, rng: {"p": (rng.normal(), 0.1, None), "q": (rng.normal(), 0.1, None)},
+        seed=1,
+    )
     out = tmp_path / "u.rzc"
     res = CliRunner().invoke(
         main, ["fit", "-m", "rankagg", "-b", str(path), "-o", str(out), "--format", "json"]
