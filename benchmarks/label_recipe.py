@@ -78,7 +78,14 @@ def main() -> None:
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--batch", type=int, default=None, help="default: the preset's")
     ap.add_argument("--lr", type=float, default=None, help="default: the preset's")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    ap.add_argument(
+        "--seeds",
+        default="0",
+        help="training seeds, e.g. 0,1: with two, report the seed-to-seed Spearman and "
+        "the intraclass correlation of the labels (no long run then unless --long)",
+    )
+    ap.add_argument("--width", type=float, default=None, help="model width (default: preset's)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/label_recipe"))
     args = ap.parse_args()
@@ -93,6 +100,9 @@ def main() -> None:
         changes["train_samples"] = args.train_samples
     if args.lr:
         changes["lr"] = args.lr
+    if args.width:
+        changes["model"] = {"width": args.width}
+    seeds = [int(x) for x in args.seeds.split(",")]
     base = TrainConfig.for_preset(
         args.preset, data=args.data, epochs=args.epochs, proxies="none", **changes
     )
@@ -112,17 +122,24 @@ def main() -> None:
                 "train_samples": base.train_samples,
                 "batch_size": base.batch_size,
                 "lr": base.lr,
+                "model": base.model,
             },
         )
-    jobs = [(str(a), cfg.to_dict(), args.seed) for cfg in configs.values() for a in archs]
+    jobs = [(str(a), base.to_dict(), s) for s in seeds[1:] for a in archs]
+    jobs += [(str(a), cfg.to_dict(), seeds[0]) for cfg in configs.values() for a in archs]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as ex:
         results = list(ex.map(_train, jobs))
     wall = time.perf_counter() - t0
     by_run: dict[str, list[dict]] = {name: [] for name in configs}
-    for (enc, cfg_dict, _), res in zip(jobs, results, strict=True):
-        name = next(n for n, c in configs.items() if c.to_dict() == cfg_dict)
+    other_seeds: dict[int, dict[str, float]] = {s: {} for s in seeds[1:]}
+    for (enc, cfg_dict, seed), res in zip(jobs, results, strict=True):
         res["depth"] = next(a.depth for a in archs if str(a) == enc)
+        res["seed"] = seed
+        if seed != seeds[0]:
+            other_seeds[seed][enc] = res["curve"][-1]
+            continue
+        name = next(n for n, c in configs.items() if c.to_dict() == cfg_dict)
         by_run[name].append(res)
 
     rec = by_run["recipe"]
@@ -172,11 +189,42 @@ def main() -> None:
         f"binomial sd {binomial:.4f} = {summary['noise_over_spread']:.2f} of the spread "
         f"(criterion <= 0.25); {summary['seconds_per_arch']:.1f} s per architecture"
     )
+    if len(seeds) > 1:
+        summary["seeds"] = _seed_agreement(rec, other_seeds[seeds[1]])
+        print(
+            "seeds {}/{}: Spearman {spearman:.3f}, intraclass correlation {icc:.3f}, "
+            "seed sd {seed_sd_points:.2f} points, between-architecture sd "
+            "{between_sd_points:.2f} points".format(seeds[0], seeds[1], **summary["seeds"])
+        )
+        summary["runs_other_seeds"] = {str(k): v for k, v in other_seeds.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summary["runs"] = by_run
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
     _plot(by_run, base, args.out.with_suffix(".png"))
     print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
+
+
+def _seed_agreement(rec: list[dict], other: dict[str, float]) -> dict:
+    """Seed-to-seed agreement of the labels: Spearman and the one-way ICC(1) of two seeds.
+
+    ICC(1) :math:`= (MS_b - MS_w) / (MS_b + MS_w)` for two runs per architecture is the
+    share of a single label's variance that belongs to the architecture.
+    """
+    from scipy.stats import spearmanr
+
+    a = np.array([r["curve"][-1] for r in rec])
+    b = np.array([other[r["encoding"]] for r in rec])
+    pairs = np.stack([a, b], axis=1)
+    n = len(pairs)
+    ms_between = 2 * pairs.mean(axis=1).var(ddof=1)
+    ms_within = ((pairs - pairs.mean(axis=1, keepdims=True)) ** 2).sum() / n
+    return {
+        "spearman": float(spearmanr(a, b).statistic),
+        "icc": float((ms_between - ms_within) / (ms_between + ms_within)),
+        "seed_sd_points": float(100 * math.sqrt(ms_within)),
+        "between_sd_points": float(100 * math.sqrt(max(ms_between - ms_within, 0) / 2)),
+        "n": n,
+    }
 
 
 def _plot(by_run: dict, base, path: Path) -> None:

@@ -85,9 +85,10 @@ def test_consensus_orientation_and_dedup():
     assert "pos0=1" not in m.proxies_  # encoding columns are not proxies
     assert "noise" not in m.proxies_ and "noise" in m.dropped_  # agrees with no other proxy
     assert "noise" in RankAggRanker(min_agreement=0).fit(X).proxies_
-    # a and a_copy are near-duplicates: with dedup they share one vote
-    assert {"a", "a_copy"} <= set(m.proxies_) and np.all(m.weights_ == 1.0)
-    d = RankAggRanker(dedup=0.9).fit(X)
+    # a and a_copy are near-duplicates: by default they share one vote
+    equal = RankAggRanker(dedup=None, weighting="equal").fit(X)
+    assert {"a", "a_copy"} <= set(equal.proxies_) and np.all(equal.weights_ == 1.0)
+    d = RankAggRanker(weighting="equal").fit(X)
     w = dict(zip(d.proxies_, d.weights_, strict=True))
     assert w["a"] == w["a_copy"] == 0.5 and w["b"] == 1.0
     sign = dict(zip(m.proxies_, m.sign_, strict=True))
@@ -98,6 +99,30 @@ def test_consensus_orientation_and_dedup():
     assert pd.Series(prior.predict(X)).corr(pd.Series(y), method="spearman") < rho - 0.05
     given = RankAggRanker(orient="prior", directions={"c_low": -1}).fit(X)
     assert dict(zip(given.proxies_, given.sign_, strict=True))["c_low"] == -1.0
+
+
+def test_agreement_weights_follow_the_other_proxies():
+    """A weak proxy gets a smaller vote than strong ones, from the proxies alone."""
+    rng = np.random.default_rng(3)
+    n = 500
+    q = rng.normal(size=n)
+    X = pd.DataFrame(
+        {
+            "s1": q + 0.3 * rng.normal(size=n),
+            "s2": q + 0.3 * rng.normal(size=n),
+            "s3": q + 0.3 * rng.normal(size=n),
+            "weak": q + 2.0 * rng.normal(size=n),
+        }
+    )
+    m = RankAggRanker().fit(X)
+    w = dict(zip(m.proxies_, m.weights_, strict=True))
+    assert 0 < w["weak"] < 0.6 < min(w["s1"], w["s2"], w["s3"]) <= 1.0
+    agreed = pd.Series(m.predict(X)).corr(pd.Series(q), method="spearman")
+    equal = RankAggRanker(weighting="equal").fit(X)
+    assert np.all(equal.weights_ == 1.0)
+    assert agreed > pd.Series(equal.predict(X)).corr(pd.Series(q), method="spearman")
+    with pytest.raises(RankzcError, match="weighting"):
+        RankAggRanker(weighting="best").fit(X)
 
 
 def test_missing_values_and_batch_reference():
