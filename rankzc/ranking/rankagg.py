@@ -214,8 +214,7 @@ class RankAggRanker(BaseRanker):
             )
         if self.weighting not in WEIGHTINGS:
             raise RankzcError(
-                f"rankagg: weighting must be one of {', '.join(WEIGHTINGS)}, "
-                f"got {self.weighting!r}"
+                f"rankagg: weighting must be one of {', '.join(WEIGHTINGS)}, got {self.weighting!r}"
             )
         if self.dedup is not None and not 0 < float(self.dedup) <= 1:
             raise RankzcError(f"rankagg: dedup must be in (0, 1] or None, got {self.dedup!r}")
