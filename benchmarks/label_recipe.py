@@ -57,7 +57,12 @@ def _train(job: tuple) -> dict:
     curve: list[float] = []
     t0 = time.perf_counter()
     trainer = Trainer(Architecture.parse(enc), cfg, seed, data, device="cpu")
-    trainer.run(lambda rec: curve.append(rec.val_acc) if rec.epoch >= 0 else None)
+    # the curve: (epoch, accuracy) after every validated epoch
+    trainer.run(
+        lambda rec: curve.append((rec.epoch + 1, rec.val_acc))
+        if rec.epoch >= 0 and rec.val_acc is not None
+        else None
+    )
     return {
         "encoding": enc,
         "epochs": cfg.epochs,
@@ -85,6 +90,7 @@ def main() -> None:
         help="training seeds, e.g. 0,1: with two, report the seed-to-seed Spearman and "
         "the intraclass correlation of the labels (no long run then unless --long)",
     )
+    ap.add_argument("--val-every", type=int, default=1, help="points of the curve (epochs)")
     ap.add_argument("--width", type=float, default=None, help="model width (default: preset's)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/label_recipe"))
@@ -93,7 +99,8 @@ def main() -> None:
     from rankzc.space import DEPTHS, sample_architectures
     from rankzc.training import TrainConfig
 
-    changes = {"val_every": 1}  # a curve: validate after every epoch (training is unchanged)
+    # a curve: validate after every --val-every epochs (training is unchanged)
+    changes = {"val_every": args.val_every}
     if args.batch:
         changes["batch_size"] = args.batch
     if args.train_samples:
@@ -137,13 +144,13 @@ def main() -> None:
         res["depth"] = next(a.depth for a in archs if str(a) == enc)
         res["seed"] = seed
         if seed != seeds[0]:
-            other_seeds[seed][enc] = res["curve"][-1]
+            other_seeds[seed][enc] = res["curve"][-1][1]
             continue
         name = next(n for n, c in configs.items() if c.to_dict() == cfg_dict)
         by_run[name].append(res)
 
     rec = by_run["recipe"]
-    labels = np.array([r["curve"][-1] for r in rec])
+    labels = np.array([r["curve"][-1][1] for r in rec])
     n_val = rec[0]["n_val"]
     p = float(labels.mean())
     binomial = math.sqrt(p * (1 - p) / n_val)
@@ -166,9 +173,9 @@ def main() -> None:
     print(f"{'depth':>5} {'label':>7} {'last2':>7} {'long-rec':>9} {'s/arch':>7}")
     for depth in DEPTHS:
         rs = [r for r in rec if r["depth"] == depth]
-        last2 = [100 * (r["curve"][-1] - r["curve"][-2]) for r in rs if len(r["curve"]) > 1]
+        last2 = [100 * (r["curve"][-1][1] - r["curve"][-2][1]) for r in rs if len(r["curve"]) > 1]
         row = {
-            "label": float(np.mean([r["curve"][-1] for r in rs])),
+            "label": float(np.mean([r["curve"][-1][1] for r in rs])),
             "last_two_epochs_points": float(np.mean(last2)) if last2 else None,
             "seconds": float(np.mean([r["seconds"] for r in rs])),
         }
@@ -176,7 +183,7 @@ def main() -> None:
             ls = [r for r in by_run["long"] if r["depth"] == depth]
             row["long_minus_recipe_points"] = float(
                 np.mean(
-                    [100 * (a["curve"][-1] - b["curve"][-1]) for a, b in zip(ls, rs, strict=True)]
+                    [100 * (a["curve"][-1][1] - b["curve"][-1][1]) for a, b in zip(ls, rs, strict=True)]
                 )
             )
         summary["depths"][depth] = row
@@ -212,7 +219,7 @@ def _seed_agreement(rec: list[dict], other: dict[str, float]) -> dict:
     """
     from scipy.stats import spearmanr
 
-    a = np.array([r["curve"][-1] for r in rec])
+    a = np.array([r["curve"][-1][1] for r in rec])
     b = np.array([other[r["encoding"]] for r in rec])
     pairs = np.stack([a, b], axis=1)
     n = len(pairs)
@@ -244,7 +251,8 @@ def _plot(by_run: dict, base, path: Path) -> None:
                 if r["depth"] != depth:
                     continue
                 c = colours[encs.index(r["encoding"]) % len(colours)]
-                ax.plot(range(1, len(r["curve"]) + 1), r["curve"], style, color=c, lw=1.2)
+                ep, acc = zip(*r["curve"], strict=True)
+                ax.plot(ep, acc, style, color=c, lw=1.2)
         ax.axvline(base.epochs, color="grey", lw=0.6)
         ax.set_title(f"depth {depth}")
         ax.set_xlabel("epoch")

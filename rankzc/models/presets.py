@@ -1,7 +1,7 @@
 """Named model sizes and :func:`build_model`.
 
 - ``ntu60``: the study's network (60 classes, 2 persons, 3 channels, width 1, T = 300).
-- ``cpu``: for real CPU benchmarks (width 1/4: 16/32/64 channels, 10 classes, T = 32).
+- ``cpu``: for real CPU benchmarks (width 1/8: 8/16/32 channels, 10 classes, T = 32).
 - ``tiny``: for tests (width 1/16: 4/8/16 channels, 5 classes, T = 16).
 
 Overrides (keyword arguments of :func:`build_model`): ``width``, ``num_classes``,
@@ -19,7 +19,7 @@ from rankzc.space import Architecture
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ntu60": dict(width=1.0, num_classes=60, num_person=2, in_channels=3, num_frames=300),
-    "cpu": dict(width=0.25, num_classes=10, num_person=2, in_channels=3, num_frames=32),
+    "cpu": dict(width=0.125, num_classes=10, num_person=2, in_channels=3, num_frames=32),
     "tiny": dict(width=0.0625, num_classes=5, num_person=2, in_channels=3, num_frames=16),
 }
 OVERRIDES = (
