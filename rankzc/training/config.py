@@ -24,17 +24,16 @@ shipped benchmark (240 runs) builds in under two hours on two cores:
 
 * the learning rate is the study's 0.1 scaled linearly to the batch (0.08 at batch 32);
   with 0.1 at batch 16 the first phase did not learn;
-* accuracy has levelled off at every depth: after the second milestone (epoch 10) the
-  curves move by less than 0.5 points (2 architectures per depth, validated every 4
-  epochs);
+* accuracy has levelled off at every depth: between epochs 12 and 16 the curves move by
+  at most 0.3 points (2 architectures per depth, validated every 4 epochs);
 * seed noise is below the differences between architectures: the same 8 architectures
   (2 per depth) under seeds 0 and 1 gave a seed standard deviation of 1.44 points against
   2.52 points between architectures (intraclass correlation 0.76, Spearman 0.52) with 800
   samples x 16 epochs, against 2.08 / 0.00 with 400 x 32 (batch 16) and 4.82 / 0.00 with
   1600 x 8; the previous recipe (400 x 12, width 1/4) had 2.2 points between seeds and a
-  seed-to-seed Spearman of 0.16 over 10 architectures. Width 1/8 halves the cost of a
-  sample at depth 4 and 10 (1.6-3.7 ms per training sample at one thread) and buys the
-  800 samples;
+  seed-to-seed Spearman of 0.16 over 10 architectures. Width 1/8 cuts the cost of a
+  training sample by about a third against 1/4 (batch 64, one thread: 1.6 / 3.7 ms at
+  depths 4 / 10 against 2.5 / 5.7 ms) and buys the 800 samples;
 * validation noise is at most a quarter of the labels' spread: 6628 validation samples
   give a binomial 0.5 points at 75 % accuracy. The first 800 training samples are the
   same for every ``n`` (the generator draws in fixed blocks), so only the validation set
