@@ -40,17 +40,16 @@ def test_build_settings_reproduce_init_scores(tmp_path):
         )
 
 
-def test_shipped_settings_record_reads_with_its_definitions_version():
+def test_shipped_settings_records_follow_the_current_definitions():
+    """The shipped store was scored with the study's proxy definitions (one record per seed)."""
     path = default_benchmark_path()
     if not path.exists():
         pytest.skip("the default benchmark is not installed")
     with Benchmark.open(path, readonly=True) as bench:
-        (settings,) = bench.proxy_settings()
-    ps = ProxySettings.from_dict(settings)
-    # version 1 (no field) until the shipped store is rebuilt with the study's definitions
-    assert ps.definitions in (1, DEFINITIONS)
-    if ps.definitions == 1:
-        assert "definitions" not in settings
-        assert ps.stale_proxies() == ["epe_nas", "grad_sign", "nwot", "synflow", "zen"]
-    else:
+        records = bench.proxy_settings()
+        seeds = set(bench.runs()["seed"])
+    assert {int(r["seed"]) for r in records} == seeds
+    for settings in records:
+        ps = ProxySettings.from_dict(settings)
+        assert settings["definitions"] == ps.definitions == DEFINITIONS
         assert ps.stale_proxies() == []
