@@ -73,7 +73,7 @@ def _train(job: tuple) -> dict:
     enc, cfg_dict, seed = job
     cfg = TrainConfig.from_dict(cfg_dict)
     data = load_train_data(cfg.data)
-    curve: list[float] = []
+    curve: list[tuple[int, float]] = []
     t0 = time.perf_counter()
     trainer = Trainer(Architecture.parse(enc), cfg, seed, data, device="cpu")
     # the curve: (epoch, accuracy) after every validated epoch
@@ -109,7 +109,7 @@ def main() -> None:
         "--seeds",
         default="0",
         help="training seeds, e.g. 0,1: with two, report the seed-to-seed Spearman and "
-        "the intraclass correlation of the labels (no long run then unless --long)",
+        "the intraclass correlation of the labels (the long run uses the first seed)",
     )
     ap.add_argument("--val-every", type=int, default=1, help="points of the curve (epochs)")
     ap.add_argument("--width", type=float, default=None, help="model width (default: preset's)")
@@ -241,7 +241,7 @@ def _seed_agreement(rec: list[dict], other: dict[str, float]) -> dict:
     ICC(1) :math:`= (MS_b - MS_w) / (MS_b + MS_w)` for two runs per architecture is the
     share of a single label's variance that belongs to the architecture.
     """
-    from scipy.stats import spearmanr
+    from rankzc.stats import spearman
 
     a = np.array([r["curve"][-1][1] for r in rec])
     b = np.array([other[r["encoding"]] for r in rec])
@@ -250,7 +250,7 @@ def _seed_agreement(rec: list[dict], other: dict[str, float]) -> dict:
     ms_between = 2 * pairs.mean(axis=1).var(ddof=1)
     ms_within = ((pairs - pairs.mean(axis=1, keepdims=True)) ** 2).sum() / n
     return {
-        "spearman": float(spearmanr(a, b).statistic),
+        "spearman": float(spearman(a, b)),
         "icc": float((ms_between - ms_within) / (ms_between + ms_within)),
         "seed_sd_points": float(100 * math.sqrt(ms_within)),
         "between_sd_points": float(100 * math.sqrt(max(ms_between - ms_within, 0) / 2)),

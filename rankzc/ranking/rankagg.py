@@ -141,6 +141,12 @@ def _scores(V: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
 
 
+def _votes(U: np.ndarray, sign: np.ndarray, rule: str) -> np.ndarray:
+    """Normalised ranks ``U`` oriented by ``sign``, as the rule adds them (log or plain)."""
+    U = np.where(sign < 0, 1.0 - U, U)
+    return np.log(U) if rule == "log" else U
+
+
 def _agreement(U: np.ndarray, sign: np.ndarray, weights: np.ndarray, rule: str) -> np.ndarray:
     """Each column's Spearman with the aggregate of the *other* columns, clipped at 0.
 
@@ -148,8 +154,8 @@ def _agreement(U: np.ndarray, sign: np.ndarray, weights: np.ndarray, rule: str) 
     (the near-duplicate shares) and ``rule``. Leaving the column out keeps a proxy from
     voting for itself.
     """
+    V = _votes(U, sign, rule)
     U = np.where(sign < 0, 1.0 - U, U)
-    V = np.log(U) if rule == "log" else U
     out = np.empty(U.shape[1])
     for k in range(U.shape[1]):
         w = weights.copy()
@@ -291,8 +297,7 @@ class RankAggRanker(BaseRanker):
                 for k, r in enumerate(refs)
             ]
         )
-        U = np.where(self.sign_ < 0, 1.0 - U, U)
-        V = np.log(U) if self.rule == "log" else U
+        V = _votes(U, self.sign_, self.rule)
         worst = np.log(0.5 / (max(len(r) for r in refs) + 1.0)) if self.rule == "log" else 0.0
         # an architecture with no finite kept proxy ranks below every other
         return np.nan_to_num(_scores(V, self.weights_), nan=worst - 1.0)
