@@ -178,6 +178,11 @@ def study_scores(args: argparse.Namespace, files: list[Path]) -> list[dict]:
                     row = json.loads(line)
                     done[(row["file"], row["run"], row["kind"])] = row
     data_names = [n for n in proxy_names() if n not in DATA_FREE]
+    if args.names:
+        unknown = sorted(set(args.names.split(",")) - set(data_names))
+        if unknown:
+            sys.exit(f"--names: not a data-reading proxy: {', '.join(unknown)}")
+        data_names = [n for n in data_names if n in args.names.split(",")]
     kinds = set(args.kinds.split(","))
     # run 0 of every file first, so that a partial cache already compares with the study
     plan = [(f, r, "free") for r in range(2) for f in files] if "free" in kinds else []
@@ -310,6 +315,12 @@ def main() -> None:
         help="resumable score cache(s), comma-separated: all read, the first written",
     )
     p.add_argument("--kinds", default="free,data", help="score 'free' and/or 'data' proxies")
+    p.add_argument(
+        "--names",
+        default=None,
+        help="comma-separated data-reading proxies to score (default: all 9; grasp alone costs "
+        "about half of their time at the study's shape); a cached row is not rescored",
+    )
     p.add_argument("--shard", default="0/1", help="I/K: score only files I, I+K, ... (parallel)")
     p.add_argument("--summary-only", action="store_true", help="summarise the cache, score nothing")
     args = p.parse_args()

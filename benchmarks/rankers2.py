@@ -151,6 +151,20 @@ def main() -> None:
                 train_size=[20, 50, 100],
             )
             curve(r)
+            # the few-label defaults of lambdarank (prior, extra trees) against none of them
+            off = {"prior": None, "extra_trees": False}
+            r = evaluate_models(
+                fa,
+                pick(["lambdarank"]),
+                repeats=args.repeats,
+                train_size=[20, 50, 100],
+                params={"lambdarank": off},
+            )
+            if r["learning_curve"]:
+                print("\nlambdarank with prior=None, extra_trees=False (the defaults before):")
+                curve(r)
+                e = r["models"]["lambdarank"]
+                print(f"  all training rows: {_f(e['spearman_mean'])} ± {_f(e['spearman_std'])}")
         y = fp.y.to_numpy(dtype=float)
         for rule in ("log", "mean"):
             m = RankAggRanker(rule=rule).fit(fp.X)  # no labels

@@ -194,7 +194,9 @@ HOSTILE_TEXT = {
     "left_child-leaf-out-of-range": lambda t: _no_sizes(_tree0(t, "left_child", _set(0, "-40"))),
     "right_child-cycle": lambda t: _no_sizes(_tree0(t, "right_child", _set(1, "0"))),
     "num_leaves-edited": lambda t: _tree0(t, "num_leaves", lambda v: ["60"]),
-    "num_leaves-edited-no-sizes": lambda t: _no_sizes(_tree0(t, "num_leaves", lambda v: ["3"])),
+    "num_leaves-edited-no-sizes": lambda t: _no_sizes(
+        _tree0(t, "num_leaves", lambda v: [str(int(v[0]) + 1)])  # arrays one leaf short
+    ),
     "num_leaves-huge": lambda t: _no_sizes(_tree0(t, "num_leaves", lambda v: ["999999999"])),
     "leaf_value-nan": lambda t: _tree0(t, "leaf_value", _set(0, "nan")),
     "leaf_value-inf": lambda t: _tree0(t, "leaf_value", _set(2, "inf")),
