@@ -10,11 +10,14 @@ Prints, with the time each part took:
 
 1. NAS-Bench-201: 5x3 CV of every model on ``proxies`` and on ``all`` (proxies, encoding,
    graph features), with fit times (gnn beside lambdarank); the learning curve at 20, 50
-   and 100 labels; rankagg with no labels at all (fitted on the proxies of all
-   architectures, no label read).
+   and 100 labels; lambdarank's few-label defaults (prior, extra trees) against neither;
+   rankagg with no labels at all (fitted on the proxies of all architectures, no label
+   read).
 2. The study: every model with ``--features all`` against depth and the best proxy (the
    evaluation layer's corrected resampled t-test), within-depth Spearman; the time of each
-   model and of the whole 5x3 run (the ``evaluate --models all`` speed figure).
+   model and of the whole 5x3 run (the ``evaluate --models all`` speed figure); with
+   ``curve`` in ``--sections``, lambdarank's defaults against neither at 20/50/100 labels
+   (``--study t.db --sections curve`` runs that alone).
 3. Transfer: fit on the study, rank the shipped default benchmark, and the reverse.
 """
 
@@ -90,6 +93,27 @@ def curve(result: dict) -> None:
         )
 
 
+def prior_curve(fs, repeats: int) -> None:
+    """lambdarank's few-label defaults (rankagg prior, extra trees) against neither, at 20,
+    50 and 100 labels and on every training row."""
+    for title, params in (
+        ("now (prior='rankagg', extra_trees=True)", {}),
+        ("before (prior=None, extra_trees=False)", {"prior": None, "extra_trees": False}),
+    ):
+        r = evaluate_models(
+            fs,
+            ["lambdarank"],
+            repeats=repeats,
+            train_size=[20, 50, 100],
+            params={"lambdarank": params},
+        )
+        e = r["models"]["lambdarank"]
+        pts = r["learning_curve"]["lambdarank"]
+        print(f"\nlambdarank {title}: n=20 / 50 / 100 / all: "
+              + " / ".join(f"{_f(p['spearman_mean'])}" for p in pts)
+              + f" / {_f(e['spearman_mean'])} ± {_f(e['spearman_std'])}")  # fmt: skip
+
+
 def transfer(a, b, features: str) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -151,20 +175,7 @@ def main() -> None:
                 train_size=[20, 50, 100],
             )
             curve(r)
-            # the few-label defaults of lambdarank (prior, extra trees) against none of them
-            off = {"prior": None, "extra_trees": False}
-            r = evaluate_models(
-                fa,
-                pick(["lambdarank"]),
-                repeats=args.repeats,
-                train_size=[20, 50, 100],
-                params={"lambdarank": off},
-            )
-            if r["learning_curve"]:
-                print("\nlambdarank with prior=None, extra_trees=False (the defaults before):")
-                curve(r)
-                e = r["models"]["lambdarank"]
-                print(f"  all training rows: {_f(e['spearman_mean'])} ± {_f(e['spearman_std'])}")
+            prior_curve(fa, args.repeats)
         y = fp.y.to_numpy(dtype=float)
         for rule in ("log", "mean"):
             m = RankAggRanker(rule=rule).fit(fp.X)  # no labels
@@ -173,17 +184,21 @@ def main() -> None:
                 f"{spearman(m.predict(fp.X), y):.3f}; proxies {', '.join(m.proxies_)}; "
                 f"dropped {', '.join(m.dropped_) or 'none'}"
             )
-    if args.study and "study" in sections:
+    if args.study and sections & {"study", "curve"}:
         with Benchmark.open(args.study, readonly=True) as b:
             fa = feature_matrix(b, "all")
-        start = time.perf_counter()
-        r = evaluate_models(fa, pick(ALL_MODELS), repeats=args.repeats)
-        table(r, "Study, --features all (proxies + encoding + graph)")
-        print(
-            f"speed: evaluate --models all --features all on {r['n_architectures']} archs, "
-            f"5x{args.repeats} CV: {time.perf_counter() - start:.0f} s wall "
-            f"(machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
-        )
+        if "study" in sections:
+            start = time.perf_counter()
+            r = evaluate_models(fa, pick(ALL_MODELS), repeats=args.repeats)
+            table(r, "Study, --features all (proxies + encoding + graph)")
+            print(
+                f"speed: evaluate --models all --features all on {r['n_architectures']} "
+                f"archs, 5x{args.repeats} CV: {time.perf_counter() - start:.0f} s wall "
+                f"(machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+            )
+        if "curve" in sections:
+            print("\n## Study, --features all: lambdarank's few-label defaults")
+            prior_curve(fa, args.repeats)
     if args.study and "transfer" in sections:
         default = default_benchmark_path()
         for feats in ("proxies", "all"):
