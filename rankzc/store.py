@@ -188,8 +188,43 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         raise _open_error(path, err) from None
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _sweep_dead_creations(path: Path, min_age: float = 60.0) -> None:
+    """Remove the temporary files of a creation of ``path`` whose process was killed.
+
+    ``.<name>.<pid>-<token>.creating`` (and its -wal/-shm/-journal) is removed only when no
+    process ``pid`` runs here and the file is at least ``min_age`` seconds old (a pid from
+    another host sharing the directory could otherwise look dead)."""
+    now = _dt.datetime.now().timestamp()
+    for tmp in path.parent.glob(f".{path.name}.*.creating"):
+        pid_text = tmp.name[len(path.name) + 2 :].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        try:
+            if now - tmp.stat().st_mtime < min_age:
+                continue
+        except OSError:
+            continue
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(str(tmp) + suffix)
+
+
 def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
-    """Build a complete store beside ``path`` and link it there; False if another was first."""
+    """Build a complete store beside ``path`` and link it there; False if another was first.
+
+    Temporary files left by a creator that was killed (SIGKILL skips its clean-up) are
+    removed first (:func:`_sweep_dead_creations`)."""
+    _sweep_dead_creations(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
     try:
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
@@ -254,7 +289,9 @@ class Benchmark:
         Creation is atomic: the store is built complete in a temporary file beside
         ``path`` and then hard-linked to ``path``, which fails if another process got
         there first (its store is then used). A half-created store is never visible
-        at ``path``, and a process only ever removes the temporary file it made.
+        at ``path``, and a process removes the temporary file it made; one left by a
+        creator that was killed is removed by the next creation of ``path`` once its
+        process is gone and the file is a minute old.
         """
         path = Path(path)
         if not path.exists():

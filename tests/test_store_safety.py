@@ -54,6 +54,28 @@ def test_two_processes_creating_one_store_both_get_it(tmp_path):
         assert not list(tmp_path.glob(".*.creating"))  # no temporary file left beside it
 
 
+def test_a_killed_creators_temporary_file_is_swept(tmp_path):
+    """SIGKILL skips a creator's clean-up: the next creation removes its temporary file
+    (dead pid, a minute old) but never one of a running process or a fresh one."""
+    path = tmp_path / "s.db"
+    ctx = mp.get_context("fork")
+    dead = ctx.Process(target=lambda: None)
+    dead.start()
+    dead.join()
+    old = os.path.getmtime(tmp_path) - 3600
+    stale = tmp_path / f".s.db.{dead.pid}-0a1b2c3d.creating"
+    fresh = tmp_path / f".s.db.{dead.pid}-ffffffff.creating"
+    alive = tmp_path / f".s.db.{os.getpid()}-12345678.creating"
+    other = tmp_path / f".t.db.{dead.pid}-0a1b2c3d.creating"
+    for f in (stale, Path(str(stale) + "-wal"), fresh, alive, other):
+        f.write_bytes(b"x")
+    for f in (stale, Path(str(stale) + "-wal"), alive, other):
+        os.utime(f, (old, old))
+    Benchmark.create(path, space="gcn-nas", dataset="synthetic", source="sweep").close()
+    left = sorted(f.name for f in tmp_path.glob(".*"))
+    assert left == sorted([fresh.name, alive.name, other.name]), left
+
+
 # --------------------------------------------------------------- foreign files
 def _foreign(path: Path) -> bytes:
     conn = sqlite3.connect(path)
