@@ -137,6 +137,16 @@ def test_online_uses_labels_and_is_deterministic(store):
     assert c.regret()[-1] <= best - np.median(list(truth.values()))
 
 
+def test_online_lambdarank_has_no_label_free_prior():
+    """The trained rows are picked in the label-free order (already a feature), so the
+    online ranker must not also start from a prior refitted on them."""
+    from rankzc.search.strategies import _small_data_params
+
+    params = _small_data_params("lambdarank", 12, seed=3)
+    assert params["prior"] is None and params["extra_trees"] is False and params["seed"] == 3
+    assert "prior" not in _small_data_params("ranknet", 12, seed=3)
+
+
 def test_online_warm_start_follows_label_free_order(store):
     path, _, _ = store
     pool = _pool(path)
