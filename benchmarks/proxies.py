@@ -234,6 +234,14 @@ def _rho(a: list[float], b: list[float]) -> float | None:
     return None if value is None or value != value else float(value)
 
 
+def _ci(a: list[float], b: list[float]) -> list[float] | None:
+    """Percentile bootstrap 95% interval of the Spearman rho (pairs resampled)."""
+    from rankzc.stats import bootstrap_spearman_ci
+
+    lo, hi = bootstrap_spearman_ci(a, b)
+    return None if lo != lo else [round(lo, 3), round(hi, 3)]
+
+
 def study(args: argparse.Namespace) -> dict:
     files = study_files(args.study, args.n)
     rows = study_scores(args, files)
@@ -259,12 +267,17 @@ def study(args: argparse.Namespace) -> dict:
         kind = "free" if name in DATA_FREE else "data"
         if kind not in kinds:
             continue
-        run0 = [by[(f.name, 0, kind)] for f in files if (f.name, 0, kind) in by]
-        run1 = [by[(f.name, 1, kind)] for f in files if (f.name, 1, kind) in by]
+
+        def scored(f, run, name=name, kind=kind):  # rows scored without --names skip it
+            row = by.get((f.name, run, kind))
+            return row if row is not None and name in row["ours"] else None
+
+        run0 = [r for f in files if (r := scored(f, 0)) is not None]
+        run1 = [r for f in files if (r := scored(f, 1)) is not None]
         pairs = [
-            (by[(f.name, 0, kind)], by[(f.name, 1, kind)])
+            (scored(f, 0), scored(f, 1))
             for f in files
-            if (f.name, 0, kind) in by and (f.name, 1, kind) in by
+            if scored(f, 0) is not None and scored(f, 1) is not None
         ]
         if len(run0) < 3:
             continue
@@ -276,20 +289,27 @@ def study(args: argparse.Namespace) -> dict:
             "n_run1": len(run1),
             "vs_study_run1": _rho([value(r, name) for r in run1],
                                   [r["study"].get(name, nan) for r in run1]),
+            "vs_study_run0_ci95": _ci([value(r, name) for r in run0],
+                                      [r["study"].get(name, nan) for r in run0]),
             "n_pairs": len(pairs),
             "run0_vs_run1": _rho([value(a, name) for a, _ in pairs],
                                  [value(b, name) for _, b in pairs]),
+            "run0_vs_run1_ci95": _ci([value(a, name) for a, _ in pairs],
+                                     [value(b, name) for _, b in pairs]),
             "mean_seconds": sum(secs) / len(secs),
         }  # fmt: skip
     print(f"params exact: {out['params_exact']}/{len(free)}; 20*flops exact: "
           f"{out['flops_exact_x20']}/{len(free)}")  # fmt: skip
-    print(f"{'proxy':<10}{'vs study, run 0':>18}{'run 1':>14}{'run 0 vs run 1':>18}")
+    print(f"{'proxy':<10}{'vs study, run 0 [95% CI]':>34}{'run 1':>14}"
+          f"{'run 0 vs run 1 [95% CI]':>34}")  # fmt: skip
     fmt = lambda v, n: (f"{v:+.4f}" if v is not None else "n/a") + f" ({n})"  # noqa: E731
+    ci = lambda c: f" [{c[0]:+.2f}, {c[1]:+.2f}]" if c else ""  # noqa: E731
     for name, r in out["proxies"].items():
-        print(f"{name:<10}{fmt(r['vs_study_run0'], r['n_run0']):>18}"
+        print(f"{name:<10}{fmt(r['vs_study_run0'], r['n_run0']) + ci(r['vs_study_run0_ci95']):>34}"
               f"{fmt(r['vs_study_run1'], r['n_run1']):>14}"
-              f"{fmt(r['run0_vs_run1'], r['n_pairs']):>18}")  # fmt: skip
-    print("(n) = architectures; run 1 = another initialisation seed and minibatch")
+              f"{fmt(r['run0_vs_run1'], r['n_pairs']) + ci(r['run0_vs_run1_ci95']):>34}")  # fmt: skip
+    print("(n) = architectures; run 1 = another initialisation seed and minibatch; "
+          "intervals: percentile bootstrap over architectures")  # fmt: skip
     return out
 
 
