@@ -26,6 +26,7 @@ Prints a table and a JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import sys
@@ -175,13 +176,7 @@ def study_scores(args: argparse.Namespace, files: list[Path]) -> list[dict]:
         if path.exists():
             for line in path.read_text().splitlines():
                 if line.strip():
-                    row = json.loads(line)
-                    key = (row["file"], row["run"], row["kind"])
-                    if key in done:  # a later row adds proxies (--names) to the same run
-                        done[key]["ours"].update(row["ours"])
-                        done[key]["seconds"].update(row["seconds"])
-                    else:
-                        done[key] = row
+                    _merge(done, json.loads(line))
     data_names = [n for n in proxy_names() if n not in DATA_FREE]
     if args.names:
         unknown = sorted(set(args.names.split(",")) - set(data_names))
@@ -208,19 +203,8 @@ def study_scores(args: argparse.Namespace, files: list[Path]) -> list[dict]:
             arch = Architecture.from_weights(record["weights"])
             torch.manual_seed(run)
             model = build_model(arch, "ntu60")
-            lock = _big_lock(args.big_lock, arch.depth)
-            if kind == "free":
-                x1 = torch.zeros(1, 3, 300, 25, 2)
-                res = compute_proxies(model, (x1, torch.zeros(1, dtype=torch.long)),
-                                      names=["params", "flops", "l2_norm", "synflow"])  # fmt: skip
-                gen = torch.Generator().manual_seed(run)
-                xz = torch.randn(args.zen_batch, 3, 300, 25, 2, generator=gen)
-                yz = torch.zeros(args.zen_batch, dtype=torch.long)
-                res.update(compute_proxies(model, (xz, yz), names=["zen"], seed=run))
-            else:
-                res = compute_proxies(model, batches[run], names=missing or data_names, seed=run)
-            if lock is not None:
-                lock.close()  # releases the flock
+            with _big_lock(args.big_lock, arch.depth):
+                res = _score_run(model, kind, run, args, batches, missing or data_names)
             row = {
                 "file": f.name, "run": run, "kind": kind, "depth": arch.depth,
                 "ours": {k: r.score for k, r in res.items()},
@@ -229,28 +213,51 @@ def study_scores(args: argparse.Namespace, files: list[Path]) -> list[dict]:
             }  # fmt: skip
             with cache.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            if key in done:
-                done[key]["ours"].update(row["ours"])
-                done[key]["seconds"].update(row["seconds"])
-            else:
-                done[key] = row
+            _merge(done, row)
             print(f"{i + 1}/{len(plan)} {kind} run {run} depth {arch.depth} "
                   f"{time.perf_counter() - t_start:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
         rows.append(done[key])
     return rows
 
 
+def _merge(done: dict, row: dict) -> None:
+    """Add a cache row to ``done``; a later row of the same run adds proxies (--names)."""
+    key = (row["file"], row["run"], row["kind"])
+    if key in done:
+        done[key]["ours"].update(row["ours"])
+        done[key]["seconds"].update(row["seconds"])
+    else:
+        done[key] = row
+
+
+def _score_run(model, kind: str, run: int, args: argparse.Namespace, batches, names) -> dict:
+    """One run's proxies: ``free`` on the study's input shape (zen on a Gaussian batch),
+    ``data`` (``names``) on the run's minibatch."""
+    if kind == "data":
+        return compute_proxies(model, batches[run], names=names, seed=run)
+    x1 = torch.zeros(1, 3, 300, 25, 2)
+    res = compute_proxies(model, (x1, torch.zeros(1, dtype=torch.long)),
+                          names=["params", "flops", "l2_norm", "synflow"])  # fmt: skip
+    gen = torch.Generator().manual_seed(run)
+    xz = torch.randn(args.zen_batch, 3, 300, 25, 2, generator=gen)
+    yz = torch.zeros(args.zen_batch, dtype=torch.long)
+    res.update(compute_proxies(model, (xz, yz), names=["zen"], seed=run))
+    return res
+
+
+@contextlib.contextmanager
 def _big_lock(path: str | None, depth: int):
     """With ``--big-lock FILE``: hold an exclusive flock on FILE while a network of depth
     8 or 10 is scored, so that parallel shards never hold two of them in memory at once
-    (depth 10 at the study's shape and batch 20 peaks near 13 GB)."""
+    (depth 10 at the study's shape and batch 20 peaks near 13-15 GB)."""
     if path is None or depth < 8:
-        return None
+        yield
+        return
     import fcntl
 
-    fh = open(path, "a")  # noqa: SIM115 - closed by the caller, which releases the lock
-    fcntl.flock(fh, fcntl.LOCK_EX)
-    return fh
+    with open(path, "a") as fh:  # closing the file releases the lock
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def _rho(a: list[float], b: list[float]) -> float | None:

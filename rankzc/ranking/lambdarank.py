@@ -142,30 +142,34 @@ class LambdaRankRanker(BaseRanker):
         self.prior_weight = prior_weight
         self.extra_trees = extra_trees
 
-    def _fit_prior(self, X: np.ndarray, names: list[str]) -> None:
-        """The label-free consensus of the training rows' proxies, or ``None`` (no proxy)."""
+    def _fit_prior(self, X: np.ndarray, names: list[str]) -> np.ndarray:
+        """Fit the label-free consensus of the training rows' proxies (``prior_``, None
+        without a proxy) and return its offset on those rows."""
         from rankzc.ranking.features import is_proxy_column
         from rankzc.ranking.rankagg import RankAggRanker
 
         self.prior_ = None
         if self.prior is None or not any(is_proxy_column(n) for n in names):
-            return
+            return np.zeros(len(X))
         try:
             prior = RankAggRanker().fit(pd.DataFrame(X, columns=names))
         except RankzcError:  # no proxy varies on these rows: nothing to start from
-            return
+            return np.zeros(len(X))
         c = prior.predict(X)
         sd = float(np.std(c))
         if not np.isfinite(sd) or sd == 0:
-            return
+            return np.zeros(len(X))
         self.prior_, self.prior_mean_, self.prior_sd_ = prior, float(np.mean(c)), sd
+        return self._standardised(c)
+
+    def _standardised(self, c: np.ndarray) -> np.ndarray:
+        return float(self.prior_weight) * (c - self.prior_mean_) / self.prior_sd_
 
     def _offset(self, X: np.ndarray) -> np.ndarray:
         """The prior's contribution to the score of every row (0 without a prior)."""
         if getattr(self, "prior_", None) is None:
             return np.zeros(len(X))
-        c = self.prior_.predict(X)
-        return float(self.prior_weight) * (c - self.prior_mean_) / self.prior_sd_
+        return self._standardised(self.prior_.predict(X))
 
     def fit(self, X, y) -> LambdaRankRanker:
         if not 2 <= self.query_size < MAX_QUERY:
@@ -178,8 +182,7 @@ class LambdaRankRanker(BaseRanker):
         y = self._check_y(X, y)
         X, y = subsample_rows(X, y, self.max_rows, self.seed)
         self.feature_names_in_ = names
-        self._fit_prior(X, names)
-        offset = self._offset(X)
+        offset = self._fit_prior(X, names)
         self.pre_ = ProxyPreprocessor(transform="quantile", direction=False).fit(X, y, names)
         Z = self.pre_.transform_matrix(X)
         levels, self.edges_ = relevance_levels(y, self.n_levels)

@@ -154,13 +154,12 @@ def _agreement(U: np.ndarray, sign: np.ndarray, weights: np.ndarray, rule: str) 
     (the near-duplicate shares) and ``rule``. Leaving the column out keeps a proxy from
     voting for itself.
     """
-    V = _votes(U, sign, rule)
-    U = np.where(sign < 0, 1.0 - U, U)
-    out = np.empty(U.shape[1])
-    for k in range(U.shape[1]):
+    V = _votes(U, sign, rule)  # a vote orders as its oriented rank (log is monotone)
+    out = np.empty(V.shape[1])
+    for k in range(V.shape[1]):
         w = weights.copy()
         w[k] = 0.0
-        out[k] = _spearman_u(U[:, k], _scores(V, w))
+        out[k] = _spearman_u(V[:, k], _scores(V, w))
     return np.clip(np.nan_to_num(out), 0.0, None)
 
 
