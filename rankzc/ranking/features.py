@@ -37,6 +37,8 @@ __all__ = [
     "parse_tuple",
     "is_proxy_column",
     "encoding_features",
+    "parse_proxy_list",
+    "check_proxy_subset",
 ]
 
 FEATURE_SETS = ("proxies", "arch", "graph", "all")
@@ -162,6 +164,46 @@ def encoding_features(
                 out[c] = 0.0
         out = out.loc[:, [c for c in wanted if c in out.columns]]
     return out
+
+
+def parse_proxy_list(text: str | None) -> list[str] | None:
+    """``--proxies a,b,c`` as a list of distinct names (None when not given).
+
+    Raises:
+        RankzcError: an empty list.
+    """
+    if text is None:
+        return None
+    names = list(dict.fromkeys(p.strip() for p in str(text).split(",") if p.strip()))
+    if not names:
+        raise RankzcError("--proxies: no proxy names given")
+    return names
+
+
+def check_proxy_subset(bench, names: Sequence[str], epoch: int = -1) -> list[str]:
+    """``names`` after checking that ``bench`` has scores for each at ``epoch``.
+
+    Raises (one line, naming every offender):
+        RankzcError: a name that is neither a registered proxy nor in the store
+            (``unknown proxy``), or one the store has no scores for at ``epoch``.
+    """
+    from rankzc.proxies.registry import PROXIES
+
+    stored = bench.features(epoch)
+    have = [str(c) for c in stored.columns if stored[c].notna().any()]
+    unknown = [n for n in names if n not in PROXIES and n not in bench.proxy_names()]
+    if unknown:
+        raise RankzcError(
+            f"--proxies: unknown prox{'y' if len(unknown) == 1 else 'ies'} "
+            f"{', '.join(repr(n) for n in unknown)}; known: {', '.join(sorted(PROXIES))}"
+        )
+    absent = [n for n in names if n not in have]
+    if absent:
+        raise RankzcError(
+            f"--proxies: {bench.path} has no scores for {', '.join(absent)} at epoch {epoch} "
+            f"(it has: {', '.join(have) or 'none'})"
+        )
+    return list(names)
 
 
 def feature_matrix(

@@ -38,7 +38,12 @@ from rankzc.atomicfile import atomic_output
 from rankzc.errors import RankzcError, describe_error
 from rankzc.jsonfile import jsonable
 from rankzc.ranking.base import BaseRanker
-from rankzc.ranking.features import FEATURE_SETS, encoding_features, feature_matrix
+from rankzc.ranking.features import (
+    FEATURE_SETS,
+    check_proxy_subset,
+    encoding_features,
+    feature_matrix,
+)
 from rankzc.ranking.registry import RANKERS, make_ranker, ranker_class
 
 __all__ = ["FittedRanker", "fit_ranker", "save_ranker", "load_ranker", "FORMAT", "FORMAT_VERSION"]
@@ -284,6 +289,14 @@ def _store_settings(bench) -> dict | None:
     return settings[0] if settings else None
 
 
+def ranker_settings(settings: dict | None, proxies: Sequence[str]) -> dict | None:
+    """The store's proxy settings narrowed to the ``proxies`` a ranker reads (None when it
+    reads none or the store records no settings)."""
+    if not proxies or not settings:
+        return None
+    return {**settings, "proxies": list(proxies)}
+
+
 def fit_ranker(
     bench,
     model: str,
@@ -292,12 +305,17 @@ def fit_ranker(
     epoch: int = -1,
     params: dict | None = None,
     transfer_to=None,
+    proxies: Sequence[str] | None = None,
 ) -> FittedRanker:
     """Fit ``model`` on every labelled architecture of ``bench`` (a Benchmark).
 
     ``transfer_to`` (a Benchmark to be ranked later): keep only the feature columns it also
     has and rank-normalise them (:mod:`rankzc.ranking.transfer`); scoring then
     rank-normalises the scored set the same way.
+
+    ``proxies``: the proxy inputs (default: every proxy the store has scores for); each
+    must have scores in the store (:func:`~rankzc.ranking.features.check_proxy_subset`).
+    The ranker records the store's proxy settings narrowed to the proxies it reads.
     """
     if model not in RANKERS:
         raise RankzcError(f"unknown model {model!r}; choose from {', '.join(RANKERS)}")
@@ -305,7 +323,17 @@ def fit_ranker(
         raise RankzcError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
     # a label-free ranker (rankagg) fits on every architecture, labelled or not
     label_free = not getattr(ranker_class(model), "needs_labels", True)
-    fs = feature_matrix(bench, features, epoch=epoch, labelled_only=not label_free)
+    if proxies is not None:
+        if features not in ("proxies", "all"):
+            raise RankzcError(f"--proxies: the {features} features read no proxies")
+        proxies = check_proxy_subset(bench, proxies, epoch)
+    fs = feature_matrix(bench, features, epoch=epoch, proxies=proxies, labelled_only=not label_free)
+    if proxies is not None and len(fs.proxies) < len(proxies):
+        lost = [p for p in proxies if p not in set(fs.proxies)]
+        raise RankzcError(
+            f"--proxies: {bench.path} has no scores for {', '.join(lost)} among the "
+            "architectures the ranker is fitted on"
+        )
     if transfer_to is not None:
         from rankzc.ranking.transfer import align_columns, rank_normalise
 
@@ -338,7 +366,7 @@ def fit_ranker(
         feature_names=list(fs.X.columns),
         proxies=fs.proxies,
         space=fs.space,
-        settings=_store_settings(bench) if fs.proxies else None,
+        settings=ranker_settings(_store_settings(bench), fs.proxies),
         info=info,
     )
 
