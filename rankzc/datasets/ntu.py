@@ -253,13 +253,22 @@ def read_label_pkl(path: str | Path) -> tuple[list[str], np.ndarray]:
     if not (isinstance(obj, (tuple, list)) and len(obj) == 2):
         raise RankzcError(f"{path}: expected a pickled pair (sample_names, labels)")
     names, labels = obj
+    if not isinstance(names, (list, tuple, np.ndarray)) or not all(
+        isinstance(n, (str, bytes, np.str_, np.bytes_)) for n in names
+    ):
+        raise RankzcError(f"{path}: sample names must be a list of strings")
+    if not isinstance(labels, (list, tuple, np.ndarray)):
+        raise RankzcError(f"{path}: labels must be a list of integers")
     if len(names) != len(labels):
         raise RankzcError(f"{path}: {len(names)} sample names but {len(labels)} labels")
     try:
         lab = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RankzcError(f"{path}: labels must be integers") from None
-    return [str(n) for n in names], lab
+    if len(lab) != len(names):
+        raise RankzcError(f"{path}: labels must be one integer per sample name")
+    names = [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
+    return names, lab
 
 
 def label_path_for(data_path: str | Path) -> Path:
@@ -411,6 +420,10 @@ def load_npz(path: str | Path, part: str = "train") -> SkeletonSet:
 
 
 # ------------------------------------------------------------------------- pyskl
+#: labels of a PYSKL file must lie in 0..MAX_CLASSES-1 (NTU has 60 or 120 classes)
+MAX_CLASSES = 10_000
+
+
 def load_pyskl(
     path: str | Path, part: str = "train", split: str | None = None, max_frame: int = MAX_FRAME
 ) -> SkeletonSet:
@@ -426,6 +439,16 @@ def load_pyskl(
         raise RankzcError(f"{path}: 'annotations' must be a list of dicts")
     if not isinstance(obj["split"], dict):
         raise RankzcError(f"{path}: 'split' must be a dict of sample-name lists")
+    try:
+        return _pyskl_set(path, obj, part, split, max_frame)
+    except RankzcError:
+        raise
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as err:
+        # a hostile or damaged file: wrong types where the format has names and numbers
+        raise RankzcError(f"{path}: malformed PYSKL annotations ({type(err).__name__})") from None
+
+
+def _pyskl_set(path: Path, obj: dict, part: str, split: str | None, max_frame: int):
     split = split or "xsub"
     keys = [f"{split}_{part}"] + ([f"{split}_test"] if part == "val" else [])
     key = next((k for k in keys if k in obj["split"]), None)
@@ -433,7 +456,12 @@ def load_pyskl(
         raise RankzcError(f"{path}: no split {keys[0]!r}; found {sorted(obj['split'])}")
     wanted = set(obj["split"][key])
     anns = [a for a in obj["annotations"] if a.get("frame_dir") in wanted]
+    if len({id(a) for a in anns}) != len(anns):  # one dict referenced many times: forged
+        raise RankzcError(f"{path}: an annotation appears more than once (shared references)")
     all_labels = [int(a["label"]) for a in obj["annotations"]]
+    bad = next((v for v in all_labels if not 0 <= v < MAX_CLASSES), None)
+    if bad is not None:
+        raise RankzcError(f"{path}: label {bad} outside 0..{MAX_CLASSES - 1}")
     data = np.zeros((len(anns), 3, max_frame, NUM_JOINTS, MAX_BODIES), np.float32)
     report = LoadReport(source=str(path), format="pyskl", n_samples=len(anns))
     for i, a in enumerate(anns):
