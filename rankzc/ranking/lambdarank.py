@@ -55,6 +55,7 @@ from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
+from rankzc.threads import cap as cap_threads
 from rankzc.threads import current as current_threads
 
 __all__ = ["LambdaRankRanker", "relevance_levels", "query_chunks"]
@@ -171,6 +172,15 @@ class LambdaRankRanker(BaseRanker):
             return np.zeros(len(X))
         return self._standardised(self.prior_.predict(X))
 
+    def _threads(self) -> int:
+        """LightGBM's thread count: ``n_jobs`` or the thread policy's, always capped
+        (:func:`rankzc.threads.cap`; an absurd count crashes LightGBM)."""
+        if self.n_jobs is None:
+            return current_threads().threads
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)):
+            raise RankzcError(f"lambdarank: n_jobs must be an integer, got {self.n_jobs!r}")
+        return cap_threads(int(self.n_jobs)) if self.n_jobs > 0 else current_threads().threads
+
     def fit(self, X, y) -> LambdaRankRanker:
         if not 2 <= self.query_size < MAX_QUERY:
             raise RankzcError(f"lambdarank: query_size must be in 2..{MAX_QUERY - 1}")
@@ -209,7 +219,7 @@ class LambdaRankRanker(BaseRanker):
             extra_trees=bool(self.extra_trees),
             label_gain=gain.tolist(),
             lambdarank_truncation_level=trunc,
-            n_jobs=self.n_jobs if self.n_jobs is not None else current_threads().threads,
+            n_jobs=self._threads(),
             random_state=self.seed,
             deterministic=True,
             force_row_wise=True,
@@ -224,7 +234,8 @@ class LambdaRankRanker(BaseRanker):
     def predict(self, X) -> np.ndarray:
         self._check_fitted("booster_")
         X, _ = as_matrix(X, self.feature_names_in_)
-        trees = np.asarray(self.booster_.predict(self.pre_.transform_matrix(X)), dtype=float)
+        Z = self.pre_.transform_matrix(X)
+        trees = np.asarray(self.booster_.predict(Z, num_threads=self._threads()), dtype=float)
         return trees + self._offset(X)
 
     def _export(self):

@@ -17,7 +17,6 @@ rankzc and the study; NAS-Bench-Suite-Zero records millions).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rankzc.errors import RankzcError
+from rankzc.threads import env_threads
 
 #: Columns of a pool table that are not proxies.
 BASE_COLUMNS = ("encoding", "depth", "val_acc", "train_seconds")
@@ -156,7 +156,7 @@ def _score_chunk(
     from rankzc.proxies.features import ProxySettings, iter_scores
     from rankzc.space import Architecture
 
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    torch.set_num_threads(env_threads())  # capped; never the raw variable
     ps = ProxySettings.from_dict(settings)
     archs = [Architecture.parse(t) for t in arch_texts]
     return [

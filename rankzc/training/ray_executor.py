@@ -44,6 +44,7 @@ import torch
 
 from rankzc.errors import RankzcError
 from rankzc.space import Architecture
+from rankzc.threads import env_threads
 from rankzc.training.config import TrainConfig
 from rankzc.training.data import TrainData
 from rankzc.training.trainer import EpochRecord, RunResult, Trainer, describe_error
@@ -130,7 +131,7 @@ def _train_task(
     arch = Architecture.parse(arch_text)
     cfg = TrainConfig.from_dict(config)
     if device == "cpu":
-        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        torch.set_num_threads(env_threads())  # capped; never the raw variable
     trainer = Trainer(
         arch, cfg, seed, data, device=device, checkpoint=checkpoint, model_fn=model_fn
     )
