@@ -368,14 +368,22 @@ def evaluate(
                 )
     if fmt == "json":
         echo_json(result)
-        return
-    if fmt == "csv":
+    elif fmt == "csv":
         echo_csv(_evaluate_csv(result))
-        return
-    _print_single(result)
-    _print_noise(result["label_noise"])
-    if model_names:
-        _print_models(result)
+    else:
+        _print_single(result)
+        _print_noise(result["label_noise"])
+        if model_names:
+            _print_models(result)
+    _refuse_all_failed(result)
+
+
+def _refuse_all_failed(result: dict) -> None:
+    """Exit non-zero (after the report is printed) when every model in --models failed."""
+    models = result.get("models") or {}
+    if models and all(r.get("failed") for r in models.values()):
+        reasons = "; ".join(f"{m}: {r.get('error')}" for m, r in models.items())
+        raise RankzcError(f"every model in --models failed ({reasons})")
 
 
 @click.command("warmup")

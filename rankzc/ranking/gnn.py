@@ -362,6 +362,18 @@ class GNNRanker(BaseRanker):
     def _import(self, config, arrays, texts) -> None:
         import torch
 
+        from rankzc.ranking.budget import MAX_INPUTS, MAX_LAYERS, MAX_WIDTH, check_count
+
+        # the budget, before anything is built: the file declares these sizes
+        check_count(self.layers, MAX_LAYERS, "gnn: layers")
+        check_count(self.hidden, MAX_WIDTH, "gnn: hidden")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise RankzcError("gnn: dropout must be a number in [0, 1)")
+        for key in ("vocab", "proxy_columns"):
+            if not isinstance(config[key], list):
+                raise RankzcError(f"gnn: {key} must be a list")
+            check_count(len(config[key]), MAX_INPUTS, f"gnn: number of {key}", 0)
+        check_count(config["n_proxy"], MAX_INPUTS, "gnn: n_proxy", 0)
         self.kind_ = str(config["kind"])
         self.vocab_ = list(config["vocab"])
         self.proxy_columns_ = [int(k) for k in config["proxy_columns"]]

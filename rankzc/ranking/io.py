@@ -183,6 +183,7 @@ class FittedRanker:
         archs: Iterable[Any],
         settings: dict | None = None,
         *,
+        data_given: bool = False,
         quiet: bool = False,
         report=None,
     ) -> pd.DataFrame:
@@ -194,6 +195,11 @@ class FittedRanker:
         ``arch_id`` with columns ``rank``, ``score``, ``arch``, ``depth`` and the proxies.
         ``report(message)`` gets the memory estimate and per-proxy progress at the
         study's scale (see :func:`rankzc.proxies.features.iter_scores`).
+
+        The data is the user's choice, not the ranker file's: data that comes from the
+        recorded settings (``settings`` None, or its ``data`` equal to the recorded one,
+        unless ``data_given``: the user named it, ``score --data``) may not name a path
+        and is bounded in size (:func:`rankzc.ranking.budget.check_ranker_data`).
         """
         from rankzc.space import SPACE, Architecture
 
@@ -206,12 +212,19 @@ class FittedRanker:
         if not items:
             raise RankzcError("no architectures to score")
         if self.proxies:
+            from_ranker = settings is None
             settings = settings or self.settings
             if not settings:
                 raise RankzcError(
                     "ranker records no proxy settings (its benchmark was imported without "
                     "them); score a features table (--features-csv) instead"
                 )
+            data = dict(settings).get("data", "synthetic")
+            recorded = (self.settings or {}).get("data", "synthetic")
+            if not data_given and (from_ranker or data == recorded):
+                from rankzc.ranking.budget import check_ranker_data
+
+                check_ranker_data(data)  # before any work: a path or an oversized set
             from rankzc.proxies.features import ProxySettings, score_architectures
 
             # compute only the proxies the model reads, with the recorded settings
@@ -578,8 +591,11 @@ def load_ranker(path: str | Path) -> FittedRanker:
             if hasattr(model, "_probe")
             else np.zeros((1, len(model.feature_names_in_)))
         )
-        if np.shape(model.predict(probe)) != (1,):
+        scores = model.predict(probe)
+        if np.shape(scores) != (1,):
             raise RankzcError("the model does not give one score per row")
+        if not np.isfinite(np.asarray(scores, dtype=float)).all():
+            raise RankzcError("the model scores a valid row as NaN or infinite")
     except Exception as err:  # noqa: BLE001 - any decoding failure is a corrupted file
         raise RankzcError(f"{path}: corrupted ranker file ({describe_error(err)})") from None
     return FittedRanker(

@@ -47,6 +47,8 @@ cost both benchmarks on all their rows, so the unit scale stays.
 
 from __future__ import annotations
 
+import math
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -273,6 +275,18 @@ class LambdaRankRanker(BaseRanker):
                 p["state"], {k[6:]: v for k, v in arrays.items() if k.startswith("prior.")}, {}
             )
             self.prior_mean_, self.prior_sd_ = float(p["mean"]), float(p["sd"])
+            # sd 0 (or non-finite) would score every architecture NaN
+            if not (math.isfinite(self.prior_sd_) and self.prior_sd_ > 0):
+                raise RankzcError(
+                    f"lambdarank: prior sd must be a positive finite number, got {p['sd']!r}"
+                )
+            if not math.isfinite(self.prior_mean_):
+                raise RankzcError(f"lambdarank: prior mean must be finite, got {p['mean']!r}")
+            weight = self.prior_weight
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise RankzcError("lambdarank: prior_weight must be a number")
+            if not math.isfinite(weight):
+                raise RankzcError(f"lambdarank: prior_weight must be finite, got {weight!r}")
         # checked and rebuilt first: LightGBM crashes on hostile model text
         n_inputs = len(self.pre_.feature_names_out_)
         self.booster_ = lgb.Booster(model_str=safe_model_text(texts["model.txt"], n_inputs))

@@ -17,7 +17,9 @@ truncated text is refused); per tree ``1 <= num_leaves <=
 no linear trees, every ``split_feature`` below the feature count, ``left_child`` /
 ``right_child`` forming one binary tree over the tree's own nodes (every node and leaf
 reached once from the root, so no cycles), finite thresholds, leaf values and shrinkage;
-when ``tree_sizes`` is given, every tree's text is exactly as long as it says.
+when ``tree_sizes`` is given, every tree's text is exactly as long as it says. Before any
+tree is parsed, the text may hold at most :data:`~rankzc.ranking.budget.MAX_TREES` trees
+and :data:`~rankzc.ranking.budget.MAX_TOTAL_LEAVES` leaves in all.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import math
 import re
 
 from rankzc.errors import RankzcError
+from rankzc.ranking.budget import MAX_TOTAL_LEAVES, MAX_TREES
 
 __all__ = ["safe_model_text", "MAX_LEAVES"]
 
@@ -268,6 +271,16 @@ def _rebuild(text: str, n_features: int) -> str:
     if first is None:
         raise _Bad("no trees")
     header, sizes = _header([ln for ln in body[:first] if ln], n_features)
+    # the budget, before any tree is parsed: the file chooses how much work this is
+    n_trees = sum(1 for ln in body[first:] if ln.startswith("Tree="))
+    if n_trees > MAX_TREES:
+        raise _Bad(f"{n_trees} trees (the limit for a ranker file is {MAX_TREES})")
+    leaves = 0
+    for ln in body[first:]:
+        if ln.startswith("num_leaves="):
+            leaves += max(0, _int(ln[11:], "num_leaves"))
+            if leaves > MAX_TOTAL_LEAVES:
+                raise _Bad(f"over {MAX_TOTAL_LEAVES} leaves in all (the limit for a ranker file)")
     trees: list[str] = []
     block: list[str] = []  # raw lines of the current tree, blank lines included
     byte_sizes: list[int] = []

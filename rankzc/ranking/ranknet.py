@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
+from rankzc.ranking.budget import MAX_INPUTS, MAX_LAYERS, MAX_WIDTH, check_count
 from rankzc.ranking.early_stopping import EarlyStopping
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 
@@ -200,6 +201,15 @@ class RankNetRanker(BaseRanker):
         self.pre_ = ProxyPreprocessor.from_state(
             config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
         )
+        # the budget, before anything is built: the file declares these sizes
+        if not isinstance(self.hidden, (list, tuple)):
+            raise RankzcError("ranknet: hidden must be a list of layer widths")
+        check_count(len(self.hidden), MAX_LAYERS, "ranknet: number of hidden layers", 0)
+        for width in self.hidden:
+            check_count(width, MAX_WIDTH, "ranknet: hidden width")
+        check_count(config["n_in"], MAX_INPUTS, "ranknet: n_in")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise RankzcError("ranknet: dropout must be a number in [0, 1)")
         state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net.")}
         with torch.device("meta"):  # shapes only: nothing allocated for hostile sizes
             want = {
