@@ -5,11 +5,12 @@ Each file holds ``{"<sha256>": {"weights": L x 8 floats, "val_acc": fraction,
 "zero_cost_scores_<e>": {...}, ...}}``. A switch is on when its weight is > 0.1;
 ``zero_cost_scores`` is stored as epoch -1 (initialisation) and
 ``zero_cost_scores_<e>`` as epoch ``e``. Non-finite scores ("Nan", inf) are stored
-as missing.
+as missing. The study's proxy settings (:data:`STUDY_SETTINGS`) are recorded with them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -43,6 +44,40 @@ RUN_CONFIG = {
     "epochs": 70,
 }
 _EPOCH_KEY = re.compile(r"^zero_cost_scores(?:_(\d+))?$")
+
+#: The study's proxy settings (recorded in the store as meta ``proxy_settings``): the
+#: ntu60 network (width 1, 60 classes) on samples of 3 channels x 300 frames x 25 joints
+#: x 2 persons, a minibatch of 20, cross-entropy, on NTU RGB+D 60 cross-view, which
+#: rankzc cannot load (``study:ntu60-xview``): a ranker fitted on the data-free proxies
+#: recomputes them as the study did, the others need ``rankzc score --data ntu:PATH``.
+#: ``definitions`` 2 is the version whose proxy definitions follow the study's code.
+STUDY_SETTINGS = {
+    "preset": "ntu60",
+    "data": "study:ntu60-xview",
+    "batch_size": 20,
+    "seed": 0,
+    "device": "auto",
+    "options": {},
+    "resample": True,
+    "definitions": 2,
+    "num_classes": 60,
+    "num_frames": 300,
+    "input_shape": [3, 300, 25, 2],
+    "loss": "cross_entropy",
+    "source": SOURCE,
+}
+
+
+def study_settings(proxies: list[str]) -> dict:
+    """:data:`STUDY_SETTINGS` for the study's proxies among ``proxies`` (those rankzc
+    knows, sorted), checked by :class:`~rankzc.proxies.features.ProxySettings`."""
+    from rankzc.proxies.features import ProxySettings
+    from rankzc.proxies.registry import PROXIES
+
+    known = sorted(n for n in set(proxies) if n in PROXIES)
+    settings = {**STUDY_SETTINGS, "proxies": known}
+    ProxySettings.from_dict(settings)  # the record must load as settings
+    return settings
 
 
 def parse_thesis_file(path: Path) -> ArchRecord:
@@ -119,5 +154,7 @@ def import_thesis(
             report=report,
             allow_mixed_config=allow_mixed_config,
         )
+        names = sorted({n for r in records for block in r.proxies.values() for n in block})
+        bench.set_meta(proxy_settings=json.dumps(study_settings(names), sort_keys=True))
     report.seconds = time.perf_counter() - start
     return report

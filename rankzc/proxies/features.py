@@ -33,6 +33,83 @@ from rankzc.proxies.registry import DEFINITIONS, changed_since, get_proxy, proxy
 
 DEVICES = ("auto", "cpu", "cuda")
 
+#: Prefix of a data spec naming data rankzc cannot load: the data behind imported scores
+#: (``rankzc import thesis`` records ``study:ntu60-xview``). Proxies that read data
+#: (``needs_data``) need a loadable spec in its place (``rankzc score --data ntu:PATH``);
+#: data-free proxies read only the minibatch's shape, so they run on a placeholder
+#: minibatch of the recorded shape (:func:`load_minibatch`).
+STUDY_PREFIX = "study:"
+
+#: The datasets of imported studies: what they were, the shape of one sample
+#: (channels, frames, joints, persons), classes, and the data spec that replaces them.
+STUDY_DATASETS: dict[str, dict[str, Any]] = {
+    "ntu60-xview": {
+        "description": "NTU RGB+D 60, cross-view",
+        "input_shape": (3, 300, 25, 2),
+        "num_classes": 60,
+        "kind": "ntu",
+        "split": "xview",
+        "replace": "ntu:PATH (NTU RGB+D 60, cross-view split)",
+    },
+}
+
+
+def study_dataset(data: str) -> dict[str, Any] | None:
+    """The :data:`STUDY_DATASETS` entry of a ``study:NAME`` data spec, None for loadable data.
+
+    Raises:
+        RankzcError: ``study:`` with a name rankzc does not know.
+    """
+    text = str(data).strip()
+    if not text.startswith(STUDY_PREFIX):
+        return None
+    name = text[len(STUDY_PREFIX) :]
+    if name not in STUDY_DATASETS:
+        raise RankzcError(
+            f"data {text!r}: unknown study dataset; known: "
+            + ", ".join(STUDY_PREFIX + k for k in STUDY_DATASETS)
+        )
+    return STUDY_DATASETS[name]
+
+
+def data_reading(names: Iterable[str]) -> list[str]:
+    """The proxies among ``names`` whose score depends on the minibatch's values
+    (registered with ``needs_data=True``); the others read only its shape."""
+    return [n for n in names if get_proxy(n).needs_data]
+
+
+def unreproducible(settings: ProxySettings | dict[str, Any]) -> list[str]:
+    """Proxies of ``settings`` that cannot be recomputed: those that read data when the
+    recorded data is a study's (``study:...``), which rankzc cannot load. Empty when
+    every proxy can be recomputed as recorded."""
+    if isinstance(settings, dict):
+        settings = ProxySettings.from_dict(settings)
+    if study_dataset(settings.data) is None:
+        return []
+    return data_reading(settings.names)
+
+
+def unreproducible_message(names: list[str], settings: ProxySettings | dict[str, Any]) -> str:
+    """One line: which proxies need the study's data and how to do without them."""
+    if isinstance(settings, dict):
+        settings = ProxySettings.from_dict(settings)
+    info = study_dataset(settings.data) or {}
+    free = [n for n in settings.names if n not in set(names)]
+    leave = f"--proxies {','.join(free)}" if free else "--features arch"
+    return (
+        f"{len(names)} prox{'y reads' if len(names) == 1 else 'ies read'} the study's data ({info.get('description', settings.data)}), "
+        f"which rankzc cannot load: {', '.join(names)}; give --data "
+        f"{info.get('replace', 'ntu:PATH')} to score with them, or fit without them "
+        f"({leave})"
+    )
+
+
+#: Keys a settings record may hold that describe the scores without changing how rankzc
+#: computes them (``input_shape`` and ``loss`` are recorded by ``rankzc import thesis``).
+RECORD_ONLY = frozenset(
+    {"rankzc_version", "num_classes", "num_frames", "source", "input_shape", "loss"}
+)
+
 
 @dataclass(frozen=True)
 class ProxySettings:
@@ -72,6 +149,7 @@ class ProxySettings:
             raise RankzcError(f"batch_size: must be >= 2, got {self.batch_size}")
         if self.device not in DEVICES:
             raise RankzcError(f"device: must be one of {list(DEVICES)}, got {self.device!r}")
+        study_dataset(self.data)  # an unknown study: name raises here
         names = self.proxies
         if isinstance(names, str):
             names = tuple(n.strip() for n in names.split(",") if n.strip())
@@ -107,9 +185,7 @@ class ProxySettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProxySettings:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(
-            set(data) - known - {"rankzc_version", "num_classes", "num_frames", "source"}
-        )
+        unknown = sorted(set(data) - known - RECORD_ONLY)
         if unknown:
             raise RankzcError(f"proxy settings: unknown fields {unknown}")
         kwargs = {k: v for k, v in data.items() if k in known}
@@ -134,6 +210,9 @@ def load_minibatch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor,
     from rankzc.datasets import load_dataset
     from rankzc.models import PRESETS
 
+    study = study_dataset(settings.data)
+    if study is not None:
+        return _placeholder_batch(settings, study)
     frames = int(PRESETS[settings.preset]["num_frames"]) if settings.resample else None
     data = load_dataset(settings.data, "train", num_frames=frames)
     if len(data) < settings.batch_size:
@@ -143,6 +222,24 @@ def load_minibatch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor,
         )
     index = minibatch_index(len(data), settings.batch_size, settings.seed)
     return data.data[index].clone(), data.labels[index].clone(), int(data.num_classes)
+
+
+def _placeholder_batch(
+    settings: ProxySettings, study: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A zero minibatch of the study's sample shape, for proxies that read only the shape
+    (refuses, naming them, when some proxy of ``settings`` reads the data)."""
+    reading = data_reading(settings.names)
+    if reading:
+        raise RankzcError(unreproducible_message(reading, settings))
+    channels, frames, joints, persons = study["input_shape"]
+    if settings.resample:
+        from rankzc.models import PRESETS
+
+        frames = int(PRESETS[settings.preset]["num_frames"])
+    x = torch.zeros((settings.batch_size, channels, frames, joints, persons))
+    y = torch.zeros(settings.batch_size, dtype=torch.long)
+    return x, y, int(study["num_classes"])
 
 
 def iter_scores(
