@@ -285,6 +285,14 @@ def _evaluate_csv(result: dict) -> list[dict]:
     default=None,
     help="Transfer: rank this benchmark with the models fitted on --train (no labels used).",
 )
+@click.option(
+    "--proxies",
+    "proxy_list",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated proxies to evaluate and give the rankers (default: every proxy "
+    "the store has).",
+)
 @threads_option()
 @quiet_option()
 @format_option()
@@ -303,14 +311,19 @@ def evaluate(
     group_by,
     train_db,
     test_db,
+    proxy_list,
     threads,
     quiet,
     fmt,
 ) -> None:
     """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
     from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
+    from rankzc.ranking.features import check_proxy_subset, parse_proxy_list
 
     model_names = _parse_models(models)
+    names = parse_proxy_list(proxy_list)
+    if names is not None and (train_db is not None or test_db is not None):
+        raise RankzcError("--proxies: not with --train/--test (transfer uses the shared proxies)")
     if models.strip() == "all" and features == "proxies":
         # "all" means every ranker that can read the chosen features
         from rankzc.ranking.registry import ranker_class
@@ -329,12 +342,17 @@ def evaluate(
 
         run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
         return
+    if names is not None:  # before --report makes its directory
+        with open_benchmark(benchmark) as bench:
+            check_proxy_subset(bench, names, epoch)
     if report_dir is not None:
         if not model_names:
             raise RankzcError("--report needs --models (the report compares rankers)")
         ensure_directory(report_dir, option="--report")
     with open_benchmark(benchmark) as bench:
         labels, feats = check_evaluable(bench, epoch)
+        if names is not None:
+            feats = feats[names]
         result = single_proxy_report(
             bench,
             epoch=epoch,
@@ -364,6 +382,7 @@ def evaluate(
                         report_dir=report_dir,
                         epoch=epoch,
                         progress=lambda done, total: bar.update(task, completed=done, total=total),
+                        proxies=names,
                     )
                 )
     if fmt == "json":

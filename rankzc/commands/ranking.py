@@ -185,20 +185,38 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     default=None,
     help="Benchmark to rank later: keep the proxies it shares and rank-normalise per benchmark.",
 )
+@click.option(
+    "--proxies",
+    "proxy_list",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated proxy inputs (default: every proxy the store has); the ranker "
+    "records only these and 'rankzc score' computes only these.",
+)
 @threads_option()
 @format_option()
-def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fmt) -> None:
+def fit(
+    model, benchmark, features, epoch, params, out, transfer_to, proxy_list, threads, fmt
+) -> None:
     """Fit a ranker on every labelled architecture of a benchmark and save it."""
     import contextlib
     import warnings
 
+    from rankzc.ranking.features import check_proxy_subset, parse_proxy_list
     from rankzc.ranking.io import fit_ranker, save_ranker
 
     kwargs = _parse_params(params)
+    names = parse_proxy_list(proxy_list)
+    if names is not None and features not in ("proxies", "all"):
+        raise RankzcError(f"--proxies: --features {features} reads no proxies")
     check_output_path(out)
     apply_threads(threads)
     with contextlib.ExitStack() as stack:
         bench = stack.enter_context(open_benchmark(benchmark))
+        if names is not None:
+            check_proxy_subset(bench, names, epoch)
+        if features in ("proxies", "all"):
+            _note_unreproducible(bench, names, epoch)
         other = None
         if transfer_to is not None:
             if not transfer_to.exists():
@@ -208,7 +226,13 @@ def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fm
             warnings.simplefilter("always")
             try:
                 fitted = fit_ranker(
-                    bench, model, features=features, epoch=epoch, params=kwargs, transfer_to=other
+                    bench,
+                    model,
+                    features=features,
+                    epoch=epoch,
+                    params=kwargs,
+                    transfer_to=other,
+                    proxies=names,
                 )
             except TypeError as err:
                 raise RankzcError(f"--param: {err}") from None
@@ -252,6 +276,31 @@ def fit(model, benchmark, features, epoch, params, out, transfer_to, threads, fm
         )
     if "proxy" in summary:
         click.echo(f"proxy: {summary['proxy']}")
+
+
+def _note_unreproducible(bench, names: list[str] | None, epoch: int) -> None:
+    """Before fitting: one line on stderr when proxies the ranker would read cannot be
+    recomputed for new architectures (they read a study's data rankzc cannot load)."""
+    from rankzc.proxies.features import unreproducible, unreproducible_message
+    from rankzc.proxies.registry import PROXIES
+    from rankzc.ranking.io import _store_settings, ranker_settings
+
+    if names is None:
+        feats = bench.features(epoch)
+        names = [str(c) for c in feats.columns if feats[c].notna().any()]
+    settings = ranker_settings(_store_settings(bench), [n for n in names if n in PROXIES])
+    if not settings:
+        return
+    try:
+        lost = unreproducible(settings)
+    except RankzcError:
+        return  # settings this rankzc cannot read: score says so when it needs them
+    if lost:
+        click.echo(
+            f"Note: {unreproducible_message(lost, settings)}; the ranker still scores "
+            "stored or precomputed proxies (--benchmark, --features-csv)",
+            err=True,
+        )
 
 
 def _settings(text: str) -> dict:
@@ -314,6 +363,14 @@ def _settings(text: str) -> dict:
     help="Proxy settings (JSON text or a .json file) replacing the ranker's recorded ones, "
     'e.g. \'{"preset": "cpu", "data": "synthetic", "batch_size": 20}\'.',
 )
+@click.option(
+    "--data",
+    "data_spec",
+    default=None,
+    help="Data spec replacing the recorded one for proxies that read data, e.g. "
+    "ntu:PATH for a ranker fitted on the study's data-reading proxies (with --archs or "
+    "--sample).",
+)
 @click.option("--top", type=click.IntRange(1), default=None, help="Show only the K best.")
 @click.option(
     "--allow-mismatch",
@@ -333,6 +390,7 @@ def score(
     seed,
     device,
     settings_text,
+    data_spec,
     top,
     allow_mismatch,
     threads,
@@ -350,6 +408,8 @@ def score(
     given = [x is not None for x in (archs, sample, features_csv, bench_path)]
     if sum(given) != 1:
         raise RankzcError("give exactly one of --archs, --sample, --features-csv, --benchmark")
+    if data_spec is not None and archs is None and sample is None:
+        raise RankzcError("--data: only with --archs or --sample (proxies computed from scratch)")
     fitted = load_ranker(ranker)
     if bench_path is not None:
         if not bench_path.exists():
@@ -385,18 +445,28 @@ def score(
         except RankzcError as err:
             raise RankzcError(f"{features_csv}: {err}") from None
     else:
-        items = architectures_from(archs, sample, seed=seed)
+        import warnings
+
         settings = _settings(settings_text) if settings_text else fitted.settings
         settings = dict(settings) if settings else None
         if settings is not None and device is not None:
             settings["device"] = device
+        if fitted.proxies and settings is not None:
+            settings = _data_settings(settings, data_spec, fitted.proxies, ranker)
+        items = architectures_from(archs, sample, seed=seed)
         apply_threads(threads)
-        ranked = fitted.score(
-            items,
-            settings=settings,
-            quiet=quiet,
-            report=None if quiet else (lambda m: click.echo(m, err=True)),
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ranked = fitted.score(
+                items,
+                settings=settings,
+                data_given=data_spec is not None,  # else the ranker's data: checked (#24)
+                quiet=quiet,
+                report=None if quiet else (lambda m: click.echo(m, err=True)),
+            )
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning):
+                click.echo(f"Warning: {w.message}", err=True)
     if top is not None:
         ranked = ranked.head(top)
     ranked.index.name = ranked.index.name or "id"
@@ -420,6 +490,45 @@ def score(
         keys=2,
         right={"rank", "score", "depth"},
     )
+
+
+def _data_settings(settings: dict, data_spec: str | None, proxies: list, ranker: Path) -> dict:
+    """The settings ``score`` computes the ranker's ``proxies`` with: ``--data`` in place
+    of the recorded data; refuses (one line, before any work) proxies that read a study's
+    data rankzc cannot load when no ``--data`` replaces it."""
+    from rankzc.datasets import parse_data_spec
+    from rankzc.proxies.features import (
+        ProxySettings,
+        data_reading,
+        study_dataset,
+        unreproducible,
+        unreproducible_message,
+    )
+
+    settings = {**settings, "proxies": list(proxies)}
+    try:
+        study = study_dataset(settings.get("data", ""))
+    except RankzcError as err:
+        raise RankzcError(f"{ranker}: {err}") from None
+    if data_spec is None:
+        lost = unreproducible(ProxySettings.from_dict(settings))
+        if lost:
+            raise RankzcError(f"{ranker}: {unreproducible_message(lost, settings)}")
+        return settings
+    spec = parse_data_spec(data_spec)  # a bad spec or a missing path: one line
+    if study is not None:
+        if spec.kind != study["kind"]:
+            raise RankzcError(
+                f"--data: the study's proxies read {study['description']}; give {study['replace']}"
+            )
+        if spec.split is not None and spec.split != study["split"]:
+            raise RankzcError(
+                f"--data: the study used the {study['split']} split of {study['description']}, "
+                f"not {spec.split}"
+            )
+        if not data_reading(proxies):
+            return settings  # no proxy reads the data: the study's shape is enough
+    return {**settings, "data": str(spec)}
 
 
 def _integer(value) -> str:

@@ -77,15 +77,15 @@ def _fit_predict(name: str, params: dict, X_tr, y_tr, X_te) -> tuple[np.ndarray,
     return model.predict(X_te), seconds
 
 
-def _as_feature_set(bench, features: str, epoch: int) -> FeatureSet:
+def _as_feature_set(bench, features: str, epoch: int, proxies=None) -> FeatureSet:
     if isinstance(bench, FeatureSet):
         return bench
     if isinstance(bench, (str, Path)):
         from rankzc.store import Benchmark
 
         with Benchmark.open(bench, readonly=True) as b:
-            return feature_matrix(b, features, epoch=epoch)
-    return feature_matrix(bench, features, epoch=epoch)
+            return feature_matrix(b, features, epoch=epoch, proxies=proxies)
+    return feature_matrix(bench, features, epoch=epoch, proxies=proxies)
 
 
 def _baseline_columns(fs: FeatureSet, X: pd.DataFrame, depth: np.ndarray | None) -> dict:
@@ -150,6 +150,7 @@ def evaluate_models(
     epoch: int = -1,
     params: dict[str, dict] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    proxies: Sequence[str] | None = None,
 ) -> dict:
     """Compare ``models`` with honest baselines on the same cross-validation folds of ``bench``.
 
@@ -179,6 +180,9 @@ def evaluate_models(
             use the scores after this epoch.
         params: per-model constructor parameters, e.g. ``{"ranknet": {"epochs": 30}}``.
         progress: called as ``progress(done, total)`` after every fit.
+        proxies: the proxy columns the models and the ``best proxy`` baseline read
+            (default: every proxy with scores; ``params``/``flops`` baselines only when
+            listed).
 
     Returns:
         JSON-able dict: ``models[m]`` has ``<metric>_mean``/``<metric>_std`` for every metric,
@@ -197,7 +201,7 @@ def evaluate_models(
         if m not in RANKERS:
             raise RankzcError(f"unknown model {m!r}; choose from {', '.join(RANKERS)}")
     params = params or {}
-    fs = _as_feature_set(bench, features, epoch)
+    fs = _as_feature_set(bench, features, epoch, proxies)
     X = fs.X.reset_index(drop=True)
     y = fs.y.to_numpy(dtype=float)
     check_label_spread(y)
