@@ -132,7 +132,7 @@ def finite_or_none(value: Any) -> float | None:
         return None
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond a float
         return None
     return out if math.isfinite(out) else None
 

@@ -52,12 +52,68 @@ class ImportReport:
         )
 
 
+#: column names of the tables rankzc builds from a store (labels, features, exports,
+#: search state): a proxy may not be imported under one of them
+RESERVED_COLUMNS = frozenset(
+    {
+        "arch",
+        "arch_id",
+        "config_hash",
+        "depth",
+        "encoding",
+        "epoch",
+        "extra",
+        "id",
+        "n_runs",
+        "rank",
+        "run_id",
+        "score",
+        "seed",
+        "space",
+        "status",
+        "train_seconds",
+        "val_acc",
+    }
+)
+#: longest proxy name an import may hold
+MAX_PROXY_NAME = 100
+#: largest epoch an import may record scores after
+MAX_EPOCH = 100_000
+
+
+def proxy_name(name: Any, where: str) -> str:
+    """``name`` if it may name an imported proxy; else a one-line error naming the field."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_PROXY_NAME:
+        raise RankzcError(
+            f"{where}: proxy name {str(name)[:40]!r} must be a non-empty string of at most "
+            f"{MAX_PROXY_NAME} characters"
+        )
+    if name.lower() in RESERVED_COLUMNS:
+        raise RankzcError(
+            f"{where}: proxy name {name!r} is reserved (a column of rankzc's tables: "
+            f"{', '.join(sorted(RESERVED_COLUMNS))}); rename it"
+        )
+    return name
+
+
+def epoch_number(text: str, where: str) -> int:
+    """The epoch in a key such as ``zero_cost_scores_<e>``, within ``0..MAX_EPOCH``."""
+    if not text.isdigit() or len(text) > len(str(MAX_EPOCH)) or int(text) > MAX_EPOCH:
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise RankzcError(f"{where}: epoch {shown} outside 0..{MAX_EPOCH}")
+    return int(text)
+
+
 def parse_proxy_block(block: Any, where: str) -> dict[str, tuple[Any, float | None]]:
-    """``{name: {"score": s, "time": t}}`` or ``{name: s}`` -> ``{name: (s, t)}``."""
+    """``{name: {"score": s, "time": t}}`` or ``{name: s}`` -> ``{name: (s, t)}``.
+
+    A name must be a string that is not a reserved column (:data:`RESERVED_COLUMNS`).
+    """
     if not isinstance(block, dict):
         raise RankzcError(f"{where}: proxies must be an object, got {type(block).__name__}")
     out = {}
     for name, value in block.items():
+        proxy_name(name, where)
         if isinstance(value, dict):
             if "score" not in value:
                 raise RankzcError(f"{where}: proxy {name!r} has no 'score'")
@@ -82,7 +138,7 @@ def accuracy_number(value: Any, where: str) -> float:
         raise RankzcError(f"{where}: accuracy {value!r} is not a number")
     try:
         acc = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RankzcError(f"{where}: accuracy {value!r} is not a number") from None
     if not math.isfinite(acc):
         raise RankzcError(f"{where}: accuracy {value!r} is not finite")

@@ -21,6 +21,7 @@ from rankzc.importers.common import (
     ImportReport,
     accuracy_fractions,
     accuracy_number,
+    epoch_number,
     parse_proxy_block,
     resolve_duplicates,
     write_records,
@@ -108,7 +109,7 @@ def parse_thesis_file(path: Path) -> ArchRecord:
     for name, block in rec.items():
         m = _EPOCH_KEY.match(name)
         if m:
-            epoch = -1 if m.group(1) is None else int(m.group(1))
+            epoch = -1 if m.group(1) is None else epoch_number(m.group(1), f"{path}: {name}")
             record.proxies[epoch] = parse_proxy_block(block, f"{path}: {name}")
     return record
 

@@ -111,7 +111,23 @@ class FittedRanker:
         missing = [p for p in self.proxies if p not in table.columns]
         if missing:
             raise RankzcError(f"features missing from the input: {', '.join(missing)}")
-        parts = [table[self.proxies].astype(float)] if self.proxies else []
+        parts = []
+        if self.proxies:
+            try:
+                parts.append(table[self.proxies].astype(float))
+            except (TypeError, ValueError):  # a string cell: name the column, no traceback
+                bad = next(
+                    (
+                        c
+                        for c in self.proxies
+                        if pd.to_numeric(table[c], errors="coerce").isna().sum()
+                        > table[c].isna().sum()
+                    ),
+                    self.proxies[0],
+                )
+                raise RankzcError(
+                    f"feature column {bad!r} holds a value that is not a number"
+                ) from None
         if self.features in ("arch", "graph", "all"):
             col = next((c for c in ("arch", "encoding") if c in table.columns), None)
             if col is None:
