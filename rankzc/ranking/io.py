@@ -233,7 +233,8 @@ class FittedRanker:
             if not settings:
                 raise RankzcError(
                     "ranker records no proxy settings (its benchmark was imported without "
-                    "them); score a features table (--features-csv) instead"
+                    "them; a study store imported by this rankzc records them: re-import it "
+                    "and refit); score a features table (--features-csv) instead"
                 )
             data = dict(settings).get("data", "synthetic")
             recorded = (self.settings or {}).get("data", "synthetic")
