@@ -263,12 +263,17 @@ def test_nbsz_fraction_column_with_one_odd_value_refused(tmp_path, typo):
     odd = list(table)[3]
     table[odd]["val_accuracy"] = typo
     _nbsz_with(path, table)
-    with pytest.raises(RankzcError, match="mixes fractions") as err:
+    # the suite's unit is percent: a column of fractions is refused, not divided again
+    with pytest.raises(RankzcError, match="percentages, but 7 of 8 are <= 1"):
         import_nbsz(path, tmp_path / "n.db")
-    assert odd in str(err.value) and "--accuracy-unit" in str(err.value)
     res = CliRunner().invoke(main, ["import", "nbsz", str(path), "--out", str(tmp_path / "n.db")])
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
-    assert odd in res.output
+    assert "--accuracy-unit fraction" in res.output
+    assert not (tmp_path / "n.db").exists()
+    # auto (asked for) decides from the whole column and names the odd record
+    with pytest.raises(RankzcError, match="mixes fractions") as err:
+        import_nbsz(path, tmp_path / "n.db", accuracy_unit="auto")
+    assert odd in str(err.value) and "--accuracy-unit" in str(err.value)
     assert not (tmp_path / "n.db").exists()
     if typo < 100:  # the user decides: percent takes every value as a percentage
         import_nbsz(path, tmp_path / "p.db", accuracy_unit="percent")

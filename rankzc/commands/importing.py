@@ -32,10 +32,11 @@ def _import_options(fn):
     return click.option(
         "--accuracy-unit",
         type=click.Choice(ACCURACY_UNITS),
-        default="auto",
-        show_default=True,
-        help="Unit of the accuracies; auto decides from the whole column and refuses a "
-        "column that mixes fractions and percentages.",
+        default=None,
+        help="Unit of the accuracies (default: the format's own: percent for nbsz, whose "
+        "suite defines percentages; auto for thesis). auto decides from the whole column "
+        "(a value of exactly 0 or 1 never decides it) and refuses a column that mixes "
+        "fractions and percentages.",
     )(fn)
 
 
@@ -55,7 +56,11 @@ def import_group() -> None:
 )
 @_import_options
 def thesis(
-    directory: Path, out: Path, accuracy_unit: str, on_duplicate: str, allow_mixed_config: bool
+    directory: Path,
+    out: Path,
+    accuracy_unit: str | None,
+    on_duplicate: str,
+    allow_mixed_config: bool,
 ) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
     from rankzc.importers import import_thesis
@@ -65,7 +70,7 @@ def thesis(
     report = import_thesis(
         directory,
         out,
-        accuracy_unit=accuracy_unit,
+        accuracy_unit=accuracy_unit or "auto",
         on_duplicate=on_duplicate,
         allow_mixed_config=allow_mixed_config,
     )
@@ -93,7 +98,7 @@ def nbsz(
     dataset: str | None,
     space: str | None,
     out: Path,
-    accuracy_unit: str,
+    accuracy_unit: str | None,
     on_duplicate: str,
     allow_mixed_config: bool,
 ) -> None:

@@ -145,31 +145,52 @@ def accuracy_number(value: Any, where: str) -> float:
     return acc
 
 
-def accuracy_fractions(values: dict[str, float], unit: str, where: str) -> dict[str, float]:
+def accuracy_fractions(
+    values: dict[str, float], unit: str, where: str, *, format_unit: str | None = None
+) -> dict[str, float]:
     """Turn a whole accuracy column (record name -> value) into fractions in [0, 1].
 
-    ``unit`` ``auto`` decides from the whole column: every value <= 1 is a column of
-    fractions, every value > 1 a column of percentages; a column with both is refused,
-    naming the records of the smaller group (give ``--accuracy-unit`` to decide).
+    ``unit`` ``percent`` / ``fraction`` is taken as given. ``auto`` (for formats that do
+    not define their unit) decides from the whole column: values < 1 are fractions,
+    values > 1 percentages, and exactly 0 or 1 go with the rest (1.0 is 100 % as a
+    fraction and chance level on a 100-class task as a percentage, so it never decides
+    the unit); a column with values both < 1 and > 1 is refused, naming the records of
+    the smaller group.
+
+    ``format_unit`` is the unit the file's format defines (``percent`` for
+    NAS-Bench-Suite-Zero), used when ``unit`` is ``None``. A column that plainly is not
+    in that unit (a percent column whose median is <= 1) is refused rather than divided:
+    give ``unit`` to read it otherwise.
     """
-    if unit not in ACCURACY_UNITS:
+    chosen = unit if unit is not None else format_unit or "auto"
+    if chosen not in ACCURACY_UNITS:
         raise RankzcError(f"--accuracy-unit: must be one of {ACCURACY_UNITS}, got {unit!r}")
-    if unit == "auto":
-        high = [k for k, v in values.items() if v > 1]
-        low = [k for k, v in values.items() if v <= 1]
-        if high and low:
-            few, kind = (high, "> 1") if len(high) <= len(low) else (low, "<= 1")
+    if unit is None and format_unit == "percent" and values:
+        ordered = sorted(values.values())
+        median = ordered[len(ordered) // 2]
+        if median <= 1:
+            low = sum(v <= 1 for v in ordered)
             raise RankzcError(
-                f"{where}: accuracy column mixes fractions ({len(low)} records <= 1) and "
+                f"{where}: this format's accuracies are percentages, but {low} of "
+                f"{len(ordered)} are <= 1 (median {median:g}): the file holds fractions? "
+                "give --accuracy-unit fraction (or auto)"
+            )
+    if chosen == "auto":
+        high = [k for k, v in values.items() if v > 1]
+        low = [k for k, v in values.items() if v < 1]
+        if high and low:
+            few, kind = (high, "> 1") if len(high) <= len(low) else (low, "< 1")
+            raise RankzcError(
+                f"{where}: accuracy column mixes fractions ({len(low)} records < 1) and "
                 f"percentages ({len(high)} records > 1); the {len(few)} {kind}: "
                 f"{_names(few)}; fix them or give --accuracy-unit percent|fraction"
             )
-        unit = "percent" if high else "fraction"
-    top = 100.0 if unit == "percent" else 1.0
+        chosen = "percent" if high else "fraction"
+    top = 100.0 if chosen == "percent" else 1.0
     bad = [k for k, v in values.items() if not 0.0 <= v <= top]
     if bad:
         raise RankzcError(
-            f"{where}: {len(bad)} accuracies outside [0, {top:g}] ({unit}): {_names(bad)}"
+            f"{where}: {len(bad)} accuracies outside [0, {top:g}] ({chosen}): {_names(bad)}"
         )
     return {k: v / top for k, v in values.items()}
 

@@ -33,6 +33,8 @@ from rankzc.jsonfile import read_json
 from rankzc.store import Benchmark
 
 SOURCE = "nas-bench-suite-zero"
+#: the suite's accuracies are percentages (``val_accuracy`` 93.5 = 93.5 %)
+FORMAT_UNIT = "percent"
 _NON_PROXY = {"idx", "arch", "val_accuracy", "test_accuracy", "train_time", "valid_accuracy"}
 _FILE_NAME = re.compile(r"^zc_(?P<space>[a-z0-9]+?)_(?P<dataset>.+)\.json$")
 
@@ -91,13 +93,15 @@ def import_nbsz(
     *,
     dataset: str | None = None,
     space: str | None = None,
-    accuracy_unit: str = "auto",
+    accuracy_unit: str | None = None,
     on_duplicate: str = "error",
     allow_mixed_config: bool = False,
 ) -> ImportReport:
     """Import one NAS-Bench-Suite-Zero file into the store at ``out``.
 
-    ``accuracy_unit`` (``auto``, ``percent``, ``fraction``) and ``on_duplicate``
+    The suite defines its accuracies as percentages, so ``accuracy_unit`` ``None`` (the
+    default) reads them as percent (a column whose median is <= 1 is refused as not the
+    suite's unit); ``auto``, ``percent`` or ``fraction`` override it. ``on_duplicate``
     (``error``, ``first``, ``mean``: an architecture under two keys) are explained at
     :func:`~rankzc.importers.common.accuracy_fractions` and
     :func:`~rankzc.importers.common.resolve_duplicates`.
@@ -143,7 +147,10 @@ def import_nbsz(
         keys.append(str(key))
     where = f"{path}: {dataset}"
     fractions = accuracy_fractions(
-        {k: r.val_acc for k, r in zip(keys, records, strict=True)}, accuracy_unit, where
+        {k: r.val_acc for k, r in zip(keys, records, strict=True)},
+        accuracy_unit,
+        where,
+        format_unit=FORMAT_UNIT,
     )
     for k, r in zip(keys, records, strict=True):
         r.val_acc = fractions[k]
