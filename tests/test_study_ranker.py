@@ -27,7 +27,7 @@ from rankzc.proxies.features import (
     iter_scores,
     unreproducible,
 )
-from rankzc.proxies.registry import PROXIES
+from rankzc.proxies.registry import DEFINITIONS, PROXIES
 from rankzc.space import sample_architectures
 from rankzc.store import Benchmark
 
@@ -39,7 +39,7 @@ TINY_STUDY = {
     "data": "study:ntu60-xview",
     "batch_size": 4,
     "seed": 0,
-    "definitions": 2,
+    "definitions": DEFINITIONS,
 }
 
 
@@ -118,6 +118,19 @@ def test_placeholder_gives_the_data_free_scores_of_real_data():
         for name in DATA_FREE:
             got, want = results[name].score, real[arch_id][name].score
             assert got is not None and got == pytest.approx(want, rel=1e-6), name
+
+
+def test_study_flops_count_the_whole_minibatch():
+    """The study recorded the FLOPs of its minibatch of 20; its settings say so."""
+    archs = sample_architectures(1, seed=2)
+    per_sample = ProxySettings.from_dict({**TINY_STUDY, "proxies": ["flops"]})
+    batch = ProxySettings.from_dict(
+        {**TINY_STUDY, "proxies": ["flops"], "options": STUDY_SETTINGS["options"]}
+    )
+    ((_, one),) = iter_scores(archs, per_sample)
+    ((_, four),) = iter_scores(archs, batch)
+    assert STUDY_SETTINGS["options"] == {"flops_per": "batch"}
+    assert one["flops"].score > 0 and four["flops"].score == 4 * one["flops"].score
 
 
 def test_placeholder_refuses_data_reading_proxies():
@@ -319,3 +332,21 @@ def test_real_study_ranker_is_reproducible(thesis_dir, tmp_path):
     assert free.info["n_architectures"] == 693
     assert free.settings["proxies"] == DATA_FREE and unreproducible(free.settings) == []
     assert unreproducible(every.settings) == READING
+
+
+def test_real_study_settings_recompute_params_and_flops_exactly(thesis_dir, tmp_path):
+    """Under the recorded settings, params and flops of two of the study's depth-4
+    architectures come out exactly as the study recorded them (no data read)."""
+    from rankzc.space import Architecture
+
+    import_thesis(thesis_dir, tmp_path / "t.db")
+    with Benchmark.open(tmp_path / "t.db") as b:
+        settings = json.loads(b.meta["proxy_settings"])
+        archs = b.architectures()
+        stored = b.features(-1)
+    ids = archs.index[archs["depth"] == 4][:2]
+    items = [Architecture.parse(archs.loc[i, "encoding"]) for i in ids]
+    ps = ProxySettings.from_dict({**settings, "proxies": ["params", "flops"], "device": "cpu"})
+    for arch, results in iter_scores(items, ps):
+        for name in ("params", "flops"):
+            assert results[name].score == stored.loc[arch.arch_id, name], name

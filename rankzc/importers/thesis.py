@@ -51,14 +51,15 @@ _EPOCH_KEY = re.compile(r"^zero_cost_scores(?:_(\d+))?$")
 #: x 2 persons, a minibatch of 20, cross-entropy, on NTU RGB+D 60 cross-view, which
 #: rankzc cannot load (``study:ntu60-xview``): a ranker fitted on the data-free proxies
 #: recomputes them as the study did, the others need ``rankzc score --data ntu:PATH``.
-#: ``definitions`` 2 is the version whose proxy definitions follow the study's code.
+#: ``definitions`` 2 is the version whose proxy definitions follow the study's code;
+#: the study's ``flops`` counted its whole minibatch (option ``flops_per="batch"``).
 STUDY_SETTINGS = {
     "preset": "ntu60",
     "data": "study:ntu60-xview",
     "batch_size": 20,
     "seed": 0,
     "device": "auto",
-    "options": {},
+    "options": {"flops_per": "batch"},
     "resample": True,
     "definitions": 2,
     "num_classes": 60,

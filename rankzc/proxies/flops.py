@@ -69,5 +69,13 @@ def flops(ctx: ProxyContext) -> float:
     activations (``bmm``: attention and graph aggregation) are not counted, as those
     counters do not see them. On the study's network this is exactly its ``flops``
     divided by its batch of 20.
+
+    Option ``flops_per``: ``"sample"`` (default) or ``"batch"``, the count for the whole
+    minibatch (its size x the one-sample count), as the study recorded it; the thesis
+    importer records ``"batch"`` with the study's settings.
     """
-    return float(count_flops(ctx.model, ctx.inputs[:1]))
+    per = ctx.options.get("flops_per", "sample")
+    if per not in ("sample", "batch"):
+        raise ValueError(f"option flops_per: 'sample' or 'batch', got {per!r}")
+    samples = int(ctx.inputs.shape[0]) if per == "batch" else 1
+    return float(count_flops(ctx.model, ctx.inputs[:1])) * samples
