@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rankzc.models import build_model
+from rankzc.models.dynamic import tied_attention
 from rankzc.proxies import compute_proxies
 from rankzc.proxies.context import ProxyContext, bn_free_copy, find_layers, relu_calls
 from rankzc.proxies.epe_nas import epe_score
@@ -73,10 +74,18 @@ def test_synflow_by_hand_on_the_bn_free_copy():
         for p in net.parameters():
             p.abs_()
     weights = [m.weight for _, m in find_layers(net)]
+    with tied_attention():  # the tie rule of definitions version 3
+        out = net(torch.ones(1, 3, T, 25, M, dtype=torch.float64))
+    grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
+    pairs = [(w, g) for w, g in zip(weights, grads, strict=True) if g is not None]
+    assert len(pairs) < len(weights)  # the attention embeddings get no gradient
+    expected = sum(float((w * g).abs().sum().detach()) for w, g in pairs)
+    assert score == pytest.approx(expected, rel=1e-12)
+    # without the rule the attention's gradient (rounding noise times huge logits) counts
     out = net(torch.ones(1, 3, T, 25, M, dtype=torch.float64))
     grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
-    expected = sum(float((w * g).abs().sum().detach()) for w, g in zip(weights, grads, strict=True))
-    assert score == pytest.approx(expected, rel=1e-12)
+    untied = sum(float((w * g).abs().sum().detach()) for w, g in zip(weights, grads, strict=True))
+    assert untied != pytest.approx(score, rel=1e-9)
 
 
 # ------------------------------------------------------------- grad_sign and epe_nas

@@ -21,6 +21,10 @@ where :math:`P_k, Q_k` are convolutions :math:`C_{in} \to C_e` (:math:`C_e` = ``
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -36,6 +40,42 @@ MODULE_KERNELS: dict[str, tuple[int, ...]] = {
     "M_T": (9, 9, 9),
     "M_ST": (1, 9, 1, 9, 1, 9),
 }
+
+
+#: Relative tolerance of the tie rule (:func:`tied_attention`).
+TIE_RTOL = 1e-9
+_TIED: contextvars.ContextVar[bool] = contextvars.ContextVar("rankzc_tied_attention", default=False)
+
+
+@contextlib.contextmanager
+def tied_attention() -> Iterator[None]:
+    r"""Within this block, attention softmaxes follow the tie rule and are constants.
+
+    The tie rule: in each softmax column, logits within ``TIE_RTOL`` times the
+    largest logit's magnitude (at least 1) of that largest logit are set equal to
+    it before the softmax, so exactly tied entries (mirror-image joints carry
+    identical features on a symmetric input) split the column evenly, whatever the
+    rounding of the last digits. The matrices are also detached: gradients do not
+    flow through them (where they are tied, the exact gradient is zero, since the
+    tied joints' features are equal; where logits are huge the softmax is saturated
+    and its exact gradient is zero as well). ``synflow`` uses this (see its docs).
+    """
+    token = _TIED.set(True)
+    try:
+        yield
+    finally:
+        _TIED.reset(token)
+
+
+def attention_softmax(logits: Tensor, dim: int = -2) -> Tensor:
+    """``softmax(logits, dim)``, or under :func:`tied_attention` the tie rule, detached."""
+    if not _TIED.get():
+        return torch.softmax(logits, dim=dim)
+    logits = logits.detach()
+    top = logits.amax(dim=dim, keepdim=True)
+    tol = TIE_RTOL * top.abs().clamp_min(1.0)
+    snapped = torch.where(top - logits <= tol, top, logits)
+    return torch.softmax(snapped, dim=dim)
 
 
 def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
@@ -74,5 +114,5 @@ class DynamicGraph(nn.Module):
         for P, Q in self.used():
             p = P(x).permute(0, 3, 1, 2).reshape(N, V, self.inter_channels * T)
             q = Q(x).reshape(N, self.inter_channels * T, V)
-            out.append(torch.softmax(torch.matmul(p, q) / p.shape[-1], dim=-2))
+            out.append(attention_softmax(torch.matmul(p, q) / p.shape[-1], dim=-2))
         return torch.stack(out, dim=1)

@@ -51,7 +51,7 @@ from torch_geometric.index import index2ptr
 from torch_geometric.utils import spmm
 
 from rankzc.errors import RankzcError
-from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph
+from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph, attention_softmax
 from rankzc.models.graph import fixed_operator_sum
 from rankzc.models.init import bn_init, conv_branch_init, conv_init
 
@@ -196,7 +196,7 @@ class UnitGCN(nn.Module):
             P = torch.stack([P(x) for P, _ in self._pairs], dim=1)  # N, G, C_e, T, V
             Q = torch.stack([Q(x) for _, Q in self._pairs], dim=1)
             logits = torch.einsum("ngctv,ngctw->ngvw", P, Q)
-        probs = torch.softmax(logits / (ce * T), dim=-2)
+        probs = attention_softmax(logits / (ce * T), dim=-2)
         return probs.new_zeros(N, NUM_SUBSETS, V, V).index_add_(1, subsets, probs)
 
     # ---------------------------------------------------------------- forward
@@ -252,7 +252,7 @@ class UnitGCN(nn.Module):
                 P, Q = module.used()[k]
                 p = P(x).permute(0, 3, 1, 2).reshape(N, V, self.inter_channels * T)
                 q = Q(x).reshape(N, self.inter_channels * T, V)
-                M = M + torch.softmax(torch.matmul(p, q) / p.shape[-1], dim=-2)
+                M = M + attention_softmax(torch.matmul(p, q) / p.shape[-1], dim=-2)
             z = self.conv_d[k](torch.matmul(x.reshape(N, C * T, V), M).view(N, C, T, V))
             y = z if y is None else y + z
         return F.relu(self.bn(y) + self.down(x))

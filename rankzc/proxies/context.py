@@ -23,7 +23,9 @@ network: one forward per sample gives that sample's loss gradient signs
 (``bn_free_signs``, grad_sign) and its input Jacobian (``bn_free_jacobian``, epe_nas;
 without BatchNorm nothing couples the samples, so this is the Jacobian of the whole
 minibatch). It runs one sample at a time whichever of the two asks, so a score does not
-depend on which proxies share the pass; it needs no splitting on out-of-memory.
+depend on which proxies share the pass; it needs no splitting on out-of-memory. It runs
+in float64 (definitions version 3), so that signs and Jacobians do not depend on the
+summation order (threads, machine); see :func:`exact_sign`.
 
 Its seconds are attributed to proxies as follows: the forward time is split equally
 between all proxies that use the pass; the time of each backward part is split
@@ -45,6 +47,23 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+#: Relative dead zone of :func:`exact_sign`.
+SIGN_RTOL = 1e-9
+
+
+def exact_sign(g: torch.Tensor, rtol: float = SIGN_RTOL) -> torch.Tensor:
+    """float32 ``sign(g)`` of a float64 gradient, entries within ``rtol * max|g|`` of 0 as 0.
+
+    An entry that is zero in exact arithmetic (terms that cancel) comes out of a
+    backward pass as rounding noise whose sign follows the summation order, so the
+    thread count and the machine. In float64 that noise is about 1e-16 of the
+    tensor's largest entry, far below the dead zone; real gradients are far above it.
+    """
+    scale = g.abs().amax()
+    keep = g.abs() > rtol * scale
+    return torch.where(keep, torch.sign(g), torch.zeros_like(g)).float()
 
 
 class NotSplittable(RuntimeError):
@@ -254,7 +273,7 @@ class ProxyContext:
 
     def _bn_free_pass(self, want_signs: bool, want_jac: bool, res: SharedResult) -> None:
         """The BatchNorm-free pass (see the module docstring), on a copy of the model."""
-        net = bn_free_copy(self.model)
+        net = bn_free_copy(self.model).double()
         net.train()
         weights = [m.weight for _, m in find_layers(net)]
         for p in net.parameters():
@@ -269,7 +288,7 @@ class ProxyContext:
             for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                 if stop <= start:
                     continue
-                x = self.inputs[start:stop].detach().clone().requires_grad_(want_jac)
+                x = self.inputs[start:stop].detach().double().requires_grad_(want_jac)
                 out = net(x)
                 if want_signs:
                     loss = self.loss_fn(out, self.targets[start:stop])
@@ -278,7 +297,7 @@ class ProxyContext:
                     )
                     for acc, g in zip(signs, grads, strict=True):
                         if g is not None:
-                            acc.add_(torch.sign(g.detach()))
+                            acc.add_(exact_sign(g.detach()))
                 if want_jac:
                     (jx,) = torch.autograd.grad(
                         out,
@@ -287,7 +306,7 @@ class ProxyContext:
                         allow_unused=True,
                         materialize_grads=True,
                     )
-                    jac_rows.append(jx.detach().reshape(jx.shape[0], -1))
+                    jac_rows.append(jx.detach().float().reshape(jx.shape[0], -1))
                 del out
         if want_signs:
             res.bn_free_signs = signs

@@ -34,7 +34,7 @@ SHARED_PARTS: tuple[str, ...] = (
 
 #: Version of the proxy definitions. Recorded in every :class:`ProxySettings`, so scores
 #: computed under an older definition can be told apart from today's.
-DEFINITIONS = 2
+DEFINITIONS = 3
 
 #: The proxies whose definition changed in each version (see docs/proxies.md).
 DEFINITION_CHANGES: dict[int, tuple[str, ...]] = {
@@ -43,6 +43,11 @@ DEFINITION_CHANGES: dict[int, tuple[str, ...]] = {
     # per person, an absolute ridge and log|det|; zen reads block 9 of 10 and counts
     # BatchNorm2d layers only.
     2: ("epe_nas", "grad_sign", "nwot", "synflow", "zen"),
+    # version 3 makes the values independent of the thread count and the machine
+    # (issue 22): synflow follows the tie rule in the attention softmaxes and treats
+    # them as constants; the BatchNorm-free pass of grad_sign and epe_nas runs in
+    # float64 and grad_sign counts entries within 1e-9 of a tensor's largest as 0.
+    3: ("epe_nas", "grad_sign", "synflow"),
 }
 
 

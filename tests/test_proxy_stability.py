@@ -1,0 +1,79 @@
+"""Proxy values do not depend on the thread count (definitions version 3).
+
+The documented tolerance (docs/proxies.md, "Values across threads and machines"):
+relative 1e-5 for every proxy, and synflow compared in the log domain (its values span
+dozens of orders of magnitude). Exact ties in the attention softmaxes follow the tie
+rule of :func:`rankzc.models.dynamic.tied_attention`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rankzc.models import build_model
+from rankzc.models.dynamic import TIE_RTOL, attention_softmax, tied_attention
+from rankzc.proxies import compute_proxies, proxy_names
+from rankzc.proxies.context import exact_sign
+from rankzc.space import sample_architectures
+
+THREAD_RTOL = 1e-5
+
+
+def _scores(arch, threads: int) -> dict[str, float]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        model = build_model(arch, "cpu", num_classes=4, num_person=1)
+        gen = torch.Generator().manual_seed(1)
+        x = torch.randn(6, 3, 8, 25, 1, generator=gen)
+        y = torch.tensor([0, 1, 2, 3, 0, 1])
+        res = compute_proxies(model, (x, y), names=proxy_names(), seed=0)
+    finally:
+        torch.set_num_threads(before)
+    return {n: r.score for n, r in res.items()}
+
+
+@pytest.mark.parametrize("depth", [4, 10])
+def test_every_proxy_agrees_between_one_and_two_threads(depth):
+    arch = sample_architectures(1, seed=3, depths=[depth])[0]
+    one, two = _scores(arch, 1), _scores(arch, 2)
+    assert set(one) == set(proxy_names())
+    for name in one:
+        a, b = one[name], two[name]
+        assert a is not None and b is not None, name
+        if name == "synflow":
+            assert math.log10(a) == pytest.approx(math.log10(b), abs=1e-6), name
+        else:
+            assert a == pytest.approx(b, rel=THREAD_RTOL, abs=1e-9), name
+
+
+def test_tie_rule_splits_exact_ties_evenly_whatever_the_last_bits():
+    big = 1e40
+    logits = torch.tensor([[big], [big * (1 + 1e-15)], [big * 0.5]], dtype=torch.float64)
+    plain = attention_softmax(logits, dim=-2)
+    assert plain[1, 0] == 1.0  # without the rule one ulp decides the whole column
+    with tied_attention():
+        tied = attention_softmax(logits, dim=-2)
+    assert tied[:, 0].tolist() == [0.5, 0.5, 0.0]
+    # moderate logits are a plain softmax (the rule only snaps within TIE_RTOL)
+    small = torch.tensor([[1.0], [1.0 + 10 * TIE_RTOL], [0.0]], dtype=torch.float64)
+    with tied_attention():
+        assert torch.allclose(attention_softmax(small, -2), torch.softmax(small, -2))
+
+
+def test_tied_attention_is_a_constant_and_scoped():
+    logits = torch.randn(2, 5, 5, dtype=torch.float64, requires_grad=True)
+    with tied_attention():
+        out = attention_softmax(logits)
+    assert not out.requires_grad
+    assert attention_softmax(logits).requires_grad  # the rule ends with the block
+
+
+def test_exact_sign_dead_zone():
+    g = torch.tensor([1.0, -0.5, 1e-12, -1e-12, 0.0], dtype=torch.float64)
+    assert exact_sign(g).tolist() == [1.0, -1.0, 0.0, 0.0, 0.0]
+    assert exact_sign(g * 1e-30).tolist() == [1.0, -1.0, 0.0, 0.0, 0.0]  # scale-free
