@@ -6,6 +6,8 @@ Target: 10,000 samples in under 10 s on 2 cores. Prints a table, then one JSON l
     python benchmarks/synthetic_data.py --n 2000 --frames 300 --threads 1 2
     OMP_NUM_THREADS=1 python benchmarks/synthetic_data.py --separability --n 3000 \
         --frames 32 --difficulty 0 0.25 0.5 0.75 1
+    OMP_NUM_THREADS=1 python benchmarks/synthetic_data.py --separability --task relations \
+        --classes 8 --persons 1 --n 3000 --frames 16 --difficulty 0.3 0.5
 
 ``--separability`` instead fits scikit-learn classifiers on the flattened samples
 of the cross-subject training part and reports their accuracy on the validation
@@ -31,6 +33,8 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--difficulty", type=float, nargs="+", default=[0.5])
     ap.add_argument("--separability", action="store_true")
+    ap.add_argument("--task", default="actions", help="actions or relations")
+    ap.add_argument("--persons", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs")
     args = ap.parse_args()
@@ -87,7 +91,13 @@ def separability(args) -> None:
     for frames in args.frames:
         for d in args.difficulty:
             s = generate(
-                n=args.n, classes=args.classes, frames=frames, difficulty=d, seed=args.seed
+                n=args.n,
+                classes=args.classes,
+                frames=frames,
+                difficulty=d,
+                seed=args.seed,
+                task=args.task,
+                persons=args.persons,
             )
             x = s.data.reshape(len(s), -1)
             train = is_training(s.names, "xsub")
@@ -95,7 +105,13 @@ def separability(args) -> None:
                 "logreg": LogisticRegression(C=0.1, max_iter=500),
                 "mlp": MLPClassifier((256,), early_stopping=True, max_iter=200, random_state=0),
             }
-            row = {"n": args.n, "frames": frames, "difficulty": d, "classes": args.classes}
+            row = {
+                "task": args.task,
+                "n": args.n,
+                "frames": frames,
+                "difficulty": d,
+                "classes": args.classes,
+            }
             row["n_train"], row["n_val"] = int(train.sum()), int((~train).sum())
             for name, clf in models.items():
                 pipe = make_pipeline(StandardScaler(), clf).fit(x[train], s.labels[train])

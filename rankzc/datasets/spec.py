@@ -7,7 +7,9 @@ Grammar::
 
 ``synthetic`` keys (see :mod:`rankzc.datasets.synthetic`): ``n`` samples
 (3000), ``classes`` (10), ``frames`` (32), ``seed`` (0), ``difficulty`` in
-[0, 1] (0.5), ``persons`` 1 or 2 (2), ``split`` ``xsub`` or ``xview`` (xsub).
+[0, 1] (0.5), ``persons`` 1 or 2 (2), ``split`` ``xsub`` or ``xview`` (xsub),
+``task`` ``actions`` or ``relations`` (actions; see
+:func:`rankzc.datasets.synthetic.generate`).
 
 ``ntu`` PATH is a directory of ``.skeleton`` files, a directory with
 ``{train,val}_data[_joint].npy`` (or with ``SPLIT`` subdirectories), a ``.npy``
@@ -47,6 +49,7 @@ SYNTHETIC_DEFAULTS: dict[str, Any] = {
     "difficulty": 0.5,
     "persons": 2,
     "split": "xsub",
+    "task": "actions",
 }
 NTU_KEYS: dict[str, type] = {"label": str, "missing": str, "frames": int}
 
@@ -66,7 +69,8 @@ class DataSpec:
         return dict(self.options)
 
     def __str__(self) -> str:
-        opts = ",".join(f"{k}={v}" for k, v in self.options)
+        # the default task is left out, so specs (and run keys) from before it stay the same
+        opts = ",".join(f"{k}={v}" for k, v in self.options if not (k == "task" and v == "actions"))
         if self.kind == "synthetic":
             return "synthetic" + (f":{opts}" if opts else "")
         parts = (
@@ -113,7 +117,14 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
             raise RankzcError(f"data spec {text!r}: split must be xsub or xview")
         if not 0.0 <= opts["difficulty"] <= 1.0:
             raise RankzcError(f"data spec {text!r}: difficulty must be in [0, 1]")
-        synthetic.action_pool(opts["classes"], opts["persons"])  # validates classes/persons
+        if opts["task"] not in synthetic.TASKS:
+            raise RankzcError(
+                f"data spec {text!r}: task must be one of {', '.join(synthetic.TASKS)}"
+            )
+        if opts["task"] == "relations":
+            synthetic.relation_classes(opts["classes"])  # validates classes
+        else:
+            synthetic.action_pool(opts["classes"], opts["persons"])  # validates classes/persons
         if opts["n"] < 2 or opts["frames"] < 2:
             raise RankzcError(f"data spec {text!r}: n and frames must be >= 2")
         return DataSpec("synthetic", split=opts["split"], options=tuple(opts.items()))
@@ -191,6 +202,7 @@ def _synthetic_set(options: tuple[tuple[str, Any], ...]) -> SkeletonSet:
         seed=o["seed"],
         difficulty=o["difficulty"],
         persons=o["persons"],
+        task=o.get("task", "actions"),
     )
 
 

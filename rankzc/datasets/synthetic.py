@@ -46,6 +46,12 @@ samples, 10 classes, 32 frames, cross-subject): a logistic regression on the
 flattened coordinates scores 0.998 / 0.975 / 0.836 / 0.631 / 0.498 on the
 validation part at ``d`` = 0 / 0.25 / 0.5 / 0.75 / 1 (chance 0.11).
 
+``task="relations"`` replaces the actions by classes that only relations define: an
+ordered pair of two sub-movements ("a hand raised forward, then a knee lifted" against
+the reverse; see :func:`_relations`), under the same view, sway, noise and drop-outs.
+Its measured separability and what the GCN-NAS network learns of it at the ``cpu``
+budget are in ``benchmarks/output/relations/README.md``.
+
 Classes: the first 20 are the named :data:`ACTIONS` (6 of them two-person
 interactions, with the partner facing the actor); more classes (up to
 :data:`MAX_CLASSES`) are procedural one-person actions, fixed per class number.
@@ -440,6 +446,81 @@ def action_pool(classes: int, persons: int = 2) -> list[tuple[str, bool, Callabl
     return (named + extra)[:classes]
 
 
+# ------------------------------------------------------------- the relations task
+#: Tasks of :func:`generate`: ``actions`` (named and procedural actions) and
+#: ``relations`` (classes defined only by which far-apart limbs move and in which
+#: order; see :func:`_relations`).
+TASKS = ("actions", "relations")
+
+# The relations task's sub-movements: name and angles (1-based joint, axis) ->
+# degrees; "side" moves pick the left or the right limb per sample.
+_SUBMOVES = (
+    ("a hand raised forward", {(9, 1): 120.0, (10, 1): 20.0}, True),
+    ("a knee lifted", {(17, 1): 75.0, (18, 1): -95.0}, True),
+    ("a bow", {(2, 1): -40.0, (21, 1): -25.0, (3, 1): -20.0}, False),
+    ("both arms spread", {(9, 2): _SIDE[9] * 80.0, (5, 2): _SIDE[5] * 80.0}, False),
+)
+# the left-side joint of each right-side joint used above
+_MIRROR = {9: 5, 10: 6, 17: 13, 18: 14}
+# Ordered pairs (first, second), each pair followed by its reverse.
+_PAIRS = tuple(p for i in range(4) for j in range(i + 1, 4) for p in ((i, j), (j, i)))
+RELATION_CLASSES = len(_PAIRS)
+
+
+def relation_classes(classes: int = RELATION_CLASSES) -> tuple[str, ...]:
+    """Names of the ``relations`` task's classes ``0 .. classes-1`` (at most 12).
+
+    Class ``2m`` is "A, then B" and class ``2m + 1`` "B, then A" for the ``m``-th
+    unordered pair of the four sub-movements, so any even number of classes holds
+    both orders of its pairs.
+    """
+    if not 2 <= classes <= RELATION_CLASSES:
+        raise RankzcError(
+            f"synthetic: task=relations has 2..{RELATION_CLASSES} classes, got {classes}"
+        )
+    return tuple(f"{_SUBMOVES[i][0]}, then {_SUBMOVES[j][0]}" for i, j in _PAIRS[:classes])
+
+
+def _relations(
+    rng: np.random.Generator, labels: np.ndarray, t: np.ndarray, amp: np.ndarray, d: float
+) -> dict:
+    r"""Joint angles (degrees, keyed like :class:`_Motion`) of the ``relations`` task.
+
+    A class is an ordered pair of two of four sub-movements (a hand raised
+    forward, a knee lifted, a bow, both arms spread; the hand and the knee on a
+    random side per sample): the first starts anywhere in the clip's first
+    half, the second ``0.2 .. 0.35`` of the clip later; each lasts 0.3 of the
+    clip (a :func:`_bump`). *Which* sub-movements happen is a first-order cue
+    that pooled features read; which came *first* is not: the network has to
+    compare the timing of two body parts (a hand and a knee are up to 9 bones
+    apart) before it pools over time and joints, so it depends on the temporal
+    receptive field and on the operators that join far joints.
+
+    Nuisances on top of :func:`generate`'s view, sway, noise and drop-outs: the
+    sides, the sizes (``x U(0.7, 1.3)`` on the sample's amplitude) and the
+    timing of the two sub-movements.
+    """
+    n = len(labels)
+    pairs = np.array(_PAIRS)[labels]  # (n, 2)
+    side = rng.integers(0, 2, (n, 1)).astype(bool)  # True: the left limb
+    start = rng.uniform(0.0, 0.5, (n, 1))
+    gap = rng.uniform(0.2, 0.35, (n, 1))
+    scale = amp * rng.uniform(0.7, 1.3, (n, 2))
+    first = _bump((t - start) / 0.3) * scale[:, :1]
+    second = _bump((t - start - gap) / 0.3) * scale[:, 1:]
+    out: dict = {}
+    for k, (_, angles, sided) in enumerate(_SUBMOVES):
+        prof = np.where(pairs[:, :1] == k, first, 0.0) + np.where(pairs[:, 1:] == k, second, 0.0)
+        for (joint, axis), deg in angles.items():
+            if sided:
+                left = (_MIRROR[joint], axis)
+                out[left] = out.get(left, 0.0) + np.where(side, deg * prof, 0.0)
+                out[(joint, axis)] = out.get((joint, axis), 0.0) + np.where(side, 0.0, deg * prof)
+            else:
+                out[(joint, axis)] = out.get((joint, axis), 0.0) + deg * prof
+    return out
+
+
 # ----------------------------------------------------------------------- geometry
 def _rot_y(a: np.ndarray) -> np.ndarray:
     c, s = np.cos(a), np.sin(a)
@@ -527,6 +608,7 @@ def generate(
     difficulty: float = 0.5,
     persons: int = 2,
     threads: int | None = None,
+    task: str = "actions",
 ) -> SkeletonSet:
     """Generate ``n`` synthetic actions; same arguments give identical arrays.
 
@@ -543,7 +625,13 @@ def generate(
         raise RankzcError(f"synthetic: persons must be 1 or 2, got {persons}")
     if not 0.0 <= difficulty <= 1.0:
         raise RankzcError(f"synthetic: difficulty must be in [0, 1], got {difficulty}")
-    pool = action_pool(classes, persons)
+    if task not in TASKS:
+        raise RankzcError(f"synthetic: task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "relations":
+        names = relation_classes(classes)
+        pool = [(name, False, None) for name in names]
+    else:
+        pool = action_pool(classes, persons)
     # Subjects: overall scale, limb proportions and motion style, fixed per id.
     srng = np.random.default_rng([seed, 7919])
     subject_table = (
@@ -558,7 +646,7 @@ def generate(
     def run(block: tuple[int, slice]) -> None:
         b, sl = block
         rng = np.random.default_rng([seed, b])
-        meta[sl] = _block(x[sl], rng, pool, float(difficulty), subject_table)
+        meta[sl] = _block(x[sl], rng, pool, float(difficulty), subject_table, task)
 
     workers = threads or min(4, os.cpu_count() or 1)
     if workers > 1 and len(blocks) > 1:
@@ -586,7 +674,12 @@ def generate(
 
 
 def _block(
-    x: np.ndarray, rng: np.random.Generator, pool: list, d: float, subject_table: tuple
+    x: np.ndarray,
+    rng: np.random.Generator,
+    pool: list,
+    d: float,
+    subject_table: tuple,
+    task: str = "actions",
 ) -> np.ndarray:
     """Fill ``x`` ``(n, 3, T, 25, M)`` with actions; return (label, subject, camera, rep) rows."""
     n, _, frames, _, persons = x.shape
@@ -631,9 +724,11 @@ def _block(
             ang[_DOF_COL[j], axis, idx] += np.radians(val, dtype=f32) * w
 
     # Main motion per class, then a blended distractor class ("class overlap").
+    if task == "relations":
+        add(ang_a, _relations(rng, labels, t, amp, d), np.arange(n), 1.0)
     distract = rng.integers(0, classes, n)
     w_dis = rng.uniform(0.0, 1.5 * d, n).astype(f32)
-    for k in range(classes):
+    for k in range(classes if task == "actions" else 0):
         fn = pool[k][2]
         for lab, weight in ((labels, None), (distract, w_dis)):
             idx = np.flatnonzero(lab == k)
