@@ -8,6 +8,15 @@ Two shapes are accepted:
 A record holds ``val_accuracy`` (percent) and one entry per proxy, either
 ``{"score": s, "time": t}`` or a bare number; ``idx`` and ``arch`` are kept as extra
 fields. The architecture string and, where it is one, its integer tuple are stored.
+
+The search space is, in this order: ``--space``, the file's space level, the file name
+(``zc_<space>[_<dataset>].json``, e.g. ``zc_transbench101_micro.json``), the encodings'
+shape (:func:`_space_from_content`), else ``unknown``. The suite's spaces and encodings
+(NASLib's): ``nasbench101`` flat tuples (the ``n x n`` adjacency matrix, then ``n`` op
+indices), ``nasbench201`` and ``transbench101_micro`` 6-tuples of edge ops,
+``transbench101_macro`` 6-tuples of block codes (0-padded), ``nasbench301`` compact
+genotypes ``[[(input, op) x 8], [(input, op) x 8]]``. Accuracies are percentages, the
+suite's unit (see :func:`import_nbsz`).
 """
 
 from __future__ import annotations
@@ -36,7 +45,50 @@ SOURCE = "nas-bench-suite-zero"
 #: the suite's accuracies are percentages (``val_accuracy`` 93.5 = 93.5 %)
 FORMAT_UNIT = "percent"
 _NON_PROXY = {"idx", "arch", "val_accuracy", "test_accuracy", "train_time", "valid_accuracy"}
-_FILE_NAME = re.compile(r"^zc_(?P<space>[a-z0-9]+?)_(?P<dataset>.+)\.json$")
+#: the suite's search spaces (``zc_<space>.json``) and the names rankzc stores them under
+SPACES = (
+    "nasbench101",
+    "nasbench201",
+    "nasbench301",
+    "transbench101_micro",
+    "transbench101_macro",
+)
+_FILE_NAME = re.compile(
+    r"^zc_(?P<space>" + "|".join(SPACES) + r"|[a-z0-9]+?)(?:_(?P<dataset>.+))?\.json$"
+)
+
+
+def _space_from_content(encodings: list[str]) -> str | None:
+    """The suite space the encodings' shape names, where only one fits.
+
+    Compact genotypes (two cells of eight pairs): ``nasbench301``; ``n*n + n`` integers
+    whose first ``n*n`` are a 0/1 strictly upper-triangular matrix (3 <= n <= 7), first op
+    ``input`` (0) and last ``output`` (1): ``nasbench101``; 6-tuples of 0..4:
+    ``nasbench201``. TransNAS-Bench-101 tuples have NAS-Bench-201's shape, so its space
+    comes from the file name (``zc_transbench101_micro.json``) or ``--space``.
+    """
+    from rankzc.ranking.graphs import _flat_ints, _is_darts, _literal, _nb101_size
+
+    values = [_literal(e) for e in encodings[:200]]
+    if values and all(_is_darts(v) for v in values):
+        return "nasbench301"
+    flat = [_flat_ints(v) for v in values]
+    if not flat or any(f is None for f in flat):
+        return None
+
+    def nb101(f: list[int]) -> bool:
+        n = _nb101_size(len(f))
+        if n is None or n < 3:
+            return False
+        m = f[: n * n]
+        upper = all(m[i * n + j] == 0 for i in range(n) for j in range(i + 1))
+        return set(m) <= {0, 1} and upper and f[n * n] == 0 and f[-1] == 1
+
+    if all(nb101(f) for f in flat):
+        return "nasbench101"
+    if all(len(f) == 6 and set(f) <= set(range(5)) for f in flat):
+        return "nasbench201"
+    return None
 
 
 def _is_record(value: Any) -> bool:
@@ -114,10 +166,17 @@ def import_nbsz(
     start = time.perf_counter()
     data = read_json(path)
     found_space, dataset, table = _select(data, path, dataset)
-    m = _FILE_NAME.match(path.name)
-    space = space or found_space or (m.group("space") if m else None) or "unknown"
     if not isinstance(table, dict) or not table:
         raise RankzcError(f"{path}: dataset {dataset!r} holds no architectures")
+    m = _FILE_NAME.match(path.name)
+    encodings = [str(r.get("arch", k)) if isinstance(r, dict) else str(k) for k, r in table.items()]
+    space = (
+        space
+        or found_space
+        or (m.group("space") if m else None)
+        or _space_from_content(encodings)
+        or "unknown"
+    )
     records, keys = [], []
     for key, rec in table.items():
         where = f"{path}: {dataset}/{key}"

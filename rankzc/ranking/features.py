@@ -6,8 +6,11 @@ Feature sets:
 * ``arch``: the architecture's encoding. For ``gcn-nas`` it is
   :meth:`rankzc.space.Architecture.encoding` (80 switches padded to 10 blocks, depth,
   8 operator counts). For other spaces (NAS-Bench-Suite-Zero stores integer-tuple strings
-  such as ``"(0, 2, 3, 2, 3, 1)"``) it is a positional one-hot: column ``pos<k>=<v>`` is 1
-  when position ``k`` holds ``v``;
+  such as ``"(0, 2, 3, 2, 3, 1)"``, and NAS-Bench-301's compact genotype, flattened to 32
+  integers) it is a positional one-hot: column ``pos<k>=<v>`` is 1 when position ``k``
+  holds ``v``. For NAS-Bench-101, -301 and TransNAS-Bench-101 micro/macro the columns carry
+  the graph rule as a prefix (``nasbench101.pos3=1``) so that the ``gnn`` ranker, which
+  reads only the columns, builds the right graph;
 * ``graph``: simple properties of the architecture graph (operation counts, input-to-output
   path lengths, per-operation path counts; for GCN-NAS also the mean depth position and the
   fraction of blocks of every operator), see :mod:`rankzc.ranking.graphs`. A space whose
@@ -35,6 +38,8 @@ __all__ = [
     "feature_matrix",
     "arch_features",
     "parse_tuple",
+    "flat_encoding",
+    "unflatten_encoding",
     "is_proxy_column",
     "encoding_features",
     "parse_proxy_list",
@@ -46,7 +51,7 @@ FEATURE_SETS = ("proxies", "arch", "graph", "all")
 
 #: names of architecture-encoding and graph-feature columns (anything else is a proxy)
 _ARCH_COLUMN = re.compile(
-    r"^(pos\d+=-?\d+|b\d{2}_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|depth"
+    r"^((?:[a-z0-9_]+\.)?pos\d+=-?\d+|b\d{2}_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|depth"
     r"|n_(L1|Ln4|L4|L3|L2|M_S|M_T|M_ST)|g_.+)$"
 )
 
@@ -93,26 +98,79 @@ def _gcn_encoding(encodings: Sequence[str]) -> pd.DataFrame:
     )
 
 
+#: graph rules whose ``arch`` columns carry the rule as a prefix (``nasbench301.pos3=2``),
+#: so that a ranker (``gnn``) reading the columns knows the space; NAS-Bench-201 and spaces
+#: without a graph form keep the plain ``pos<k>=<v>`` names
+PREFIXED_KINDS = ("nasbench101", "nasbench301", "transbench101_micro", "transbench101_macro")
+_PREFIXED = re.compile(r"^(?:(?P<kind>[a-z0-9_]+)\.)?pos(?P<k>\d+)=(?P<v>-?\d+)$")
+
+
+def flat_encoding(text: str, kind: str | None) -> tuple[int, ...]:
+    """The integer tuple of an encoding: NAS-Bench-301's compact genotype (two cells of
+    eight ``(input, op)`` pairs) flattened cell by cell, pair by pair; else the tuple."""
+    if kind == "nasbench301":
+        from rankzc.ranking.graphs import _is_darts, _literal
+
+        value = _literal(text)
+        if not _is_darts(value):
+            raise RankzcError(
+                f"encoding {str(text)[:60]!r}: expected NAS-Bench-301's compact genotype, "
+                "two cells of eight (input node, operation) pairs"
+            )
+        return tuple(int(v) for cell in value for pair in cell for v in pair)
+    return parse_tuple(text)
+
+
+def unflatten_encoding(values: Sequence[int], kind: str | None) -> str:
+    """Inverse of :func:`flat_encoding`: the encoding string a graph rule reads."""
+    if kind == "nasbench301":
+        if len(values) != 32:
+            raise RankzcError(f"nasbench301: expected 32 integers, got {len(values)}")
+        pairs = [(int(values[i]), int(values[i + 1])) for i in range(0, 32, 2)]
+        return str([pairs[:8], pairs[8:]])
+    return str(tuple(int(v) for v in values))
+
+
+def arch_kind(encodings: Sequence[str], space: str, dataset: str | None = None) -> str | None:
+    """The prefixed graph rule (:data:`PREFIXED_KINDS`) of ``space``, else None."""
+    from rankzc.ranking.graphs import graph_space
+
+    try:
+        kind = graph_space(space, list(encodings), dataset)
+    except RankzcError:
+        return None
+    return kind if kind in PREFIXED_KINDS else None
+
+
 def arch_features(
-    encodings: Sequence[str] | pd.Series, space: str, columns: Iterable[str] | None = None
+    encodings: Sequence[str] | pd.Series,
+    space: str,
+    columns: Iterable[str] | None = None,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
     """Encoding features of architectures of ``space``.
 
-    For tuple-encoded spaces, ``columns`` (names ``pos<k>=<v>``, e.g. from a fitted ranker)
-    fixes the one-hot columns; without it every (position, value) seen is a column.
+    For tuple-encoded spaces, ``columns`` (names ``[<kind>.]pos<k>=<v>``, e.g. from a
+    fitted ranker) fixes the one-hot columns; without it every (position, value) seen is
+    a column. NAS-Bench-301 genotypes are flattened first (:func:`flat_encoding`).
     """
     index = encodings.index if isinstance(encodings, pd.Series) else None
     encodings = [str(e) for e in encodings]
     if space == "gcn-nas":
         out = _gcn_encoding(encodings)
     else:
-        tuples = [parse_tuple(e) for e in encodings]
         if columns is None:
+            kind = arch_kind(encodings, space, dataset) if encodings else None
+            tuples = [flat_encoding(e, kind) for e in encodings]
             seen = sorted({(k, v) for t in tuples for k, v in enumerate(t)})
-            cols = [f"pos{k}={v}" for k, v in seen]
+            prefix = f"{kind}." if kind else ""
+            cols = [f"{prefix}pos{k}={v}" for k, v in seen]
         else:
-            cols = [c for c in columns if c.startswith("pos") and "=" in c]
-        keys = [tuple(int(p) for p in c[3:].split("=")) for c in cols]
+            cols = [c for c in columns if _PREFIXED.match(str(c))]
+            kinds = {_PREFIXED.match(c).group("kind") for c in cols}
+            kind = next(iter(kinds)) if len(kinds) == 1 else None
+            tuples = [flat_encoding(e, kind) for e in encodings]
+        keys = [(int(m.group("k")), int(m.group("v"))) for m in map(_PREFIXED.match, cols)]
         data = np.zeros((len(tuples), len(cols)))
         for r, t in enumerate(tuples):
             for c, (k, v) in enumerate(keys):
@@ -142,7 +200,7 @@ def encoding_features(
 
     parts = []
     if features in ("arch", "all"):
-        parts.append(arch_features(encodings, space, columns=columns))
+        parts.append(arch_features(encodings, space, columns=columns, dataset=dataset))
     want_graph = features == "graph" or (
         features == "all" and (columns is None or any(str(c).startswith("g_") for c in columns))
     )
@@ -160,7 +218,7 @@ def encoding_features(
         wanted = [c for c in columns if not is_proxy_column(c)]
         missing = [c for c in wanted if c not in out.columns]
         for c in missing:  # one-hot columns of values never seen are 0
-            if c.startswith("pos"):
+            if _PREFIXED.match(c):
                 out[c] = 0.0
         out = out.loc[:, [c for c in wanted if c in out.columns]]
     return out

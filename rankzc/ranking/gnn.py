@@ -23,9 +23,10 @@ dropout) rather than tuned to a benchmark.
 
 The graph comes from the architecture columns of ``X``, so ``gnn`` needs ``--features
 arch``, ``graph`` + ``arch`` or ``all``: for GCN-NAS the switch columns ``bNN_<op>``, for
-tuple-encoded spaces the one-hot columns ``pos<k>=<v>``. ``space`` names the graph rule
-(:data:`rankzc.ranking.graphs.GRAPH_SPACES`); ``"auto"`` infers it from the columns
-(GCN-NAS switches, else 6-position tuples of 0..4 as NAS-Bench-201). Seeded and
+tuple-encoded spaces the one-hot columns ``[<space>.]pos<k>=<v>``. ``space`` names the graph
+rule (:data:`rankzc.ranking.graphs.GRAPH_SPACES`); ``"auto"`` infers it from the columns
+(GCN-NAS switches, the prefix of NAS-Bench-101/-301 and TransNAS-Bench-101 columns, else
+6-position tuples of 0..4 as NAS-Bench-201). Seeded and
 deterministic on CPU.
 """
 
@@ -43,7 +44,7 @@ from rankzc.ranking.preprocessing import ProxyPreprocessor
 
 __all__ = ["GNNRanker", "encodings_from_columns"]
 
-_POS = re.compile(r"^pos(\d+)=(-?\d+)$")
+_POS = re.compile(r"^(?:([a-z0-9_]+)\.)?pos(\d+)=(-?\d+)$")
 #: (kind, vocabulary, encoding) -> (node features, edge index): cross-validation builds the
 #: same graphs once per fold otherwise (tensors are never modified in place)
 _GRAPH_CACHE: dict = {}
@@ -54,7 +55,9 @@ _SWITCH = re.compile(r"^b(\d{2})_(.+)$")
 def encodings_from_columns(X: np.ndarray, names: list[str]) -> tuple[list[str], str]:
     """Architecture strings rebuilt from encoding columns, and the kind of encoding.
 
-    Returns ``(encodings, "gcn-nas" | "tuple")``.
+    Returns ``(encodings, kind)``: ``"gcn-nas"``, the graph rule named by prefixed columns
+    (``nasbench301.pos3=2``, :data:`rankzc.ranking.features.PREFIXED_KINDS`), or
+    ``"tuple"`` for plain ``pos<k>=<v>`` columns (NAS-Bench-201).
     """
     from rankzc.space import OPS, Architecture
 
@@ -72,23 +75,33 @@ def encodings_from_columns(X: np.ndarray, names: list[str]) -> tuple[list[str], 
             bits = [[X[r, cols[(b, op)]] > 0.5 for op in OPS] for b in range(1, d + 1)]
             out.append(str(Architecture(tuple(tuple(b) for b in bits))))
         return out, "gcn-nas"
+    from rankzc.ranking.features import unflatten_encoding
+
     pos = [(k, _POS.match(n)) for k, n in enumerate(names)]
-    pos = [(k, int(m.group(1)), int(m.group(2))) for k, m in pos if m]
+    pos = [(k, m.group(1), int(m.group(2)), int(m.group(3))) for k, m in pos if m]
     if not pos:
         raise RankzcError(
             "gnn: needs the architecture encoding columns (use --features arch or all)"
         )
-    length = max(p for _, p, _ in pos) + 1
+    kinds = {kind for _, kind, _, _ in pos}
+    if len(kinds) > 1:
+        raise RankzcError(f"gnn: encoding columns of several spaces {sorted(map(str, kinds))}")
+    kind = next(iter(kinds))
+    length = max(p for _, _, p, _ in pos) + 1
     out = []
     for r in range(len(X)):
         values = [None] * length
-        for k, p, v in pos:
+        for k, _, p, v in pos:
             if X[r, k] > 0.5:
                 values[p] = v
-        if any(v is None for v in values):
+        # encodings of several lengths (NAS-Bench-101 cells of 3..7 vertices): a shorter
+        # one holds no value past its end
+        while values and values[-1] is None:
+            values.pop()
+        if not values or any(v is None for v in values):
             raise RankzcError("gnn: an architecture holds a value its encoding columns do not know")
-        out.append(str(tuple(values)))
-    return out, "tuple"
+        out.append(unflatten_encoding(values, kind))
+    return out, kind or "tuple"
 
 
 def _net(n_node: int, n_proxy: int, hidden: int, layers: int, dropout: float):
@@ -194,8 +207,8 @@ class GNNRanker(BaseRanker):
                     f"got {self.space!r}"
                 )
             return self.space
-        if enc_kind == "gcn-nas":
-            return "gcn-nas"
+        if enc_kind == "gcn-nas" or enc_kind in GRAPH_SPACES:
+            return enc_kind
         return graph_space("", encodings)
 
     def _graphs(self, X: np.ndarray, Z: np.ndarray | None, y: np.ndarray | None):
@@ -339,8 +352,8 @@ class GNNRanker(BaseRanker):
         seen: set[int] = set()
         for k, n in enumerate(names):
             m = _POS.match(n)
-            if m and int(m.group(1)) not in seen:
-                seen.add(int(m.group(1)))
+            if m and int(m.group(2)) not in seen:
+                seen.add(int(m.group(2)))
                 row[0, k] = 1.0
         return row
 
