@@ -351,12 +351,13 @@ def test_refused_build_leaves_the_holders_lock_and_files(tmp_path):
     """In one process too: a refused build_lock removes nothing (before: the lock file)."""
     from rankzc.errors import RankzcError
     from rankzc.training.runner import build_lock
+    from rankzc.writelock import lock_path
 
     out = tmp_path / "l.db"
     with build_lock(out) as ckdir:
         inflight = ckdir / ".a.pt.123.tmp"  # the holder's checkpoint being written
         inflight.write_bytes(b"x")
-        lock = ckdir / "lock"
+        lock = lock_path(out)
         ino = lock.stat().st_ino
         for _ in range(2):
             with pytest.raises(RankzcError, match="another build"), build_lock(out):
@@ -364,3 +365,4 @@ def test_refused_build_leaves_the_holders_lock_and_files(tmp_path):
         assert lock.stat().st_ino == ino and inflight.exists()
         inflight.unlink()
     assert not checkpoint_dir(out).exists()  # the holder cleaned up after itself
+    assert not lock.exists()

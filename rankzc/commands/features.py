@@ -153,10 +153,12 @@ def _fill_store(path: Path, settings, quiet: bool) -> None:
     from rankzc.proxies.features import iter_scores
     from rankzc.space import SPACE, Architecture
     from rankzc.store import Benchmark
+    from rankzc.writelock import store_lock
 
     if not path.exists():
         raise RankzcError(f"{path}: benchmark store not found")
-    with Benchmark.open(path) as bench:
+    Benchmark.open(path, readonly=True).close()  # a store, before any lock file is made
+    with store_lock(path, "features", option="--benchmark"), Benchmark.open(path) as bench:
         if bench.meta.get("space") not in (None, SPACE):
             raise RankzcError(
                 f"{path}: space {bench.meta.get('space')!r} is not {SPACE!r}; "

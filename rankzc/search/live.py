@@ -24,12 +24,10 @@ batch) must be the same as the first run; a larger budget continues the search.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from rankzc.search.pool import Pool, feasible_ids, score_pool
 from rankzc.search.strategies import PredictorStrategy, RankerStrategy, Strategy, prepare
 from rankzc.space import SPACE, sample_architectures
 from rankzc.store import Benchmark, config_hash
+from rankzc.writelock import StoreLock, store_lock
 
 SIZE_PROXIES = ("params", "flops")
 
@@ -169,23 +168,6 @@ class LiveSearch:
             )
 
     # ------------------------------------------------------------------ running
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        path = self.out.with_name(self.out.name + ".search-lock")
-        fh = open(path, "a+")
-        try:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RankzcError(
-                    f"--out {self.out}: another search is writing this store"
-                ) from None
-            yield
-        finally:
-            fh.close()
-            with contextlib.suppress(OSError):
-                path.unlink()
-
     def run(
         self, strategies: Sequence[Strategy], budget: Budget, seeds: Sequence[int]
     ) -> list[Trace]:
@@ -195,9 +177,17 @@ class LiveSearch:
         run, and (with --max-params / --max-flops) that some sampled candidate meets the
         limits (their sizes are computed first, in memory).
         """
-        from rankzc.training.data import load_train_data
 
         self.check(strategies, budget)
+        # the store's write lock first: a refused search reads and touches nothing more
+        with store_lock(self.out, "search") as lock:
+            return self._run_locked(strategies, budget, seeds, lock)
+
+    def _run_locked(
+        self, strategies: Sequence[Strategy], budget: Budget, seeds: Sequence[int], lock: StoreLock
+    ) -> list[Trace]:
+        from rankzc.training.data import load_train_data
+
         names = self.names(strategies)
         if self.out.exists():
             with Benchmark.open(self.out, readonly=True) as bench:
@@ -209,12 +199,10 @@ class LiveSearch:
         data = load_train_data(self.config.data)
         record = self.settings(names)
         traces = []
-        with (
-            self._lock(),
-            Benchmark.create(
-                self.out, space=SPACE, dataset=self.config.data, source="rankzc search"
-            ) as bench,
-        ):
+        self._held = lock  # re-entered by the builds that train candidates
+        with Benchmark.create(
+            self.out, space=SPACE, dataset=self.config.data, source="rankzc search"
+        ) as bench:
             bench.set_meta(proxy_settings=json.dumps(record, sort_keys=True))
             for seed, archs in pools.items():
                 self._register(bench, archs)
@@ -391,6 +379,7 @@ class LiveSearch:
                 progress=False,
                 data=data,
                 model_fn=self.model_fn,
+                lock=self._held,
             )
             runs = bench.runs()
             runs = runs[(runs["config_hash"] == cfg_hash) & (runs["seed"] == int(self.seed))]

@@ -35,15 +35,14 @@ record):
   failed with the reason and the build goes on; its checkpoint (the last good epoch)
   is kept, so that ``retry_failed`` (``--retry-failed``) continues it, e.g. on a
   machine with more memory;
-* a lock file stops two builds writing the same store at once.
+* the store's write lock (``<out>.lock``, :mod:`rankzc.writelock`) stops two writers
+  (builds, searches, ``features``) writing the same store at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +66,7 @@ from rankzc.training.trainer import (
     describe_error,
     resolve_device,
 )
+from rankzc.writelock import StoreLock, store_lock
 
 EXECUTORS = ("local", "ray")
 
@@ -201,50 +201,30 @@ class StoreWriter:
 
 
 @contextlib.contextmanager
-def build_lock(out: Path) -> Iterator[Path]:
-    """Hold an OS lock (``flock``) on ``<out>.ckpt/lock`` for the build's life.
+def build_lock(out: Path, held: StoreLock | None = None) -> Iterator[Path]:
+    """Hold the store's write lock (:func:`rankzc.writelock.store_lock`, ``<out>.lock``)
+    for the build's life; yields the checkpoint folder ``<out>.ckpt``.
 
     A build that cannot take the lock is refused and touches nothing. Only the holder
     cleans up: temporary checkpoint files left by a killed build, then (still holding
-    the lock) the lock file and the folder when no checkpoint is left. A process that
-    opened the lock file just before the holder removed it sees, after locking, that
-    its file is no longer the one at ``lock`` and starts over, so two builds can never
-    hold locks on two different files.
+    the lock) the folder when no checkpoint is left. ``held``: the lock of a live
+    search training its candidates into ``out`` (re-entered, not refused).
     """
     ckdir = checkpoint_dir(out)
-    lock = ckdir / "lock"
-    while True:
+    with store_lock(out, "build", held=held):
         try:
             ckdir.mkdir(exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except FileNotFoundError:
-            if not ckdir.parent.is_dir():
-                raise RankzcError(f"--out {out}: directory {ckdir.parent} does not exist") from None
-            continue  # the holder removed the folder between mkdir and open
         except OSError as err:
-            raise RankzcError(f"--out {out}: cannot create {lock} ({err.strerror})") from None
+            raise RankzcError(f"--out {out}: cannot create {ckdir} ({err.strerror})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RankzcError(f"--out {out}: another build is writing this store") from None
-        try:
-            current = os.stat(lock)
-        except FileNotFoundError:
-            current = None
-        if current is not None and os.path.samestat(os.fstat(fd), current):
-            break
-        os.close(fd)  # locked a lock file its holder has just removed: try again
-    try:
-        # With the lock held no other build is alive: a temporary file is a kill's leftover.
-        for stale in ckdir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-        yield ckdir
-    finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()  # removed while still locked (see above)
-            ckdir.rmdir()  # only when no checkpoint is left
-        os.close(fd)
+            # With the lock held no other build is alive: a temporary file is a kill's leftover.
+            for stale in ckdir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+            yield ckdir
+        finally:
+            with contextlib.suppress(OSError):
+                (ckdir / "lock").unlink(missing_ok=True)  # left by an older rankzc
+                ckdir.rmdir()  # only when no checkpoint is left
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -417,6 +397,7 @@ def build_benchmark(
     data: TrainData | None = None,
     model_fn: Callable | None = None,
     allow_mixed_config: bool = False,
+    lock: StoreLock | None = None,
 ) -> BuildSummary:
     """Train ``archs`` under ``config`` into the store ``out`` (created if missing).
 
@@ -428,7 +409,8 @@ def build_benchmark(
     notebooks; ``progress``: None = bars on a terminal, one-line reports on stderr
     otherwise (:mod:`rankzc.progress`), False = silent.
     A store holding runs of another configuration is refused unless
-    ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`).
+    ``allow_mixed_config`` (:meth:`~rankzc.store.Benchmark.check_config`). ``lock``: the
+    store lock a live search already holds on ``out`` (:mod:`rankzc.writelock`).
     """
     t0 = time.perf_counter()
     out = check_output(out)
@@ -448,7 +430,7 @@ def build_benchmark(
         data = load_train_data(config.data)
     summary = BuildSummary(out, total=len(plan))
     with (
-        build_lock(out) as ckdir,
+        build_lock(out, held=lock) as ckdir,
         Benchmark.create(
             out, space=SPACE, dataset=config.data, source="rankzc bench build"
         ) as bench,
