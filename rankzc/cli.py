@@ -4,6 +4,12 @@ Commands live in :mod:`rankzc.commands`, one module per topic; every module
 there that defines ``COMMANDS`` is registered here. User mistakes
 (:class:`~rankzc.errors.RankzcError`, missing files) are shown as one line
 ``Error: ...`` with exit code 1; set ``RANKZC_DEBUG=1`` to see the traceback.
+
+Exit codes: 0 success; 1 an error (bad input, a missing file, nothing could be computed);
+2 a usage error (an unknown option, or a choice of options that cannot work, refused
+before any work: :class:`~rankzc.errors.UsageError`); 3 the results were printed but part
+of the work failed (:class:`~rankzc.errors.PartialFailure`, e.g. a model in
+``evaluate --models`` that could not be fitted; ``--keep-going`` exits 0 instead).
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ class _Group(click.Group):
             if os.environ.get("RANKZC_DEBUG"):
                 raise
             msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise click.ClickException(msg) from None
+            exc = click.ClickException(msg)
+            exc.exit_code = getattr(err, "exit_code", 1)
+            raise exc from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,6 +11,20 @@ class RankzcError(ValueError):
     """Bad input or a user mistake; ``str(err)`` names the file, field or rule at fault."""
 
 
+class UsageError(RankzcError):
+    """A choice of options that cannot work (e.g. a model that cannot read the chosen
+    features), refused before any work: exit code 2, like click's usage errors."""
+
+    exit_code = 2
+
+
+class PartialFailure(RankzcError):
+    """Some of the requested work failed after the rest was reported (e.g. a model that
+    could not be fitted on the data): exit code 3."""
+
+    exit_code = 3
+
+
 class StoreError(RankzcError):
     """A benchmark store that cannot be opened, read or written."""
 

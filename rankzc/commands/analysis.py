@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -86,14 +87,15 @@ def _print_single(report: dict) -> None:
         rows,
         title=f"Single proxies {when} (n = {report['n']})",
     )
-    print_table(
-        ["baseline", "spearman", "kendall"],
-        [
-            [name, fmt_num(r["spearman"]), fmt_num(r["kendall"])]
-            for name, r in report["baselines"].items()
-        ],
-        title="Trivial baselines",
-    )
+    if report["baselines"]:  # a store without depth, params or flops has none
+        print_table(
+            ["baseline", "spearman", "kendall"],
+            [
+                [name, fmt_num(r["spearman"]), fmt_num(r["kendall"])]
+                for name, r in report["baselines"].items()
+            ],
+            title="Trivial baselines",
+        )
     within = report.get("within_depth")
     if within:
         depths = list(within)
@@ -109,22 +111,21 @@ def _print_single(report: dict) -> None:
 
 
 def _print_noise(noise: dict) -> None:
+    """The label noise, measured (repeated seeds) and bounded (binomial); the ceiling
+    they imply is printed once, in the verdict (:func:`_ceiling`)."""
     from rich.console import Console
 
     console = Console(highlight=False)
     rep = noise.get("repeats")
     if rep:
         lo, hi = rep["seed_to_seed_ci95"]
-        clo, chi = rep["ceiling_ci95"]
         rlo, rhi = rep["reliability_ci95"]
         console.print(
             f"Label noise: seed-to-seed Spearman {fmt_num(rep['seed_to_seed_spearman'], 3)} "
             f"[{fmt_num(lo, 3)}, {fmt_num(hi, 3)}] over {noise['n_repeated']} architectures "
             f"with repeated runs; reliability of the mean label "
             f"({noise['runs_per_architecture']:.2f} runs on average, Spearman-Brown) "
-            f"{fmt_num(rep['reliability'], 3)} [{fmt_num(rlo, 3)}, {fmt_num(rhi, 3)}]; "
-            f"ceiling for any ranker's Spearman ~ {fmt_num(rep['ceiling'], 3)} "
-            f"[{fmt_num(clo, 3)}, {fmt_num(chi, 3)}]",
+            f"{fmt_num(rep['reliability'], 3)} [{fmt_num(rlo, 3)}, {fmt_num(rhi, 3)}]",
             highlight=False,
         )
     else:
@@ -135,16 +136,130 @@ def _print_noise(noise: dict) -> None:
             f"Binomial bound: a validation set of {b['validation_size']} "
             f"({noise['validation_size_source']}) gives label noise sd >= "
             f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: at least "
-            f"{100 * b['noise_share_at_least']:.0f}% of the label variance is noise, "
-            f"ceiling <= {b['ceiling_at_most']:.3f}",
+            f"{100 * b['noise_share_at_least']:.0f}% of the label variance is noise",
             highlight=False,
         )
+
+
+def _finite_positive(value) -> bool:
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _ceiling(noise: dict | None) -> dict | None:
+    """The one ceiling on any ranker's Spearman that applies: the one measured from
+    repeated seeds when it can be estimated, else the binomial upper bound; None when
+    neither can be computed."""
+    noise = noise or {}
+    rep = noise.get("repeats")
+    if rep and _finite_positive(rep.get("ceiling")):
+        lo, hi = rep.get("ceiling_ci95") or [None, None]
+        return {
+            "value": rep["ceiling"],
+            "ci95": [lo, hi],
+            "source": "repeated seeds",
+            "text": f"~ {fmt_num(rep['ceiling'], 3)} [{fmt_num(lo, 3)}, {fmt_num(hi, 3)}] "
+            f"(label noise measured on {noise.get('n_repeated')} architectures trained under "
+            "more than one seed)",
+        }
+    b = noise.get("binomial")
+    if b and _finite_positive(b.get("ceiling_at_most")):
+        why = (
+            "the repeated runs are too few or disagree to measure it"
+            if rep
+            else "no architecture was trained under more than one seed"
+        )
+        return {
+            "value": b["ceiling_at_most"],
+            "ci95": None,
+            "source": "binomial bound",
+            "text": f"<= {b['ceiling_at_most']:.3f} (binomial bound of a validation set of "
+            f"{b['validation_size']}; {why})",
+        }
+    return None
+
+
+def _verdict(result: dict) -> list[str]:
+    """The findings in words: the best model against the strongest baseline (difference,
+    interval, p, distinguishable or not) and the one ceiling that applies."""
+    lines = []
+    models = {m: r for m, r in (result.get("models") or {}).items() if not r.get("failed")}
+    ranked = [
+        (m, r) for m, r in models.items() if _finite_positive(abs(r.get("spearman_mean") or 0))
+    ]
+    if ranked and not result.get("cv_skipped"):
+        best, r = max(ranked, key=lambda kv: kv[1]["spearman_mean"])
+        cv = result.get("cv", {})
+        text = (
+            f"Verdict: the best ranker is {best} (held-out Spearman "
+            f"{fmt_num(r['spearman_mean'], 3)} ± {fmt_num(r.get('spearman_std'), 3)}, "
+            f"{cv.get('description', '')})"
+        )
+        vs = r.get("vs_baseline")
+        strongest = result.get("strongest_baseline")
+        if not vs or strongest is None:
+            text += "; no baseline could be computed to compare it with."
+        else:
+            ref = (result.get("cv_baselines") or {}).get(strongest, {}).get("spearman_mean")
+            lo, hi = vs.get("ci95") or [None, None]
+            p = vs.get("p_value")
+            diff = (
+                f"Δ {fmt_num(vs.get('mean_diff'), 3)} "
+                if not _finite(p)
+                else f"Δ {vs['mean_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], p = {p:.2g}"
+            )
+            text += f"; against the strongest baseline, {strongest} ({fmt_num(ref, 3)}): {diff}"
+            if not _finite(p):
+                text += " (in-sample figures, no test)."
+            elif p < 0.05 and vs["mean_diff"] > 0:
+                text += f": better than {strongest} (p < 0.05)."
+            elif p < 0.05:
+                text += f": worse than {strongest} (p < 0.05)."
+            else:
+                text += f": not distinguishable from {strongest}."
+        lines.append(text)
+    elif (models or result.get("models")) and not result.get("cv_skipped"):
+        lines.append("Verdict: no ranker could be evaluated (see the failures above).")
+    else:
+        single = _single_rows(result)
+        if single:
+            name, r = single[0]
+            lo, hi = r["ci95"]
+            sure = (
+                "its 95% interval excludes 0"
+                if _finite(lo) and _finite(hi) and (lo > 0 or hi < 0)
+                else "its 95% interval includes 0"
+            )
+            lines.append(
+                f"Verdict: the strongest single proxy is {name} (Spearman "
+                f"{fmt_num(r['spearman'], 3)} [{fmt_num(lo, 3)}, {fmt_num(hi, 3)}]; {sure}); "
+                + (
+                    "rankers not compared: too few labelled architectures."
+                    if result.get("cv_skipped")
+                    else "compare rankers with baselines on held-out folds with --models all."
+                )
+            )
+    ceiling = _ceiling(result.get("label_noise"))
+    if ceiling is not None:
+        lines.append(f"Ceiling for any ranker's Spearman: {ceiling['text']}.")
+    else:
+        lines.append("Ceiling: unknown (neither repeated seeds nor a validation-set bound).")
+    return lines
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 _SHORT = {
     "pairwise_accuracy": "pairwise acc",
     "top10pct_precision": "top-10% prec",
-    "regret_top1": "regret@1",
+    "regret_top1": "regret@1 (pts)",
     "within_depth_spearman": "within-depth",
 }
 
@@ -153,33 +268,84 @@ def _print_models(result: dict) -> None:
     from rankzc.ranking.evaluation import comparison_text
     from rankzc.ranking.metrics import METRICS
 
+    models = result["models"]
+    baselines = dict(result.get("cv_baselines", {}))
+    # the single ranker *is* the best-proxy baseline (same rule, same folds): one row
+    same = (
+        "single" in models
+        and not models["single"].get("failed")
+        and "best proxy" in baselines
+        and models["single"].get("per_fold_spearman")
+        == baselines["best proxy"].get("per_fold_spearman")
+    )
+    shown = [
+        m
+        for m in METRICS
+        if any(_finite(r.get(f"{m}_mean")) for r in [*models.values(), *baselines.values()])
+    ]
+
     def cells(r: dict) -> list[str]:
         return [
-            f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}" for m in METRICS
+            f"{fmt_num(r.get(f'{m}_mean'), 3)} ± {fmt_num(r.get(f'{m}_std'), 3)}"
+            if _finite(r.get(f"{m}_mean"))
+            else "-"
+            for m in shown
         ]
 
     rows = []
-    for name, r in result["models"].items():
+    for name, r in models.items():
         if r.get("failed"):
-            rows.append([name, *("-" for _ in METRICS), "-", f"failed: {r['error']}", "-"])
+            rows.append([name, *("-" for _ in shown), "-", "failed (below)", "-"])
             continue
-        rows.append([name, *cells(r), *comparison_text(r.get("vs_baseline"))])
-    for name, r in result.get("cv_baselines", {}).items():
+        label = "single = baseline: best proxy" if name == "single" and same else name
+        rows.append([label, *cells(r), *comparison_text(r.get("vs_baseline"))])
+    for name, r in baselines.items():
+        if same and name == "best proxy":
+            continue
         rows.append([f"baseline: {name}", *cells(r), "", "", ""])
     print_table(
-        ["model", *(_SHORT.get(m, m) for m in METRICS), "vs", "Δ spearman [95% CI]", "p"],
+        ["model", *(_SHORT.get(m, m) for m in shown), "vs", "Δ spearman [95% CI]", "p"],
         rows,
         title=f"Rankers and baselines, mean ± std over folds "
         f"({result.get('cv', {}).get('description', '')})",
-        right={*(_SHORT.get(m, m) for m in METRICS), "Δ spearman [95% CI]", "p"},
+        right={*(_SHORT.get(m, m) for m in shown), "Δ spearman [95% CI]", "p"},
     )
-    failed = [f"{m} ({r['error']})" for m, r in result["models"].items() if r.get("failed")]
+    failed = [f"{m} ({r['error']})" for m, r in models.items() if r.get("failed")]
     if failed:
         click.echo("failed: " + "; ".join(failed))
-    click.echo(
-        f"Δ: held-out Spearman minus the strongest baseline "
-        f"({result.get('strongest_baseline')}) on the same splits; "
-        f"{result.get('comparison', '')}."
+    if result.get("strongest_baseline") is not None:
+        click.echo(
+            f"Δ: held-out Spearman, model minus the strongest baseline "
+            f"({result['strongest_baseline']}), on the same splits; "
+            f"95% interval and p: {result.get('test', '')}."
+        )
+    _print_curve(result.get("learning_curve"))
+
+
+def _print_curve(curve: dict | None) -> None:
+    """The learning curve (--train-size with several sizes): held-out Spearman by size."""
+    if not curve:
+        return
+    sizes = sorted({p["train_size"] for pts in curve.values() for p in pts})
+    rows = []
+    for model, points in curve.items():
+        at = {p["train_size"]: p for p in points}
+        rows.append(
+            [
+                model,
+                *(
+                    f"{fmt_num(at[n]['spearman_mean'], 3)} ± {fmt_num(at[n]['spearman_std'], 3)}"
+                    if n in at
+                    else "-"
+                    for n in sizes
+                ),
+            ]
+        )
+    print_table(
+        ["model", *(f"N={n}" for n in sizes)],
+        rows,
+        title="Learning curve: held-out Spearman, mean ± std over folds, "
+        "trained on N architectures",
     )
 
 
@@ -293,6 +459,11 @@ def _evaluate_csv(result: dict) -> list[dict]:
     help="Comma-separated proxies to evaluate and give the rankers (default: every proxy "
     "the store has).",
 )
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Exit 0 when some models in --models fail on the data (default: exit 3 after the report).",
+)
 @threads_option()
 @quiet_option()
 @format_option()
@@ -312,11 +483,16 @@ def evaluate(
     train_db,
     test_db,
     proxy_list,
+    keep_going,
     threads,
     quiet,
     fmt,
 ) -> None:
-    """Rank correlation of every proxy (and of the rankers in --models) with accuracy."""
+    """Rank correlation of every proxy (and of the rankers in --models) with accuracy.
+
+    Ends with a verdict in words: the best ranker against the strongest baseline and the
+    ceiling label noise puts on any ranker.
+    """
     from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
     from rankzc.ranking.features import check_proxy_subset, parse_proxy_list
 
@@ -336,6 +512,7 @@ def evaluate(
                 "(--features arch or all)",
                 err=True,
             )
+    _refuse_impossible(model_names, features)
     apply_threads(threads)
     if train_db is not None or test_db is not None:
         from rankzc.ranking.transfer import run_transfer_command
@@ -363,7 +540,12 @@ def evaluate(
             features=feats,
         )
         result["label_noise"] = label_noise(bench, n_boot=bootstrap, seed=seed, labels=labels)
-        if model_names:
+        too_few = _too_few_for_cv(len(labels), folds, cv) if model_names else None
+        if too_few:
+            result["cv_skipped"] = too_few
+            if report_dir is not None:
+                result["cv_skipped"] += "; no --report written"
+        elif model_names:
             from rankzc.progress import Progress
             from rankzc.ranking.evaluation import evaluate_models
 
@@ -385,6 +567,10 @@ def evaluate(
                         proxies=names,
                     )
                 )
+    verdict = _verdict(result)
+    result["verdict"] = " ".join(verdict)
+    ceiling = _ceiling(result.get("label_noise"))
+    result["ceiling"] = None if ceiling is None else {k: ceiling[k] for k in ceiling}
     if fmt == "json":
         echo_json(result)
     elif fmt == "csv":
@@ -392,17 +578,66 @@ def evaluate(
     else:
         _print_single(result)
         _print_noise(result["label_noise"])
-        if model_names:
+        if result.get("cv_skipped"):
+            click.echo(f"Note: {result['cv_skipped']}.")
+        elif model_names:
             _print_models(result)
-    _refuse_all_failed(result)
+        for line in verdict:
+            click.echo(line)
+        if result.get("report"):
+            click.echo(f"report written to {result['report']}")
+    _refuse_failed(result, keep_going)
 
 
-def _refuse_all_failed(result: dict) -> None:
-    """Exit non-zero (after the report is printed) when every model in --models failed."""
+#: fewest labelled architectures for cross-validating rankers (and folds x 2)
+MIN_CV = 20
+
+
+def _too_few_for_cv(n: int, folds: int, cv: str) -> str | None:
+    """Why a store of ``n`` labelled architectures is too small to cross-validate rankers
+    (fewer than :data:`MIN_CV`, or fewer than ``folds`` x 2), or None."""
+    need = MIN_CV if cv == "none" else max(MIN_CV, 2 * folds)
+    if n >= need:
+        return None
+    return (
+        f"only {n} labelled architectures: too few to cross-validate rankers (need at "
+        f"least {need}, the larger of {MIN_CV} and --folds x 2); only the single proxies "
+        "are evaluated"
+    )
+
+
+def _refuse_impossible(model_names: list[str], features: str) -> None:
+    """Exit 2, before any work, for a model the chosen --features cannot feed."""
+    from rankzc.errors import UsageError
+    from rankzc.ranking.registry import ranker_class
+
+    if features != "proxies":
+        return
+    blocked = [m for m in model_names if getattr(ranker_class(m), "needs_encoding", False)]
+    if blocked:
+        raise UsageError(
+            f"--models {', '.join(blocked)}: needs the architecture encoding, which "
+            "--features proxies does not give; use --features arch or all"
+        )
+
+
+def _refuse_failed(result: dict, keep_going: bool) -> None:
+    """After the report is printed: exit 1 when every model in --models failed, exit 3
+    when some did (0 with --keep-going)."""
+    from rankzc.errors import PartialFailure
+
     models = result.get("models") or {}
-    if models and all(r.get("failed") for r in models.values()):
-        reasons = "; ".join(f"{m}: {r.get('error')}" for m, r in models.items())
+    failed = {m: r for m, r in models.items() if r.get("failed")}
+    if not failed:
+        return
+    reasons = "; ".join(f"{m}: {r.get('error')}" for m, r in failed.items())
+    if len(failed) == len(models):
         raise RankzcError(f"every model in --models failed ({reasons})")
+    if not keep_going:
+        raise PartialFailure(
+            f"{len(failed)} of {len(models)} models failed ({reasons}); the others are "
+            "reported above (--keep-going: exit 0)"
+        )
 
 
 @click.command("warmup")

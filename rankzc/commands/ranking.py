@@ -263,11 +263,30 @@ def fit(
     if fmt == "csv":
         echo_csv(summary)
         return
-    click.echo(
-        f"fitted {model} on {summary['n_architectures']} architectures "
-        f"({summary['n_features']} {features} features); in-sample Spearman "
-        f"{fmt_num(summary['train_spearman'], 3)} (optimistic) -> {out}"
+    from rankzc.ranking.registry import ranker_class
+
+    label_free = not getattr(ranker_class(model), "needs_labels", True)
+    rows = f"{summary['n_architectures']} " + (
+        "architectures (labels not read)" if label_free else "labelled architectures"
     )
+    click.echo(
+        f"fitted {model} on {rows} x {summary['n_features']} features (--features {features})"
+    )
+    cols = list(fitted.feature_names)
+    shown = ", ".join(cols[:12]) + (f", ... ({len(cols) - 12} more)" if len(cols) > 12 else "")
+    click.echo(f"features: {shown}")
+    if summary.get("train_spearman") is not None:
+        click.echo(
+            f"in-sample Spearman {fmt_num(summary['train_spearman'], 3)} "
+            + (
+                "(on the labelled architectures it ranked; it read no labels)"
+                if label_free
+                else "(in-sample: scored on the architectures it was fitted on, not a "
+                "held-out estimate)"
+            )
+        )
+    click.echo(f"held-out estimate: {_evaluate_command(model, benchmark, features, epoch, names)}")
+    click.echo(f"ranker written to {out}")
     if "subset" in summary:
         click.echo(
             f"subset: {', '.join(summary['subset'])} (training pairwise accuracy "
@@ -276,6 +295,23 @@ def fit(
         )
     if "proxy" in summary:
         click.echo(f"proxy: {summary['proxy']}")
+
+
+def _evaluate_command(model, benchmark, features, epoch, proxies) -> str:
+    """The ``rankzc evaluate`` command giving the cross-validated figure of a fit."""
+    import shlex
+
+    parts = ["rankzc", "evaluate"]
+    if benchmark is not None:
+        parts += ["-b", str(benchmark)]
+    parts += ["--models", model]
+    if features != "proxies":
+        parts += ["--features", features]
+    if epoch != -1:
+        parts += ["--epoch", str(epoch)]
+    if proxies is not None:
+        parts += ["--proxies", ",".join(proxies)]
+    return shlex.join(parts)
 
 
 def _note_unreproducible(bench, names: list[str] | None, epoch: int) -> None:

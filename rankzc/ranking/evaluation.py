@@ -30,7 +30,7 @@ from sklearn.model_selection import RepeatedKFold
 from rankzc.errors import RankzcError, describe_error
 from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix
-from rankzc.ranking.metrics import METRICS, ranking_metrics
+from rankzc.ranking.metrics import METRICS, POINTS, ranking_metrics
 from rankzc.ranking.registry import RANKERS, make_ranker
 from rankzc.ranking.single import SingleProxyRanker
 from rankzc.stats import corrected_resampled_ttest, spearman
@@ -236,7 +236,7 @@ def evaluate_models(
                 cols = list(fs.proxies) if b == "best proxy" else encoding_cols
                 pred, name = _best_column(X, cols, tr, te, y)
                 chosen[b][name] = chosen[b].get(name, 0) + 1
-            brows[b].append(ranking_metrics(pred, y[te], dep(te)))
+            brows[b].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
     baselines: dict[str, dict] = {}
     for b, rows_b in brows.items():
         baselines[b] = _summary(rows_b)
@@ -272,7 +272,7 @@ def evaluate_models(
                 tick()
                 continue
             tick()
-            rows[m].append(ranking_metrics(pred, y[te], dep(te)))
+            rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
             secs[m].append(s)
             if f < n_per_repeat:
                 oof[m][te] = pred
@@ -303,6 +303,12 @@ def evaluate_models(
         "models": out_models,
         "cv_baselines": baselines,
         "strongest_baseline": strongest,
+        "units": "regret_top1 in accuracy points (100 x the label's fraction)",
+        "test": (
+            "none (in-sample figures)"
+            if cv == "none"
+            else f"corrected resampled t-test (Nadeau & Bengio 2003; n_test/n_train = {ratio:.3f})"
+        ),
         "comparison": (
             "difference in held-out Spearman, model minus baseline, on the same splits; "
             + (
@@ -399,7 +405,11 @@ def _learning_curve(
             for (_, te), tr in zip(splits, subs, strict=True):
                 pred, _ = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
                 tick()
-                rows.append(ranking_metrics(pred, y[te], None if depth is None else depth[te]))
+                rows.append(
+                    ranking_metrics(
+                        pred, y[te], None if depth is None else depth[te], regret_scale=POINTS
+                    )
+                )
             s = _summary(rows)
             curve[m].append(
                 {

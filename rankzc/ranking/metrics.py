@@ -6,7 +6,9 @@ r"""Ranking quality of predicted scores against true accuracies (from :mod:`rank
 * ``top10pct_precision``: with :math:`k = \lceil 0.1 n \rceil`, the share of the :math:`k`
   best-scored architectures that are among the :math:`k` most accurate;
 * ``regret_top1``: :math:`\max_a y_a - y_{\hat a}` for the best-scored architecture
-  :math:`\hat a` (accuracy lost by picking it; 0 is best);
+  :math:`\hat a` (accuracy lost by picking it; 0 is best), in the labels' unit times
+  ``regret_scale`` (the CLI passes :data:`POINTS`: labels are fractions, regret is in
+  accuracy points);
 * ``within_depth_spearman``: mean over depths (with at least 3 architectures) of the
   Spearman correlation inside that depth; NaN when there is no depth.
 
@@ -21,7 +23,10 @@ import numpy as np
 from rankzc import stats
 from rankzc.stats import pairwise_accuracy
 
-__all__ = ["METRICS", "ranking_metrics", "pairwise_accuracy"]
+__all__ = ["METRICS", "POINTS", "ranking_metrics", "pairwise_accuracy"]
+
+#: ``regret_scale`` that turns a regret in fractions of accuracy into accuracy points
+POINTS = 100.0
 
 METRICS = (
     "spearman",
@@ -34,14 +39,18 @@ METRICS = (
 
 
 def ranking_metrics(
-    pred: np.ndarray, y: np.ndarray, depth: np.ndarray | None = None
+    pred: np.ndarray,
+    y: np.ndarray,
+    depth: np.ndarray | None = None,
+    *,
+    regret_scale: float = 1.0,
 ) -> dict[str, float]:
-    """All :data:`METRICS` for one set of predictions."""
+    """All :data:`METRICS` for one set of predictions (regret times ``regret_scale``)."""
     return {
         "spearman": stats.spearman(pred, y),
         "kendall": stats.kendall(pred, y),
         "pairwise_accuracy": stats.pairwise_accuracy(pred, y),
         "top10pct_precision": stats.top_k_precision(pred, y, 0.1),
-        "regret_top1": stats.regret(pred, y),
+        "regret_top1": regret_scale * stats.regret(pred, y),
         "within_depth_spearman": stats.within_group_spearman(pred, y, depth),
     }

@@ -113,7 +113,7 @@ def transfer_evaluate(
     proxy (chosen with B's labels) and ``rankagg`` fitted on B without labels;
     ``proxies`` the aligned proxies, ``dropped`` those left out.
     """
-    from rankzc.ranking.metrics import ranking_metrics
+    from rankzc.ranking.metrics import POINTS, ranking_metrics
     from rankzc.ranking.preprocessing import spearman_columns
     from rankzc.ranking.registry import RANKERS, make_ranker
 
@@ -142,7 +142,7 @@ def transfer_evaluate(
         try:
             est = make_ranker(m, **params.get(m, {})).fit(XA, yA)
             seconds = time.perf_counter() - t0
-            entry = ranking_metrics(est.predict(XB), yB, depth)
+            entry = ranking_metrics(est.predict(XB), yB, depth, regret_scale=POINTS)
             entry["fit_seconds"] = seconds
             if m == "single":
                 entry["proxy"] = est.proxy_
@@ -159,12 +159,14 @@ def transfer_evaluate(
             k = int(np.nanargmax(np.abs(rho)))
             col = np.sign(rho[k]) * XBp[:, k]
             ok = np.isfinite(col)
-            best = ranking_metrics(col[ok], yB[ok], None if depth is None else depth[ok])
+            best = ranking_metrics(
+                col[ok], yB[ok], None if depth is None else depth[ok], regret_scale=POINTS
+            )
             best["proxy"] = proxies_b[k]
             best["note"] = "chosen with B's labels (optimistic)"
             reference["best_single_proxy"] = best
         ra = make_ranker("rankagg").fit(fb.X[proxies_b])
-        agg = ranking_metrics(ra.predict(fb.X[proxies_b]), yB, depth)
+        agg = ranking_metrics(ra.predict(fb.X[proxies_b]), yB, depth, regret_scale=POINTS)
         agg["proxies"] = ra.proxies_
         agg["note"] = "fitted on B without labels"
         reference["rankagg"] = agg
