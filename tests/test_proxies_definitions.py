@@ -226,3 +226,22 @@ def test_settings_record_the_definitions_version():
     assert old.definitions == 1
     assert old.stale_proxies() == ["epe_nas", "grad_sign", "nwot", "synflow", "zen"]
     assert old.to_dict() != current.to_dict()
+
+
+def test_zen_batch_option_sets_the_number_of_gaussian_samples():
+    model = tiny()
+    x, y = tiny_batch()
+    opts = {"zen_batch": 2}
+    small = compute_proxies(model, (x[:2], y[:2]), names="zen")["zen"].score
+    option = compute_proxies(model, (x, y), names="zen", options=opts)["zen"].score
+    whole = compute_proxies(model, (x, y), names="zen")["zen"].score
+    assert option == pytest.approx(small, rel=1e-12)
+    assert whole != pytest.approx(small, rel=1e-9)
+    bad = compute_proxies(model, (x, y), names="zen", options={"zen_batch": 0})["zen"]
+    assert bad.score is None and "zen_batch" in bad.error
+
+
+def test_study_settings_recompute_zen_on_four_samples():
+    from rankzc.importers.thesis import study_settings
+
+    assert study_settings(["zen", "flops"])["options"]["zen_batch"] == 4

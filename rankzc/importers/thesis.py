@@ -52,14 +52,15 @@ _EPOCH_KEY = re.compile(r"^zero_cost_scores(?:_(\d+))?$")
 #: rankzc cannot load (``study:ntu60-xview``): a ranker fitted on the data-free proxies
 #: recomputes them as the study did, the others need ``rankzc score --data ntu:PATH``.
 #: ``definitions`` 2 is the version whose proxy definitions follow the study's code;
-#: the study's ``flops`` counted its whole minibatch (option ``flops_per="batch"``).
+#: the study's ``flops`` counted its whole minibatch (option ``flops_per="batch"``);
+#: zen is recomputed on 4 Gaussian samples (``zen_batch``; see :func:`rankzc.proxies.zen.zen`).
 STUDY_SETTINGS = {
     "preset": "ntu60",
     "data": "study:ntu60-xview",
     "batch_size": 20,
     "seed": 0,
     "device": "auto",
-    "options": {"flops_per": "batch"},
+    "options": {"flops_per": "batch", "zen_batch": 4},
     "resample": True,
     "definitions": 2,
     "num_classes": 60,

@@ -111,7 +111,7 @@ def compute_proxies(
             With ``splits > 1`` nwot is missing (it needs the whole minibatch).
         progress: called as ``progress(name, result)`` after each proxy.
         options: proxy options: ``synflow_bn`` ("identity"|"eval"), ``nwot_ridge``,
-            ``zen_block`` ("study"|"last"), ``flops_per`` ("sample"|"batch"), ``n_classes`` (for epe_nas; default: the
+            ``zen_block`` ("study"|"last"), ``zen_batch`` (int), ``flops_per`` ("sample"|"batch"), ``n_classes`` (for epe_nas; default: the
             model's ``num_classes``, else ``max(targets) + 1``).
 
     Returns:

@@ -368,6 +368,7 @@ def _memory_plan(archs: list, settings: ProxySettings, x: torch.Tensor, num_clas
         int(x.shape[0]),
         settings.names,
         device=device,
+        zen_batch=settings.options.get("zen_batch"),
         what=f"{len(archs)} architecture(s) of depth up to {depth} with the {settings.preset} "
         f"preset and a minibatch of {int(x.shape[0])}",
     )

@@ -166,10 +166,12 @@ def plan_scoring(
     available: int | None = None,
     max_splits: int = 16,
     what: str = "",
+    zen_batch: int | None = None,
 ) -> ScoringPlan:
     """Estimate the peak memory of scoring ``names`` and choose the chunks.
 
-    ``per_sample`` and ``params``: see :func:`forward_bytes`.
+    ``per_sample`` and ``params``: see :func:`forward_bytes`. ``zen_batch``: zen's
+    Gaussian samples (option ``zen_batch``; default ``batch``).
 
     Splits the shared passes' minibatch into 2, 4, ... chunks (at most ``max_splits``)
     until the estimate fits in ``available`` (default: :func:`available_memory`).
@@ -180,7 +182,7 @@ def plan_scoring(
 
     if available is None:
         available = available_memory(device)
-    passes = pass_bytes(per_sample, params, batch, names, zen_batch=batch)
+    passes = pass_bytes(per_sample, params, batch, names, zen_batch=zen_batch or batch)
     unsplit = BASE_BYTES + max(passes.values(), default=0)
     plan = ScoringPlan(unsplit, unsplit, available, 1, dict(passes))
     if available is None or unsplit <= available:

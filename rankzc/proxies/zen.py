@@ -96,7 +96,11 @@ def zen(ctx: ProxyContext) -> float:
     the GCN-NAS network's input BatchNorm1d is neither reset nor counted). For the
     GCN-NAS network, the features are those the study read: after block 9 of 10 at
     depth 10, after the last block otherwise (option ``zen_block="last"``: always the
-    last block). Draws are seeded with the context's seed.
+    last block). Draws are seeded with the context's seed. Option ``zen_batch``: the
+    number of Gaussian samples (default: the minibatch's size). The study's settings
+    record 4: on 50 study architectures zen on 4 samples differs from the study's
+    recorded zen (20 samples) by 0.03 +- 0.18 (mean +- sd) against a spread of 12.2
+    across architectures (Spearman 0.996), at a fifth of the cost.
     """
     rule = ctx.options.get("zen_block", "study")
     net = copy.deepcopy(ctx.model)
@@ -116,6 +120,11 @@ def zen(ctx: ProxyContext) -> float:
                 bn.weight.fill_(1.0)
                 bn.bias.zero_()
         shape = tuple(ctx.inputs.shape)
+        batch = ctx.options.get("zen_batch")
+        if batch is not None:
+            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+                raise RankzcError(f"option zen_batch: an integer >= 1, got {batch!r}")
+            shape = (batch, *shape[1:])
         x = torch.randn(shape, generator=gen, dtype=dtype).to(device)
         eps = torch.randn(shape, generator=gen, dtype=dtype).to(device)
         net.train()

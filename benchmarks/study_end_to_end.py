@@ -1,0 +1,229 @@
+"""End to end on real labels: fit on the study, recompute held-out proxies from scratch.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/study_end_to_end.py \\
+        --study ../shared/data/thesis-gcn-nas/architectures [--holdout 60] [--seed 0] \\
+        [--proxies synflow,zen,l2_norm,params,flops] [--features all] [--model lambdarank] \\
+        [--cache out/e2e_scores.jsonl] [--out benchmarks/output/study_end_to_end.json]
+
+1. Hold out ``--holdout`` of the study's architectures, stratified by depth (the same
+   share of every depth, drawn with ``--seed``), and import the other ones into a
+   temporary store (``rankzc import thesis`` on links to their files), which records
+   the study's proxy settings.
+2. Fit ``--model`` on that store with ``--features`` and ``--proxies``, as
+   ``rankzc fit`` does, and save the ranker file (it records the settings).
+3. Score the held-out architectures three ways and report the Spearman rho of each
+   with their true accuracy (95% bootstrap interval over architectures):
+
+   (a) **recomputed**: the ranker's proxies computed from scratch by rankzc under the
+       recorded settings (no stored score is read: ``FittedRanker.score``);
+   (b) **stored**: the ranker applied to the study's recorded scores of the same
+       architectures;
+   (c) **depth**: the number of blocks alone.
+
+   It also prints each proxy's Spearman between recomputed and stored values.
+
+Recomputed scores are cached per architecture in ``--cache`` (JSON lines), so an
+interrupted run resumes; ``--limit N`` scores at most N more architectures per call.
+Prints a table and writes ``--out`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _split(files: list[Path], holdout: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """Held-out files stratified by depth (largest remainders), and the rest."""
+    from rankzc.space import Architecture
+
+    by_depth: dict[int, list[Path]] = {}
+    for f in files:
+        record = next(iter(json.loads(f.read_text()).values()))
+        by_depth.setdefault(Architecture.from_weights(record["weights"]).depth, []).append(f)
+    n = len(files)
+    quota = {d: holdout * len(v) / n for d, v in by_depth.items()}
+    take = {d: int(q) for d, q in quota.items()}
+    for d in sorted(quota, key=lambda d: quota[d] - take[d], reverse=True)[
+        : holdout - sum(take.values())
+    ]:
+        take[d] += 1
+    rng = np.random.default_rng(seed)
+    held: list[Path] = []
+    for d in sorted(by_depth):
+        group = sorted(by_depth[d])
+        idx = rng.choice(len(group), size=take[d], replace=False)
+        held += [group[i] for i in sorted(idx)]
+    held_set = set(held)
+    return held, [f for f in files if f not in held_set]
+
+
+def _spearman_ci(x, y, seed: int = 0, n_boot: int = 2000) -> tuple[float, float, float]:
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rho = float(spearmanr(x, y)[0])
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        r = spearmanr(x[i], y[i])[0]
+        if np.isfinite(r):
+            boots.append(r)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return rho, float(lo), float(hi)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", required=True, help="the study's architectures directory")
+    ap.add_argument("--holdout", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="lambdarank")
+    ap.add_argument("--features", default="all")
+    ap.add_argument("--proxies", default="synflow,zen,l2_norm,params,flops")
+    ap.add_argument("--cache", type=Path, default=Path("out/e2e_scores.jsonl"))
+    ap.add_argument("--limit", type=int, default=None, help="score at most N more, then stop")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/output/study_end_to_end.json"))
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from rankzc.importers import import_thesis
+    from rankzc.ranking.io import fit_ranker, load_ranker, save_ranker
+    from rankzc.space import Architecture
+    from rankzc.store import Benchmark
+
+    files = sorted(Path(args.study).glob("*.json"))
+    if not files:
+        sys.exit(f"{args.study}: no study files")
+    held, train = _split(files, args.holdout, args.seed)
+    proxies = [p for p in args.proxies.split(",") if p]
+    with tempfile.TemporaryDirectory() as tmp:
+        links = Path(tmp) / "train"
+        links.mkdir()
+        for f in train:
+            (links / f.name).symlink_to(f.resolve())
+        store = Path(tmp) / "train.db"
+        t0 = time.perf_counter()
+        import_thesis(links, store)
+        with Benchmark.open(store, readonly=True) as bench:
+            fitted = fit_ranker(bench, args.model, features=args.features, proxies=proxies)
+        ranker_path = save_ranker(fitted, Path(tmp) / "ranker.rzc")
+        ranker = load_ranker(ranker_path)
+        fit_seconds = time.perf_counter() - t0
+
+    # the held-out architectures: truth and the study's stored scores
+    rows = []
+    for f in held:
+        record = next(iter(json.loads(f.read_text()).values()))
+        arch = Architecture.from_weights(record["weights"])
+        stored = {k: v["score"] for k, v in record["zero_cost_scores"].items()}
+        rows.append(
+            {"file": f.name, "arch": str(arch), "depth": arch.depth, "acc": record["val_acc"]}
+            | {p: stored.get(p) for p in proxies}
+        )
+    table = pd.DataFrame(rows).set_index("file")
+
+    # recomputed: from scratch, cached per architecture
+    args.cache.parent.mkdir(parents=True, exist_ok=True)
+    done: dict[str, dict] = {}
+    if args.cache.exists():
+        for line in args.cache.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if row.get("settings") == ranker.settings:
+                    done[row["file"]] = row
+    todo = [f for f in table.index if f not in done]
+    if args.limit is not None:
+        todo = todo[: args.limit]
+    for i, name in enumerate(todo):
+        t = time.perf_counter()
+        arch = Architecture.parse(table.loc[name, "arch"])
+        scored = ranker.score([arch], quiet=True)
+        row = {
+            "file": name,
+            "settings": ranker.settings,
+            "seconds": time.perf_counter() - t,
+            "proxies": {p: float(scored.iloc[0][p]) for p in ranker.proxies},
+        }
+        with args.cache.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        done[name] = row
+        print(
+            f"{i + 1}/{len(todo)} depth {arch.depth}: {row['seconds']:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    ready = [f for f in table.index if f in done]
+    if len(ready) < len(table):
+        print(f"{len(ready)} of {len(table)} held-out architectures scored; run again")
+        return
+
+    recomputed = table.copy()
+    for p in ranker.proxies:
+        recomputed[p] = [done[f]["proxies"][p] for f in table.index]
+    s_recomputed = ranker.score_table(recomputed)
+    s_stored = ranker.score_table(table)
+    acc = table["acc"].to_numpy(float)
+    results = {
+        "recomputed": _spearman_ci(s_recomputed, acc),
+        "stored": _spearman_ci(s_stored, acc),
+        "depth": _spearman_ci(table["depth"], acc),
+    }
+    from scipy.stats import spearmanr
+
+    agreement = {
+        p: float(spearmanr(recomputed[p].astype(float), table[p].astype(float))[0])
+        for p in ranker.proxies
+    }
+    seconds = [done[f]["seconds"] for f in table.index]
+    per_depth = {
+        int(d): float(np.mean([done[f]["seconds"] for f in table.index[table["depth"] == d]]))
+        for d in sorted(table["depth"].unique())
+    }
+    print(
+        f"{args.model} ({args.features}, proxies {','.join(ranker.proxies)}) fitted on "
+        f"{len(train)} study architectures, {len(held)} held out "
+        f"({', '.join(f'{(table.depth == d).sum()} at depth {d}' for d in sorted(per_depth))})"
+    )
+    print(f"{'held-out scores':<24} {'Spearman':>8}  95% CI")
+    for name, (rho, lo, hi) in results.items():
+        print(f"{name:<24} {rho:>8.3f}  [{lo:.3f}, {hi:.3f}]")
+    print("recomputed vs stored proxy values (Spearman): " + ", ".join(
+        f"{p} {r:.3f}" for p, r in agreement.items()
+    ))  # fmt: skip
+    print(
+        "seconds per architecture (recomputing, one thread): "
+        + ", ".join(f"depth {d}: {s:.1f}" for d, s in per_depth.items())
+        + f"; mean {np.mean(seconds):.1f}"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "study_end_to_end",
+        "command": "python benchmarks/study_end_to_end.py " + " ".join(sys.argv[1:]),
+        "model": args.model,
+        "features": args.features,
+        "proxies": ranker.proxies,
+        "n_train": len(train),
+        "n_holdout": len(held),
+        "holdout_seed": args.seed,
+        "spearman": {k: {"rho": v[0], "ci95": [v[1], v[2]]} for k, v in results.items()},
+        "proxy_agreement": agreement,
+        "seconds_per_arch_by_depth": per_depth,
+        "fit_seconds": fit_seconds,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
