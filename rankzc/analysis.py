@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rankzc.atomicfile import save_figure
 from rankzc.errors import RankzcError
 from rankzc.stats import (
     bootstrap_spearman,
@@ -316,7 +317,7 @@ def plot_warmup(report: dict[str, Any], path: str, *, min_n: int = 1) -> None:
     ax.set_title("Proxy rank correlation during warm-up")
     ax.legend(ncol=2, fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)  # whole or not at all
     plt.close(fig)
 
 
@@ -342,5 +343,5 @@ def plot_proxy_correlations(report: dict[str, Any], path: str) -> None:
     if report.get("baselines", {}).get("depth"):
         ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)  # whole or not at all
     plt.close(fig)

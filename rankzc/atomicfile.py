@@ -5,7 +5,8 @@ it, and on success it is renamed over the target (``os.replace``). On any failur
 temporary file is removed (never a 0-byte or half-written file left behind, and the
 previous target is untouched), and an ``OSError`` (full disk, read-only directory,
 quota, file too large) becomes a :class:`~rankzc.errors.RankzcError` naming the target,
-not the hidden temporary file.
+not the hidden temporary file. :func:`write_text` and :func:`save_figure` are the two
+common uses (JSON and reports; plots).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rankzc.errors import RankzcError
 
@@ -60,3 +62,23 @@ def check_writable(directory: str | Path, name: str) -> None:
         raise RankzcError(
             f"{name}: directory {directory} is not writable ({err.strerror})"
         ) from None
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (:func:`atomic_output`)."""
+    with atomic_output(path, suffix=Path(path).suffix) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # on the disk before it replaces a good file
+        finally:
+            os.close(fd)
+
+
+def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> None:
+    """``fig.savefig(path, **kwargs)`` whole or not at all (:func:`atomic_output`); the
+    format comes from ``path``'s suffix, as with ``savefig``."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or (path.suffix[1:] or None)
+    with atomic_output(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)

@@ -310,7 +310,9 @@ def load_architectures(path: str | Path) -> list[Architecture]:
 
 def save_architectures(archs: Iterable[Architecture], path: str | Path) -> None:
     """Write architectures as a JSON list of :meth:`Architecture.to_dict` items."""
-    Path(path).write_text(json.dumps([a.to_dict() for a in archs], indent=1) + "\n")
+    from rankzc.atomicfile import write_text
+
+    write_text(path, json.dumps([a.to_dict() for a in archs], indent=1) + "\n")
 
 
 __all__ = [

@@ -29,7 +29,7 @@ import math
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -219,11 +219,37 @@ def _sweep_dead_creations(path: Path, min_age: float = 60.0) -> None:
                 os.unlink(str(tmp) + suffix)
 
 
-def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
+def _verify_created(tmp: Path) -> None:
+    """Reopen a store just built and check it whole: every page readable, ``meta`` there,
+    no write-ahead log left with data (a checkpoint that a full disk cut short)."""
+    conn = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+    try:
+        (check,) = conn.execute("PRAGMA integrity_check").fetchone()
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check}")
+        if conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() != (FORMAT,):
+            raise sqlite3.DatabaseError("meta.format missing after writing it")
+    finally:
+        conn.close()
+    wal = Path(str(tmp) + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise OSError(errno.EIO, "its write-ahead log could not be merged")
+
+
+def _create_store_file(
+    path: Path,
+    values: Mapping[str, str],
+    fill: Callable[[Benchmark], None] | None = None,
+) -> bool:
     """Build a complete store beside ``path`` and link it there; False if another was first.
 
-    Temporary files left by a creator that was killed (SIGKILL skips its clean-up) are
-    removed first (:func:`_sweep_dead_creations`)."""
+    The store is written in rollback-journal mode (every write reports a full disk, none
+    is left to a checkpoint at close), ``fill`` (if given) adds its contents, the file is
+    reopened and checked whole (:func:`_verify_created`), switched to WAL mode, synced,
+    and only then linked to ``path``. On any error only this process's temporary files
+    are removed and ``path`` is not created. Temporary files left by a creator that was
+    killed (SIGKILL skips its clean-up) are removed first (:func:`_sweep_dead_creations`).
+    """
     _sweep_dead_creations(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
     try:
@@ -233,12 +259,29 @@ def _create_store_file(path: Path, values: Mapping[str, str]) -> bool:
     try:
         conn = sqlite3.connect(tmp, timeout=30, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA synchronous=FULL")
             conn.executescript("BEGIN;" + _SCHEMA)
             conn.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
             conn.execute("COMMIT")
+            if fill is not None:
+                conn.execute("PRAGMA foreign_keys=ON")
+                fill(Benchmark(path, conn))  # errors name the store, not the temp file
         finally:
-            conn.close()  # the last connection: the WAL is merged into the file
+            conn.close()
+        _verify_created(tmp)
+        conn = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+        try:
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone() != ("wal",):
+                raise sqlite3.OperationalError("cannot switch to WAL mode")
+        finally:
+            conn.close()
+        _verify_created(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(tmp, path)  # atomic, and never replaces an existing file
         except FileExistsError:
@@ -282,6 +325,7 @@ class Benchmark:
         space: str,
         dataset: str,
         source: str,
+        fill: Callable[[Benchmark], None] | None = None,
         **meta: Any,
     ) -> Benchmark:
         """Create a store at ``path``, or open it if it is already a store of ``space``.
@@ -291,9 +335,15 @@ class Benchmark:
         there first (its store is then used). A half-created store is never visible
         at ``path``, and a process removes the temporary file it made; one left by a
         creator that was killed is removed by the next creation of ``path`` once its
-        process is gone and the file is a minute old.
+        process is gone and the file is a minute old. Before the link the file is
+        reopened and checked whole, so a full disk never leaves a malformed store.
+
+        ``fill(bench)`` writes the contents of a new store (an import) into the temporary
+        file before it is linked, so the store appears complete or not at all; when
+        ``path`` is already a store it is called on that store instead.
         """
         path = Path(path)
+        created = False
         if not path.exists():
             if not path.parent.exists():
                 raise StoreError(f"{path}: directory {path.parent} does not exist")
@@ -307,12 +357,18 @@ class Benchmark:
                 "rankzc_version": __version__,
                 **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
             }
-            _create_store_file(path, values)
+            created = _create_store_file(path, values, fill)
         bench = cls.open(path)
         held = bench.meta.get("space")
         if held != space:
             bench.close()
             raise StoreError(f"{path}: store holds space {held!r}, not {space!r}")
+        if fill is not None and not created:
+            try:
+                fill(bench)
+            except BaseException:
+                bench.close()
+                raise
         return bench
 
     @classmethod

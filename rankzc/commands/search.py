@@ -464,6 +464,8 @@ def _plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from rankzc.atomicfile import save_figure
+
     simulated = result["mode"] == "simulated"
     panels = [("best", "best accuracy found (%)")]
     if simulated:
@@ -486,10 +488,10 @@ def _plot(result: dict, path: Path) -> None:
         f"{result['mode']} search on {Path(result['source']).name} (mean ± std over seeds)"
     )
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        save_figure(fig, path, dpi=120)  # whole or not at all
+    finally:
+        plt.close(fig)
 
 
 COMMANDS = [search]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rankzc.atomicfile import write_text
 from rankzc.commands._common import check_output_path, echo_csv, format_option, print_table
 from rankzc.errors import RankzcError
 from rankzc.space import DEPTHS, load_architectures, parse_depths, sample_architectures
@@ -62,7 +63,7 @@ def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | Non
     if out is None:
         click.echo(text)
     else:
-        out.write_text(text + "\n")
+        write_text(out, text + "\n")  # whole or not at all, never over a good file
         click.echo(f"wrote {len(archs)} architectures to {out}", err=True)
 
 

@@ -216,7 +216,8 @@ def import_nbsz(
     report = ImportReport(path=str(path), read=len(records), on_duplicate=on_duplicate)
     records, report.duplicates = resolve_duplicates(records, keys, on_duplicate, where)
     config = {"source": SOURCE, "space": space, "dataset": dataset}
-    with Benchmark.create(out, space=space, dataset=dataset, source=SOURCE) as bench:
+
+    def fill(bench: Benchmark) -> None:
         write_records(
             bench,
             records,
@@ -225,5 +226,8 @@ def import_nbsz(
             report=report,
             allow_mixed_config=allow_mixed_config,
         )
+
+    # a new store is written whole beside --out and linked there (never a partial one)
+    Benchmark.create(out, space=space, dataset=dataset, source=SOURCE, fill=fill).close()
     report.seconds = time.perf_counter() - start
     return report

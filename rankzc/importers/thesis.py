@@ -148,7 +148,8 @@ def import_thesis(
         r.val_acc = fractions[n]
     report = ImportReport(path=str(directory), read=len(records), on_duplicate=on_duplicate)
     records, report.duplicates = resolve_duplicates(records, names, on_duplicate, str(directory))
-    with Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE) as bench:
+
+    def fill(bench: Benchmark) -> None:
         write_records(
             bench,
             records,
@@ -159,5 +160,8 @@ def import_thesis(
         )
         names = sorted({n for r in records for block in r.proxies.values() for n in block})
         bench.set_meta(proxy_settings=json.dumps(study_settings(names), sort_keys=True))
+
+    # a new store is written whole beside --out and linked there (never a partial one)
+    Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE, fill=fill).close()
     report.seconds = time.perf_counter() - start
     return report

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
+from rankzc.atomicfile import save_figure, write_text
 from rankzc.ranking.features import FeatureSet
 from rankzc.ranking.metrics import METRICS
 
@@ -48,7 +49,7 @@ def _scatter(path: Path, oof: dict[str, np.ndarray], y: np.ndarray) -> None:
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)  # whole or not at all
     plt.close(fig)
 
 
@@ -64,7 +65,7 @@ def _learning(path: Path, curve: dict[str, list[dict]]) -> None:
     ax.set_ylabel("held-out Spearman")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)  # whole or not at all
     plt.close(fig)
 
 
@@ -134,5 +135,5 @@ def write_report(
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
     path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
