@@ -244,17 +244,156 @@ def test_cli_table_json_and_plot(store, tmp_path):
 
 
 def test_cli_ranker_strategy(store, tmp_path):
+    """A ranker fitted on another store's labels runs; one fitted on the simulated labels
+    (here a copy of the store: the same rows by content) is refused unless --allow-leak."""
     path, _, _ = store
+    other = tmp_path / "other.db"
+    make_store(other, n=60, seed=5)
     rzc = tmp_path / "r.rzc"
-    res = CliRunner().invoke(main, ["fit", "-m", "single", "-b", str(path), "-o", str(rzc)])
+    res = CliRunner().invoke(main, ["fit", "-m", "single", "-b", str(other), "-o", str(rzc)])
     assert res.exit_code == 0, res.output
     res = search("--simulate", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3",
                  "--format", "json")  # fmt: skip
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)["strategies"][0]
+    out = json.loads(res.stdout)["strategies"][0]
     pool = _pool(path)
     top = pool.table["zen"].sort_values(ascending=False).index[:3].tolist()
     assert out["runs"][0]["trained"] == top  # 'single' picks zen, the informative proxy
+    # the leak: fitted on the simulated labels, found by content in a copy of the file
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(path.read_bytes())
+    leak = tmp_path / "leak.rzc"
+    res = CliRunner().invoke(main, ["fit", "-m", "single", "-b", str(copy), "-o", str(leak)])
+    assert res.exit_code == 0, res.output
+    before = digest(path)
+    res = search("--simulate", str(path), "-s", f"ranker:{leak}", "--train-budget", "3")
+    lines = res.output.strip().splitlines()
+    assert res.exit_code != 0 and len(lines) == 1, res.output
+    assert "fitted on labels of 60 of the 60" in lines[0] and "--allow-leak" in lines[0]
+    assert digest(path) == before
+    res = search("--simulate", str(path), "-s", f"ranker:{leak}", "--train-budget", "3",
+                 "--allow-leak")  # fmt: skip
+    assert res.exit_code == 0, res.output
+
+
+def test_strategies_never_see_labels(store):
+    """The simulator alone holds the labels: a strategy sees only what it has trained."""
+    from rankzc.search.strategies import RandomStrategy
+
+    path, _, truth = store
+    pool = _pool(path)
+    seen = []
+
+    class Spy(RandomStrategy):
+        def propose(self, ctx, k):
+            seen.append(set(ctx.pool.table.columns) & {"val_acc", "train_seconds"})
+            assert set(ctx.labels) == set(ctx.trained)
+            return super().propose(ctx, k)
+
+    (t,) = simulate(pool, [Spy("spy")], Budget(archs=5), [0])
+    assert len(t.steps) == 5 and seen and all(not cols for cols in seen)
+    assert t.pool_best == max(truth.values())  # the oracle still reads the labels
+    assert "val_acc" in pool.table  # the caller's pool is unchanged
+
+
+def make_dominated_store(path, n=80, seed=0, dominant=True):
+    """Proxies 'zen' (= the label when ``dominant``, else noise) and 'synflow' (noise)."""
+    rng = np.random.default_rng(seed)
+    archs = sample_architectures(n, seed=seed)
+    with Benchmark.create(path, space="gcn-nas", dataset="test", source="test") as b:
+        b.add_architectures(
+            {"arch_id": a.arch_id, "space": "gcn-nas", "encoding": str(a), "depth": a.depth}
+            for a in archs
+        )
+        for a in archs:
+            acc = 0.5 + 0.4 * rng.random()
+            zen = acc if dominant else rng.random()
+            b.record_proxies(
+                a.arch_id, -1, {"zen": (zen, 0.1, None), "synflow": (rng.random(), 0.1, None)}
+            )
+            run_id, _, _ = b.get_or_create_run(a.arch_id, 0, {"c": 1})
+            b.finish_run(run_id, val_acc=acc, train_seconds=1.0)
+
+
+def test_online_picks_the_dominant_feature(tmp_path):
+    """One feature ranks perfectly: after the warm start online follows it (found by the
+    held-out pairwise accuracy of the trained rows) and trains the pool's best at once."""
+    path = tmp_path / "d.db"
+    make_dominated_store(path)
+    pool = _pool(path)
+    s = parse_strategy("online", init=5)
+    (t,) = simulate(pool, [s], Budget(archs=8), [0])
+    assert [c[2] for c in s.chosen][:1] == ["zen"]
+    assert t.regret()[5] == 0  # the 6th trained is the best of 80
+
+
+def test_online_without_signal_starts_warm_and_switches_only_past_the_margin(tmp_path):
+    """No feature carries signal: the first ``init`` picks are the warm start's, and any
+    later switch away from it was made by a model whose held-out pairwise accuracy beat
+    the warm start's by the margin (recorded after the margin is taken off)."""
+    from rankzc.search.strategies import warm_start_scores
+
+    path = tmp_path / "n.db"
+    make_dominated_store(path, dominant=False)
+    pool = _pool(path)
+    s = parse_strategy("online", init=4)
+    (t,) = simulate(pool, [s], Budget(archs=10), [0])
+    warm = warm_start_scores(pool.without_labels(), 0).sort_values(ascending=False)
+    assert {x.arch_id for x in t.steps[:4]} == set(warm.index[:4])
+    assert len({x.arch_id for x in t.steps}) == 10
+    assert len(s.chosen) == 6  # one choice per step after the warm start
+    for _, _n, name, crit in s.chosen:
+        assert name == "warm start" or crit > 0.5 - 1e-9  # beat "no order" after the margin
+
+
+def test_warm_start_interleaves_consensus_and_size():
+    import pandas as pd
+
+    from rankzc.search.pool import Pool
+    from rankzc.search.strategies import warm_start_scores
+
+    ids = [f"a{i}" for i in range(10)]
+    # proxy 'zen' and depth disagree completely: the first 2k picks hold both top-k
+    table = pd.DataFrame(
+        {"encoding": ids, "depth": np.arange(10.0), "zen": -np.arange(10.0)}, index=ids
+    )
+    pool = Pool("gcn-nas", table, ["zen"])
+    order = warm_start_scores(pool).sort_values(ascending=False).index.tolist()
+    assert order[:4] == ["a0", "a9", "a1", "a8"]
+
+
+def test_heldout_pairwise_scores_orders():
+    from rankzc.search.strategies import heldout_pairwise
+
+    y = np.arange(8.0)
+    preds = np.column_stack([y, -y, np.zeros(8)])
+    acc = heldout_pairwise(y, lambda rows: preds, folds=4)
+    assert acc.tolist() == [1.0, 0.0, 0.5]
+
+
+def test_cli_reports_free_orders_and_difference(store):
+    path, _, _ = store
+    res = search("--simulate", str(path), "-s", "random", "-s", "proxy:params",
+                 "--train-budget", "20", "--format", "json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [s["strategy"] for s in out["strategies"]] == ["random", "proxy:params"]
+    refs = {s["strategy"]: s for s in out["references"]}
+    assert set(refs) == {"depth", "proxy:auto"}  # params was asked for; no flops here
+    best = out["free_best"]
+    assert set(best) == {"10", "20"}
+    for n, b in best.items():
+        regrets = [
+            s["curve"]["regret_mean"][int(n) - 1]
+            for s in [*out["strategies"], *out["references"]]
+            if s["reference"]
+        ]
+        assert b["regret"] == pytest.approx(min(regrets))
+        for s in out["strategies"]:
+            r = s["curve"]["regret_mean"][int(n) - 1]
+            assert s["vs_free"][n] == pytest.approx(r - b["regret"])
+    text = search("--simulate", str(path), "-s", "random", "--train-budget", "12")
+    assert text.exit_code == 0 and "depth (free)" in text.stdout and "vs best free" in text.stdout
 
 
 @pytest.mark.parametrize(

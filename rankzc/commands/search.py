@@ -111,6 +111,12 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel workers.")
 @click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
 @click.option(
+    "--allow-leak",
+    is_flag=True,
+    default=False,
+    help="Simulated: run a ranker: strategy even when it was fitted on the simulated labels.",
+)
+@click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -142,6 +148,7 @@ def search(
     executor,
     workers,
     ray_address,
+    allow_leak,
     plot,
     threads,
     quiet,
@@ -182,7 +189,9 @@ def search(
 
     apply_threads(threads, workers if (simulate is None and workers > 1) else 1)
     if simulate is not None:
-        result = _simulate(simulate, parsed, budget, seed_list, pool_size, max_params, max_flops)
+        result = _simulate(
+            simulate, parsed, budget, seed_list, pool_size, max_params, max_flops, allow_leak
+        )
     else:
         live_opts = dict(
             space=space,
@@ -211,25 +220,63 @@ def search(
 
 
 # ------------------------------------------------------------------ modes
-def _simulate(path, strategies, budget, seeds, pool_size, max_params, max_flops) -> dict:
+def _simulate(
+    path, strategies, budget, seeds, pool_size, max_params, max_flops, allow_leak=False
+) -> dict:
     from rankzc.search.pool import pool_from_store
     from rankzc.search.simulate import simulate
+    from rankzc.search.strategies import free_references, parse_strategy
     from rankzc.store import Benchmark
 
     if not path.exists():
         raise RankzcError(f"--simulate {path}: no such benchmark file")
     with Benchmark.open(path, readonly=True) as bench:
         pool = pool_from_store(bench)
+    refs = free_references(pool.without_labels())
+    asked = {s.name for s in strategies}
+    extra = [parse_strategy(r) for r in refs if r not in asked]
     traces = simulate(
         pool,
-        strategies,
+        [*strategies, *extra],
         budget,
         seeds,
         pool_size=pool_size,
         max_params=max_params,
         max_flops=max_flops,
+        allow_leak=allow_leak,
     )
-    return _result("simulated", str(path), traces, pool, budget, max_params, max_flops)
+    result = _result("simulated", str(path), traces, pool, budget, max_params, max_flops)
+    _add_references(result, refs, {s.name for s in extra})
+    return result
+
+
+#: numbers trained at which every strategy is compared with the best free order
+VS_FREE = (10, 20, 50)
+
+
+def _add_references(result: dict, refs: list[str], extra: set[str]) -> None:
+    """Move the free orders nobody asked for to ``references`` and give every row its
+    regret difference from the best free order (lowest mean regret) at 10/20/50 trained."""
+    entries = result["strategies"]
+    by_name = {s["strategy"]: s for s in entries}
+
+    def at(s, n):
+        r = s["curve"]["regret_mean"]
+        return r[n - 1] if n <= len(r) else None
+
+    best = {}
+    for n in VS_FREE:
+        vals = [
+            (at(by_name[r], n), r) for r in refs if r in by_name and at(by_name[r], n) is not None
+        ]
+        if vals:
+            best[n] = min(vals)
+    result["free_best"] = {str(n): {"strategy": r, "regret": v} for n, (v, r) in best.items()}
+    for s in entries:
+        s["vs_free"] = {str(n): (None if at(s, n) is None else at(s, n) - best[n][0]) for n in best}
+        s["reference"] = s["strategy"] in refs
+    result["strategies"] = [s for s in entries if s["strategy"] not in extra]
+    result["references"] = [s for s in entries if s["strategy"] in extra]
 
 
 def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quiet, o) -> dict:
@@ -400,17 +447,26 @@ def _print(result: dict) -> None:
     cols = [c for c in CHECKPOINTS if c < n_max] + [n_max]
     what = "mean regret (points)" if simulated else "mean best accuracy (%)"
     rows = []
-    for s in result["strategies"]:
+    free = result.get("free_best") or {}
+    for s in [*result["strategies"], *result.get("references", [])]:
         cells = []
         for c in cols:
             i = min(c, len(s["curve"]["trained"])) - 1
             m, sd = s["curve"][f"{key}_mean"][i], s["curve"][f"{key}_std"][i]
             cells.append(f"{fmt_num(m, 3)} ± {fmt_num(sd, 3)}")
-        rows.append([s["strategy"], *cells])
+        name = s["strategy"] + (" (free)" if s.get("reference") else "")
+        if free:
+            vs = s.get("vs_free") or {}
+            cells.append(" / ".join(_signed(vs.get(n)) for n in free))
+        rows.append([name, *cells])
+    head = ["strategy", *(f"N={c}" for c in cols)]
+    if free:
+        head.append("vs best free " + "/".join(free))
     print_table(
-        ["strategy", *(f"N={c}" for c in cols)],
+        head,
         rows,
-        title=f"{result['mode']} search on {result['source']}: {what} ± std after N trained",
+        title=f"{result['mode']} search on {result['source']}: {what} ± std after N trained"
+        + ("; vs best free: mean regret minus the best free order's" if free else ""),
     )
     rows = []
     for s in result["strategies"]:
@@ -451,6 +507,10 @@ def _csv_rows(result: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def _signed(x) -> str:
+    return "-" if x is None else f"{x:+.3f}"
 
 
 def _fmt_big(x) -> str:

@@ -57,6 +57,26 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: most labelled rows a ranker file fingerprints (an evenly spaced sample beyond that)
+MAX_FINGERPRINTS = 50_000
+
+
+def row_fingerprints(encodings: Iterable[Any], labels: Iterable[float]) -> list[str]:
+    """Short content hashes of labelled rows: canonical encoding and label (6 decimals).
+
+    A ranker fitted on labels records them (``info["label_rows"]``) so that ``rankzc
+    search --simulate`` can tell a store holding the same labelled architectures (by
+    content, whatever the file) and refuse to let the ranker read the answers.
+    """
+    out = []
+    for enc, y in zip(encodings, labels, strict=True):
+        y = float(y)
+        if not np.isfinite(y):
+            continue
+        out.append(_sha(f"{enc}|{y:.6f}".encode())[:12])
+    return out
+
+
 class FittedRanker:
     """A fitted model with what it needs to score new inputs the way it was trained.
 
@@ -387,6 +407,12 @@ def fit_ranker(
         "epoch": epoch,
         "train_spearman": train_rho,
     }
+    if not label_free:  # what the labels it read were, by content (search's leak check)
+        enc = bench.architectures()["encoding"].astype(str).reindex(fs.X.index)
+        rows = sorted(set(row_fingerprints(enc, fs.y.to_numpy(dtype=float))))
+        if len(rows) > MAX_FINGERPRINTS:
+            rows = rows[:: -(-len(rows) // MAX_FINGERPRINTS)]
+        info["label_rows"] = rows
     if transfer_to is not None:
         info["normalise"] = "rank"
         info["transfer_to"] = str(transfer_to.path)

@@ -55,6 +55,14 @@ class Pool:
     def labels(self) -> pd.Series | None:
         return self.table["val_acc"] if "val_acc" in self.table else None
 
+    #: columns a strategy must never see (the simulator's oracle holds them)
+    HIDDEN = ("val_acc", "train_seconds")
+
+    def without_labels(self) -> Pool:
+        """The pool a strategy sees: the same candidates without labels or training costs."""
+        keep = [c for c in self.table.columns if c not in self.HIDDEN]
+        return Pool(self.space, self.table[keep].copy(), list(self.proxies), self.proxy_seconds)
+
     def subset(self, ids: Sequence[str]) -> Pool:
         ids = list(ids)
         sec = None if self.proxy_seconds is None else self.proxy_seconds.reindex(ids)

@@ -1,7 +1,9 @@
 """Simulated search: the pool is a store's labelled architectures, training reveals labels.
 
 "Training" an architecture returns its stored label (mean over its finished runs) and
-charges its recorded training seconds (when the store has them). Strategies are compared
+charges its recorded training seconds (when the store has them). The simulator alone holds
+the labels: every strategy is prepared and run on :meth:`Pool.without_labels`, so nothing
+but the labels of the architectures it has trained can reach it. Strategies are compared
 on many seeds in seconds; :func:`summarise` turns the traces into curves (best accuracy
 and regret after every trained architecture, mean and spread over seeds), and
 :func:`first_reach` / :func:`hit_index` answer "how many architectures until ...".
@@ -35,6 +37,31 @@ def check_constraints(pool: Pool, max_params, max_flops) -> list[str]:
     return ids
 
 
+def check_leaks(pool: Pool, strategies: Sequence[Strategy], allow_leak: bool = False) -> None:
+    """Refuse a ``ranker:`` strategy fitted on labelled rows of the simulated pool.
+
+    Rows are compared by content (canonical encoding and label, see
+    :func:`rankzc.ranking.io.row_fingerprints`), so a copy of the store, another import
+    of the same file or a subset of its rows is caught as well. ``allow_leak`` runs it anyway.
+    """
+    from rankzc.ranking.io import row_fingerprints
+    from rankzc.search.strategies import RankerStrategy
+
+    rankers = [s for s in strategies if isinstance(s, RankerStrategy)]
+    if allow_leak or not rankers:
+        return
+    here = set(row_fingerprints(pool.table["encoding"].astype(str), pool.table["val_acc"]))
+    for s in rankers:
+        seen = (getattr(s.fitted, "info", None) or {}).get("label_rows") or []
+        shared = sum(1 for h in seen if h in here)
+        if shared:
+            raise RankzcError(
+                f"--strategy {s.name}: the ranker was fitted on labels of {shared} of the "
+                f"{len(pool)} architectures simulated here (same architecture and label), so "
+                "it would search with the answers; give --allow-leak to run it anyway"
+            )
+
+
 def seed_pool(pool: Pool, size: int | None, seed: int) -> Pool:
     """The pool of one seed: all of it, or ``size`` candidates drawn with ``seed``."""
     if size is None or size >= len(pool):
@@ -55,10 +82,13 @@ def simulate(
     max_flops: float | None = None,
     progress: Callable[[str, int], None] | None = None,
     stop: Callable[[Trace], bool] | None = None,
+    allow_leak: bool = False,
 ) -> list[Trace]:
     """Run every strategy with every seed on ``pool`` (checks everything first).
 
     ``stop(trace)`` may end a search early (e.g. once a top-1% architecture is trained).
+    A ``ranker:`` strategy fitted on the pool's labels is refused (:func:`check_leaks`)
+    unless ``allow_leak``.
     """
     if pool.labels is None:
         raise RankzcError("simulation needs a labelled pool")
@@ -70,8 +100,10 @@ def simulate(
     if pool_size is not None and pool_size < 1:
         raise RankzcError(f"--pool: must be >= 1, got {pool_size}")
     check_constraints(pool, max_params, max_flops)
+    check_leaks(pool, strategies, allow_leak)
+    public = pool.without_labels()  # what strategies see; the oracle reads `table`
     for s in strategies:
-        prepare(s, pool)
+        prepare(s, public)
     table = pool.table
 
     def oracle(ids):
@@ -88,12 +120,13 @@ def simulate(
     traces = []
     for seed in seeds:
         sp = seed_pool(pool, pool_size, seed)
+        seen = seed_pool(public, pool_size, seed)
         feasible = feasible_ids(sp, max_params, max_flops)
         if not feasible:
             raise RankzcError(f"seed {seed}: no architecture of the drawn pool meets the limit")
         best = float(sp.table.loc[feasible, "val_acc"].max())
         for s in strategies:
-            trace = run_search(s, sp, oracle, budget, seed=seed, feasible=feasible, stop=stop)
+            trace = run_search(s, seen, oracle, budget, seed=seed, feasible=feasible, stop=stop)
             trace.pool_best, trace.pool_size, trace.feasible = best, len(sp), len(feasible)
             trained = [st.arch_id for st in trace.steps]
             secs = sp.table.loc[trained, "train_seconds"]

@@ -10,6 +10,9 @@ Names (``--strategy``):
 
 * ``random``: candidates in a seeded random order (the baseline of every NAS paper);
 * ``proxy:<name>``: best proxy score first (direction from the proxy registry);
+  ``proxy:auto``: the proxy chosen without labels (:func:`label_free_proxy`);
+* ``depth``: deepest first (with ``proxy:params`` and ``proxy:flops``, the free orders;
+  :func:`free_references`);
 * ``vote[:p1,p2,...]``: the study's majority vote without labels: every candidate plays
   every other pool member on the chosen proxies (default ``fisher,synflow,zen``, the
   study's best subset) and is ranked by its Copeland score (wins - losses);
@@ -17,12 +20,12 @@ Names (``--strategy``):
   pool proxies), each oriented by its registered direction (no labels, so no Spearman
   weights);
 * ``ranker:<file.rzc>``: a fitted ranker (``rankzc fit``) ranks the pool;
-* ``online[:<model>]``: predictor-based search warm-started by zero-cost proxies. Until
-  ``init`` labels exist, candidates come in the label-free order (:func:`label_free_scores`);
-  then a ranker of the ranking layer (default ``lambdarank``; any name of
-  :data:`rankzc.ranking.registry.RANKERS`) is fitted on the trained architectures
-  (proxies + architecture encoding + the label-free score), ranks the untrained ones, and
-  the best ``batch`` are trained; refit, repeat;
+* ``online[:<model>]``: until ``init`` labels exist, the warm start
+  (:func:`warm_start_scores`: the label-free consensus interleaved with the size order);
+  then, before every batch, the model that ranks the trained rows best (held-out pairwise
+  accuracy) among the warm start, the consensus, every single feature with its sign from
+  the trained rows, ``wam`` and, from ``learn_after`` labels, a ranker of the ranking
+  layer (default ``lambdarank``) ranks the untrained ones (see :class:`OnlineStrategy`);
 * ``evolve[:<model>]``: local search. After the warm start, it proposes neighbours of the
   ``parents`` best trained architectures (one switch flipped, or two blocks added or
   removed, as depths step by two) and trains the one the current ranker scores best. In
@@ -174,6 +177,43 @@ class ProxyStrategy(OrderStrategy):
 
 
 @dataclass
+class DepthStrategy(OrderStrategy):
+    """``depth``: deepest first (a free order, like params or flops)."""
+
+    def check(self, pool: Pool) -> None:
+        if not has_depth(pool):
+            raise RankzcError(f"--strategy {self.name}: the pool's architectures have no depth")
+
+    def scores(self, pool: Pool) -> pd.Series:
+        return pool.table["depth"].astype(float)
+
+
+def label_free_proxy(pool: Pool) -> str | None:
+    """The proxy chosen without labels: the one (size measures aside) whose oriented scores
+    agree best (Spearman) with the label-free consensus of the pool."""
+    from rankzc.stats import spearman
+
+    names = [p for p in pool.proxies if p not in SIZE_COLUMNS]
+    names = [p for p in names if pool.table[p].nunique(dropna=True) > 1]
+    if not names:
+        return None
+    cons = label_free_scores(pool).to_numpy(dtype=float)
+    rho = {p: spearman(_oriented(pool, [p])[:, 0], cons) for p in names}
+    return max(names, key=lambda p: rho[p] if math.isfinite(rho[p]) else -2.0)
+
+
+def free_references(pool: Pool) -> list[str]:
+    """The free orders every simulated search is compared with: params, flops and depth
+    (where the pool has them) and the best single proxy chosen without labels."""
+    out = [f"proxy:{c}" for c in SIZE_COLUMNS if c in pool.proxies and pool.table[c].nunique() > 1]
+    if has_depth(pool):
+        out.append("depth")
+    if label_free_proxy(pool) is not None:
+        out.append("proxy:auto")
+    return out
+
+
+@dataclass
 class VoteStrategy(OrderStrategy):
     def check(self, pool: Pool) -> None:
         pool.check_proxies(self.reads, f"--strategy {self.name}")
@@ -295,13 +335,242 @@ class PredictorStrategy(Strategy):
         return [ids[i] for i in order[:k]]
 
 
+#: columns that measure model size, the free orders a user gets without any proxy
+SIZE_COLUMNS = ("params", "flops")
+
+
+def size_column(pool: Pool) -> str | None:
+    """The pool's size measure (params, else flops), if it has one that varies."""
+    for col in SIZE_COLUMNS:
+        if col in pool.proxies and pool.table[col].nunique(dropna=True) > 1:
+            return col
+    return None
+
+
+def has_depth(pool: Pool) -> bool:
+    return "depth" in pool.table and pool.table["depth"].nunique(dropna=True) > 1
+
+
+def _order_rank(ids: Sequence[str], keys: Sequence[np.ndarray], seed: int) -> np.ndarray:
+    """Position (0 = first) of every id in the order by ``keys`` (first key first, higher
+    first, NaN last), remaining ties in seeded random order."""
+    cols = [tie_break(ids, seed)]
+    for k in reversed(keys):
+        k = np.asarray(k, dtype=float)
+        cols.append(-np.where(np.isfinite(k), k, -np.inf))
+    order = np.lexsort(tuple(cols))
+    pos = np.empty(len(ids))
+    pos[order] = np.arange(len(ids))
+    return pos
+
+
+def warm_start_scores(pool: Pool, seed: int = 0) -> pd.Series:
+    """The label-free warm start of ``online`` (higher = train first).
+
+    The label-free consensus (:func:`label_free_scores`) interleaved with the size order
+    (depth where the space has it, else params, else flops; its ties broken by the
+    consensus): the 1st, 3rd, 5th,
+    ... picks come from the consensus, the 2nd, 4th, ... from the size order, skipping what
+    is already taken. After ``2k`` picks both orders' first ``k`` are trained, so the warm
+    start is never worse than either free order given half the budget.
+    """
+    ids = list(pool.table.index)
+    cons = label_free_scores(pool).reindex(ids).to_numpy(dtype=float)
+    size = size_column(pool)
+    if size is None and not has_depth(pool):
+        return pd.Series(cons, index=ids)
+    key = pool.table["depth" if has_depth(pool) else size].to_numpy(dtype=float)
+    first = _order_rank(ids, [cons], seed)
+    second = _order_rank(ids, [key, cons], seed)
+    return pd.Series(-np.minimum(2 * first, 2 * second + 1), index=ids)
+
+
+def _ranks(M: np.ndarray) -> np.ndarray:
+    """Column-wise average ranks (rows = observations)."""
+    from scipy.stats import rankdata
+
+    return rankdata(M, axis=0)
+
+
+def _spearman_signs(X: np.ndarray, y: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """+1/-1 per column: the sign of its Spearman correlation with ``y`` (prior on 0)."""
+    if len(y) < 3:
+        return prior.copy()
+    R = _ranks(X) - (len(y) + 1) / 2
+    ry = _ranks(y[:, None])[:, 0] - (len(y) + 1) / 2
+    c = R.T @ ry
+    return np.where(c > 0, 1.0, np.where(c < 0, -1.0, prior))
+
+
+def heldout_pairwise(
+    y: np.ndarray, fit: Callable[[np.ndarray], np.ndarray], folds: int
+) -> np.ndarray:
+    """Held-out pairwise accuracy of one or more models on the labelled rows.
+
+    The rows are split into ``folds`` folds (row ``i`` in fold ``i % folds``; every row
+    alone when ``folds >= len(y)``: leave-one-out). For each fold, ``fit(train_index)``
+    returns predictions for *every* row (shape ``(n,)`` or ``(n, m)`` for ``m`` models);
+    each held-out row is compared with each training row: a pair counts 1 when the
+    predictions order it like the labels, 1/2 when they tie, 0 otherwise (pairs of equal
+    labels are skipped). Returns the accuracy per model (NaN without a pair).
+    """
+    n = len(y)
+    k = max(2, min(int(folds), n))
+    fold = np.arange(n) % k
+    hits = cnt = 0.0
+    for f in range(k):
+        test = np.nonzero(fold == f)[0]
+        train = np.nonzero(fold != f)[0]
+        P = np.asarray(fit(train), dtype=float)
+        P = P[:, None] if P.ndim == 1 else P
+        dy = np.sign(y[test][:, None] - y[train][None, :])  # (t, r)
+        dp = np.sign(P[test][:, None, :] - P[train][None, :, :])  # (t, r, m)
+        ok = dy != 0
+        agree = np.where(dp == 0, 0.5, (dp == dy[:, :, None]).astype(float))
+        hits = hits + (agree * ok[:, :, None]).sum(axis=(0, 1))
+        cnt = cnt + ok.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(hits / cnt if cnt else np.full(np.shape(hits) or 1, np.nan))
+
+
 @dataclass
 class OnlineStrategy(PredictorStrategy):
+    """``online``: warm start, then the model that ranks the trained rows best.
+
+    Until ``init`` labels exist, candidates come in the warm-start order
+    (:func:`warm_start_scores`). Then, before every batch, each candidate model is scored by
+    its held-out pairwise accuracy on the trained rows (:func:`heldout_pairwise`,
+    ``folds`` folds, leave-one-out while fewer rows) and the best one ranks the untrained
+    candidates (ties in the warm-start order). The candidates, in order of preference on a
+    tie: the warm start itself and the consensus (no labels); every single feature (proxy,
+    depth) with the sign of its Spearman correlation on the training rows; ``wam``
+    (Spearman-weighted mean of those features); and, once ``learn_after`` labels exist,
+    the learned ranker ``model`` on proxies, architecture encoding and the label-free
+    order. A learned model or a single feature must beat the warm start by ``margin``
+    to replace it, so a handful of labels does not throw away a good free order.
+    """
+
+    folds: int = 5
+    learn_after: int = 15
+    margin: float = 0.15
+    #: the model chosen before each batch, with its criterion (for reports and tests)
+    chosen: list = field(default_factory=list, repr=False)
+
+    def warm(self, pool: Pool, seed: int) -> pd.Series:
+        key = ("warm", seed)
+        if key not in pool.cache:
+            pool.cache[key] = warm_start_scores(pool, seed)
+        return pool.cache[key]
+
+    def simple_columns(self, pool: Pool) -> list[str]:
+        if "simple_cols" not in pool.cache:
+            cols = [c for c in pool.proxies if pool.table[c].nunique(dropna=True) > 1]
+            if has_depth(pool):
+                cols.append("depth")
+            pool.cache["simple_cols"] = cols
+        return pool.cache["simple_cols"]
+
+    def simple_matrix(self, pool: Pool) -> np.ndarray:
+        """The single features, missing values at the column median (for fitting)."""
+        if "simple_X" not in pool.cache:
+            X = pool.table[self.simple_columns(pool)].to_numpy(dtype=float)
+            med = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
+            pool.cache["simple_X"] = np.where(np.isfinite(X), X, med)
+        return pool.cache["simple_X"]
+
+    def candidates(self, ctx: Context, labelled: list[str]):
+        """``[(name, kind, fit)]``: ``fit(rows)`` fits on ``labelled[rows]`` and returns a
+        scorer of pool positions (one column per model: the singles come as one block)."""
+        pool = ctx.pool
+        fixed = np.column_stack(
+            [
+                self.warm(pool, ctx.seed).to_numpy(dtype=float),
+                self.zero_cost(pool).reindex(pool.table.index).to_numpy(dtype=float),
+            ]
+        )
+        cols = self.simple_columns(pool)
+        Xall = self.simple_matrix(pool)
+        pos = pool.table.index.get_indexer(labelled)
+        y = np.array([ctx.labels[a] for a in labelled])
+        prior = np.array([_direction(c) if c != "depth" else 1.0 for c in cols])
+        out = [(["warm start", "consensus"], None, lambda rows: lambda p: fixed[p])]
+
+        def singles(rows):
+            sign = _spearman_signs(Xall[pos[rows]], y[rows], prior)
+            return lambda p: Xall[p] * sign
+
+        def wam(rows):  # Spearman-weighted mean of min-max normalised features
+            if len(rows) < 3:
+                return lambda p: np.zeros(len(p))
+            R = _ranks(Xall[pos[rows]]) - (len(rows) + 1) / 2
+            ry = _ranks(y[rows][:, None])[:, 0] - (len(rows) + 1) / 2
+            den = np.sqrt((R**2).sum(axis=0) * (ry**2).sum())
+            rho = np.divide(R.T @ ry, den, out=np.zeros(R.shape[1]), where=den > 0)
+            lo, hi = Xall[pos[rows]].min(axis=0), Xall[pos[rows]].max(axis=0)
+            span = np.where(hi > lo, hi - lo, 1.0)
+            return lambda p: ((Xall[p] - lo) / span) @ rho
+
+        if cols:
+            out.append((list(cols), "single", singles))
+            out.append((["wam"], "simple", wam))
+        if len(labelled) >= self.learn_after:
+            from rankzc.ranking.registry import make_ranker
+
+            X = self.features(pool)
+            seed = int(ctx.rng(11).integers(2**31))
+
+            def learned(rows):
+                est = make_ranker(self.model, **_small_data_params(self.model, len(rows), seed))
+                est.fit(X.iloc[pos[rows]], y[rows])
+                return lambda p: np.asarray(est.predict(X.iloc[p]), dtype=float)
+
+            out.append(([self.model], "learned", learned))
+        return out, pos, y
+
+    def choose(self, ctx: Context, labelled: list[str]):
+        """The candidate with the best held-out pairwise accuracy: a scorer of positions."""
+        cands, pos, y = self.candidates(ctx, labelled)
+        best = (-np.inf, "warm start", None, 0)
+        for names, kind, fit in cands:
+
+            def preds(rows, fit=fit, m=len(names)):
+                try:
+                    return fit(rows)(pos)
+                except (RankzcError, ValueError):
+                    return np.zeros((len(pos), m))  # cannot fit on these rows: no order
+
+            accs = heldout_pairwise(y, preds, self.folds)
+            for j, name in enumerate(names):
+                acc = float(accs[j]) - (self.margin if kind is not None else 0.0)
+                if math.isfinite(acc) and acc > best[0]:
+                    best = (acc, name, fit, j)
+        self.chosen.append((ctx.seed, len(labelled), best[1], best[0]))
+        if best[2] is None:
+            return None
+        try:
+            scorer, j = best[2](np.arange(len(labelled))), best[3]
+        except (RankzcError, ValueError):
+            return None
+
+        def score(p):
+            s = np.asarray(scorer(p), dtype=float)
+            return s[:, j] if s.ndim == 2 else s
+
+        return score
+
     def propose(self, ctx: Context, k: int) -> list[str]:
-        labelled = sum(1 for a in ctx.trained if math.isfinite(ctx.labels.get(a, math.nan)))
-        if labelled < self.init:  # warm start: the label-free order, up to init labels
-            return self.order(ctx, ctx.candidates, min(k, self.init - labelled), None)
-        return self.order(ctx, ctx.candidates, k, self.predictor(ctx))
+        labelled = [a for a in ctx.trained if math.isfinite(ctx.labels.get(a, math.nan))]
+        warm = self.warm(ctx.pool, ctx.seed).reindex(ctx.candidates).to_numpy(dtype=float)
+        ys = [ctx.labels[a] for a in labelled]
+        if len(labelled) < self.init or np.ptp(ys) == 0:
+            return top_k(ctx.candidates, warm, min(k, max(1, self.init - len(labelled))), ctx.seed)
+        score = self.choose(ctx, labelled)
+        if score is None:
+            return top_k(ctx.candidates, warm, k, ctx.seed)
+        s = np.asarray(score(ctx.pool.table.index.get_indexer(ctx.candidates)), dtype=float)
+        s = np.where(np.isfinite(s), s, -np.inf)
+        order = np.lexsort((tie_break(ctx.candidates, ctx.seed), -warm, -s))
+        return [ctx.candidates[i] for i in order[:k]]
 
 
 @dataclass
@@ -389,6 +658,10 @@ def parse_strategy(text: str, *, batch: int = 1, init: int = 5) -> Strategy:
     kind = kind.lower()
     if kind == "random" and not arg:
         return RandomStrategy(text)
+    if kind == "depth" and not arg:
+        return DepthStrategy(text)
+    if kind == "proxy" and arg == "auto":
+        return ProxyStrategy(text, reads=[], proxy="auto")
     if kind == "proxy":
         if not arg:
             raise RankzcError("--strategy proxy:<name>: name a proxy, e.g. proxy:zen")
@@ -422,7 +695,7 @@ def parse_strategy(text: str, *, batch: int = 1, init: int = 5) -> Strategy:
         return cls(text, batch=batch, model=model, init=init)
     raise RankzcError(
         f"--strategy {text!r}: expected random, proxy:<name>, vote[:p,...], wam[:p,...], "
-        "ranker:<file.rzc>, online[:<model>] or evolve[:<model>]"
+        "ranker:<file.rzc>, online[:<model>], evolve[:<model>] or depth"
     )
 
 
@@ -432,5 +705,10 @@ def prepare(strategy: Strategy, pool: Pool) -> Strategy:
         strategy.reads = list(pool.proxies)
     if isinstance(strategy, PredictorStrategy):
         strategy.reads = list(pool.proxies)
+    if isinstance(strategy, ProxyStrategy) and strategy.name.lower() == "proxy:auto":
+        strategy.proxy = label_free_proxy(pool) or ""
+        if not strategy.proxy:
+            raise RankzcError("--strategy proxy:auto: the pool has no proxy besides size")
+        strategy.reads = [strategy.proxy]
     strategy.check(pool)
     return strategy
