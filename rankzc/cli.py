@@ -34,6 +34,14 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # stdout closed by its reader (``| head``): what was stored stays stored;
+            # no traceback, and no second error when Python flushes stdout at exit
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+            click.echo("Error: standard output closed before the output was written", err=True)
+            ctx.exit(1)
         except click.UsageError as err:
             if os.environ.get("RANKZC_DEBUG") or ctx.resilient_parsing:
                 raise
@@ -51,6 +59,9 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="rankzc")
 def main() -> None:
     """Rank GCN architectures with zero-cost proxies, without training them."""
+    from rankzc.progress import guard_streams
+
+    guard_streams()  # progress and warnings never fatal, never on stdout (rankzc.progress)
 
 
 def _register() -> None:

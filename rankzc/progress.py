@@ -5,7 +5,12 @@ pipes, batch jobs) one line per task is written to stderr at most every ``interv
 seconds (default 10, environment variable ``RANKZC_PROGRESS_INTERVAL``), plus a last
 line when a task that already reported finishes, so short jobs stay silent. ``quiet``
 silences both. Progress never goes to stdout, so ``--format json|csv`` output stays
-clean.
+clean, and it is never fatal: a stderr that is closed (``2>&-``: Python's
+``sys.stderr`` is None) or breaks (``2>&1 | head -1``: BrokenPipeError) stops the
+progress, not the work. :func:`guard_streams` (called by the command line first) keeps
+closed descriptors 0-2 on ``/dev/null`` (so no file the command opens takes their
+number) and wraps ``sys.stderr`` in a :class:`SafeStream` that stops writing, instead of
+raising, once it breaks.
 
 >>> with Progress(quiet=True) as bar:
 ...     task = bar.add("features", total=3)
@@ -15,6 +20,7 @@ clean.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -22,17 +28,108 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-__all__ = ["Progress", "BuildProgress", "progress_mode", "track", "DEFAULT_INTERVAL"]
+__all__ = [
+    "Progress",
+    "BuildProgress",
+    "SafeStream",
+    "guard_streams",
+    "progress_mode",
+    "track",
+    "DEFAULT_INTERVAL",
+]
 
 DEFAULT_INTERVAL = 10.0
 INTERVAL_ENV = "RANKZC_PROGRESS_INTERVAL"
 
 
+#: errors of writing to a stream that is gone: a closed pipe or file, a lost terminal
+STREAM_ERRORS = (OSError, ValueError)
+
+
+class SafeStream(io.TextIOBase):
+    """A text stream that forwards to ``stream`` until a write fails, then discards.
+
+    ``stream`` None (a descriptor closed at start-up) discards from the start. Never
+    raises from :meth:`write` or :meth:`flush`, so progress or a warning can never turn
+    into an error of the work.
+    """
+
+    def __init__(self, stream: TextIO | None):
+        super().__init__()
+        self._stream = stream
+        self.broken = stream is None or isinstance(stream, SafeStream) and stream.broken
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self._stream.write(text)  # type: ignore[union-attr]
+            except STREAM_ERRORS:
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()  # type: ignore[union-attr]
+            except STREAM_ERRORS:
+                self.broken = True
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        if self.broken:
+            return False
+        try:
+            return bool(self._stream.isatty())  # type: ignore[union-attr]
+        except STREAM_ERRORS + (AttributeError,):
+            return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise io.UnsupportedOperation("stream closed at start-up")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._stream, "errors", None)
+
+
+def guard_streams() -> None:
+    """Make stderr safe for a command line run (see the module docstring).
+
+    Descriptors 0, 1 and 2 that are closed get ``/dev/null`` (else the next file opened,
+    e.g. a store, would get number 2 and receive whatever a library writes to stderr);
+    ``sys.stderr`` becomes a :class:`SafeStream` (discarding when it was closed, never
+    falling back to stdout).
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if not isinstance(sys.stderr, SafeStream):
+        sys.stderr = SafeStream(sys.stderr)
+
+
+def _usable(stream: TextIO | None) -> bool:
+    return stream is not None and not (isinstance(stream, SafeStream) and stream.broken)
+
+
 def progress_mode(quiet: bool | None = None, stream: TextIO | None = None) -> str:
-    """``off`` when quiet, ``bar`` on a terminal, ``lines`` otherwise."""
+    """``off`` when quiet or stderr is closed, ``bar`` on a terminal, ``lines`` otherwise."""
     if quiet:
         return "off"
     stream = stream if stream is not None else sys.stderr
+    if not _usable(stream):
+        return "off"
     try:
         tty = bool(stream.isatty())
     except (AttributeError, ValueError):
@@ -119,12 +216,12 @@ class Progress:
                 console=console,
                 transient=False,
             )
-            self._rich.start()
+            self._rich_call(self._rich.start)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._rich is not None:
-            self._rich.stop()
+            self._rich_call(self._rich.stop)
             self._rich = None
         for task_id in list(self._tasks):
             self.remove(task_id)
@@ -137,7 +234,7 @@ class Progress:
         self._next += 1
         self._tasks[task_id] = task
         if self._rich is not None:
-            task.rich_id = self._rich.add_task(description, total=total)
+            task.rich_id = self._rich_call(self._rich.add_task, description, total=total)
         return task_id
 
     def advance(self, task_id: int, n: float = 1) -> None:
@@ -163,8 +260,12 @@ class Progress:
         if description is not None:
             task.description = description
         if self._rich is not None:
-            self._rich.update(
-                task.rich_id, completed=completed, total=total, description=description
+            self._rich_call(
+                self._rich.update,
+                task.rich_id,
+                completed=completed,
+                total=total,
+                description=description,
             )
         elif self.mode == "lines":
             now = time.monotonic()
@@ -179,11 +280,25 @@ class Progress:
         if task is None:
             return
         if self._rich is not None:
-            self._rich.remove_task(task.rich_id)
+            self._rich_call(self._rich.remove_task, task.rich_id)
         elif self.mode == "lines" and task.last_line is not None:
             done = task.total is not None and task.completed >= task.total
             if not done:  # a finished task wrote its last line already
                 self._line(task, time.monotonic())
+
+    def _rich_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A call into rich; a terminal that went away switches progress off."""
+        try:
+            return fn(*args, **kwargs)
+        except STREAM_ERRORS:
+            rich, self._rich, self.mode = self._rich, None, "off"
+            if rich is not None:
+                try:  # rich's refresh thread must not keep writing
+                    rich.live.transient = True
+                    rich.stop()
+                except Exception:  # noqa: BLE001 - the stream is gone anyway
+                    pass
+            return None
 
     def _line(self, task: _Task, now: float) -> None:
         elapsed = now - task.start
@@ -195,9 +310,16 @@ class Progress:
                 text += f", about {_duration(elapsed * (1 - frac) / frac)} left"
         else:
             text += f"{task.completed:g} done, {_duration(elapsed)}"
-        stream = self.stream if self.stream is not None else sys.stderr
-        print(text, file=stream, flush=True)
         task.last_line = now
+        stream = self.stream if self.stream is not None else sys.stderr
+        if not _usable(stream):  # closed: never print(file=None), which means stdout
+            self.mode = "off"
+            return
+        try:
+            stream.write(text + "\n")
+            stream.flush()
+        except STREAM_ERRORS:
+            self.mode = "off"  # a broken stderr stops the progress, not the work
 
     # ------------------------------------------------------------ helpers
     def callback(self, task_id: int) -> Callable[..., None]:
