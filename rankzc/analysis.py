@@ -10,6 +10,7 @@ architectures with replacement, on ranks, with a bounded number of rows
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -115,7 +116,7 @@ def label_noise(
     **Repeated runs.** Where architectures were trained under more than one seed, the
     seed-to-seed Spearman ``r`` is computed between each such architecture's first and
     second run (by seed). The label used everywhere is the mean over an architecture's
-    runs, on average ``k`` runs; its reliability is the Spearman-Brown corrected
+    runs, ``k`` runs on (harmonic) average; its reliability is the Spearman-Brown corrected
     :math:`R = k r / (1 + (k - 1) r)`, and no ranker's correlation with these labels can be
     expected above :math:`\\sqrt{R}` (the correlation of the noise-free ranking with the
     noisy labels). Intervals: percentile bootstrap over architectures, mapped through the
@@ -131,8 +132,12 @@ def label_noise(
     out: dict[str, Any] = {"n_architectures": int(len(labels))}
     counts = runs.groupby("arch_id").size()
     repeated = counts[counts >= 2].index
-    k = float(labels["n_runs"].mean()) if len(labels) else math.nan
-    out["runs_per_architecture"] = k
+    # Spearman-Brown for unequal run counts: the mean label's noise variance averages
+    # 1/k_i over architectures, so the effective k is the harmonic mean of the counts
+    n_runs = labels["n_runs"].to_numpy(float) if len(labels) else np.array([])
+    k = float(len(n_runs) / np.sum(1.0 / n_runs)) if len(n_runs) else math.nan
+    out["runs_per_architecture"] = float(n_runs.mean()) if len(n_runs) else math.nan
+    out["runs_per_architecture_harmonic"] = k
     out["n_repeated"] = int(len(repeated))
     if len(repeated) >= 3:
         rep = runs[runs["arch_id"].isin(repeated)].sort_values(["arch_id", "seed"])
@@ -160,9 +165,11 @@ def label_noise(
             "reliability_ci95": rel_ci,
             "ceiling": root(rel),
             "ceiling_ci95": [root(v) for v in rel_ci],
+            "ceiling_is_approximate": True,
             "note": (
                 f"{len(repeated)} architectures with runs under >= 2 seeds; reliability of "
-                f"the mean label over {k:.2f} runs (Spearman-Brown); ceiling = sqrt(reliability)"
+                f"the mean label over {k:.2f} runs (Spearman-Brown with the harmonic mean of "
+                "the runs per architecture); ceiling = sqrt(reliability), approximate"
             ),
         }
     else:
@@ -174,6 +181,7 @@ def label_noise(
     n_val, why = validation_size(bench, runs["val_acc"])
     out["validation_size"] = n_val
     out["validation_size_source"] = why
+    out["chance"] = chance_level(bench.runs(), n_val)
     y = labels["val_acc"].to_numpy(float)
     if n_val and len(y) >= 3 and np.var(y, ddof=1) > 0:
         noise = float(np.mean(y * (1 - y) / (n_val * labels["n_runs"].to_numpy(float))))
@@ -190,6 +198,43 @@ def label_noise(
             ),
         }
     return out
+
+
+def chance_level(runs: pd.DataFrame, n_val: int | None) -> dict[str, Any] | None:
+    r"""Whether the labels are within binomial noise of chance, or None when unknown.
+
+    The number of classes ``K`` comes from the runs' recorded data (a synthetic data
+    spec's ``classes``; every run must agree); chance is ``1/K``. The labels are "at
+    chance" when the best run is within three binomial standard deviations
+    :math:`3\sqrt{c(1-c)/n}` of chance ``c`` (``n`` the validation size; without it,
+    within 0.02).
+    """
+    classes = set()
+    for config in runs.get("config", pd.Series(dtype=object)):
+        data = config.get("data", "") if isinstance(config, dict) else ""
+        found = re.search(r"(?:^|[:,])classes=(\d+)", str(data))
+        if not found:
+            return None
+        classes.add(int(found.group(1)))
+    y = runs["val_acc"].to_numpy(float)
+    y = y[np.isfinite(y)]
+    if len(classes) != 1 or not len(y):
+        return None
+    c = 1.0 / classes.pop()
+    margin = 3 * math.sqrt(c * (1 - c) / n_val) if n_val else 0.02
+    at_chance = bool(y.max() <= c + margin)
+    return {
+        "chance": c,
+        "best_label": float(y.max()),
+        "margin": margin,
+        "at_chance": at_chance,
+        "note": (
+            f"every label is within {margin:.3f} of chance ({c:.3f}): the training recipe "
+            "learned nothing these labels could rank"
+            if at_chance
+            else f"labels above chance ({c:.3f})"
+        ),
+    }
 
 
 def check_evaluable(bench: Benchmark, epoch: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -133,8 +133,10 @@ def test_repeated_seeds_give_the_mean_label_and_the_ceiling(tmp_path):
     rep = noise["repeats"]
     assert noise["n_repeated"] == 40 and noise["runs_per_architecture"] == pytest.approx(k)
     assert rep["seed_to_seed_spearman"] == pytest.approx(r, abs=1e-12)
-    assert rep["reliability"] == pytest.approx(spearman_brown(r, k), abs=1e-12)
-    assert rep["ceiling"] == pytest.approx(np.sqrt(spearman_brown(r, k)), abs=1e-12)
+    kh = 60 / (40 / 2 + 20)  # Spearman-Brown with the harmonic mean of the run counts
+    assert noise["runs_per_architecture_harmonic"] == pytest.approx(kh)
+    assert rep["reliability"] == pytest.approx(spearman_brown(r, kh), abs=1e-12)
+    assert rep["ceiling"] == pytest.approx(np.sqrt(spearman_brown(r, kh)), abs=1e-12)
     lo, hi = rep["reliability_ci95"]
     assert lo < rep["reliability"] < hi
     assert noise["validation_size"] == 50  # labels are multiples of 1/50

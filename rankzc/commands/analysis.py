@@ -124,7 +124,8 @@ def _print_noise(noise: dict) -> None:
             f"Label noise: seed-to-seed Spearman {fmt_num(rep['seed_to_seed_spearman'], 3)} "
             f"[{fmt_num(lo, 3)}, {fmt_num(hi, 3)}] over {noise['n_repeated']} architectures "
             f"with repeated runs; reliability of the mean label "
-            f"({noise['runs_per_architecture']:.2f} runs on average, Spearman-Brown) "
+            f"({noise.get('runs_per_architecture_harmonic', noise['runs_per_architecture']):.2f}"
+            " runs, harmonic mean; Spearman-Brown) "
             f"{fmt_num(rep['reliability'], 3)} [{fmt_num(rlo, 3)}, {fmt_num(rhi, 3)}]",
             highlight=False,
         )
@@ -133,6 +134,9 @@ def _print_noise(noise: dict) -> None:
     b = noise.get("binomial")
     if b:
         console.print(
+    chance = noise.get("chance")
+    if chance and chance["at_chance"]:
+        console.print(f"Chance level: {chance['note']}.", highlight=False)
             f"Binomial bound: a validation set of {b['validation_size']} "
             f"({noise['validation_size_source']}) gives label noise sd >= "
             f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: at least "
