@@ -303,6 +303,59 @@ def _create_store_file(
                 os.unlink(str(tmp) + suffix)
 
 
+def split_store_name(path: str | Path) -> tuple[Path, str | None]:
+    """``STORE#HASH`` -> (``STORE``, ``HASH``); any other path -> (path, None).
+
+    ``#`` in a store's name always selects a training configuration when ``STORE``
+    exists (a store is never created with ``#`` in its name, :func:`check_store_name`);
+    only a legacy file literally named so, with no ``STORE`` beside it, is read as is.
+    """
+    path = Path(path)
+    if "#" in path.name:
+        name, _, config = path.name.rpartition("#")
+        base = path.with_name(name) if name else path
+        if name and (base.exists() or not path.exists()):
+            return base, config
+    return path, None
+
+
+def store_file(path: str | Path) -> Path:
+    """The file a store argument names (``STORE#HASH`` -> ``STORE``)."""
+    return split_store_name(path)[0]
+
+
+def check_store_name(path: str | Path, option: str = "--out") -> None:
+    """Refuse an output store whose name contains ``#`` (it means STORE#HASH on reading)."""
+    path = Path(path)
+    if "#" in path.name:
+        raise StoreError(
+            f"{option} {path}: a store's file name cannot contain '#' (STORE#HASH selects a "
+            "training configuration when a store is read); choose another name"
+        )
+
+
+def _probe_meta(path: Path) -> dict[str, str] | None:
+    """``meta`` read as immutable (no lock, no -wal/-shm made, no checkpoint): the file is
+    not changed whatever it is. None when that read failed for another reason than
+    missing tables (e.g. a page being rewritten): the caller opens it normally."""
+    conn = None
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
+        )
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError as err:
+        if str(err).startswith("no such table"):
+            return {}
+        return None
+    except sqlite3.Error:
+        return None
+    finally:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
 class Benchmark:
     """A benchmark store opened from one SQLite file.
 
@@ -343,6 +396,7 @@ class Benchmark:
         ``path`` is already a store it is called on that store instead.
         """
         path = Path(path)
+        check_store_name(path)
         created = False
         if not path.exists():
             if not path.parent.exists():
@@ -384,11 +438,9 @@ class Benchmark:
         training configuration ``HASH`` (:meth:`select_config`), e.g. ``--benchmark
         mixed.db#53d3c4d775b1b25f`` for a store that holds several.
         """
-        path = Path(path)
-        config = None
-        if not path.exists() and "#" in path.name:
-            name, _, config = path.name.rpartition("#")
-            path = path.with_name(name)
+        path, config = split_store_name(path)
+        if config == "":
+            raise StoreError(f"{path}#: no training configuration after '#' (STORE#HASH)")
         if not path.exists():
             raise StoreError(f"{path}: no such benchmark file")
         if path.is_dir():
@@ -402,6 +454,12 @@ class Benchmark:
             raise StoreError(f"{path}: not a rankzc benchmark (empty file)")
         if head != b"SQLite format 3\x00":
             raise StoreError(f"{path}: not a rankzc benchmark (not an SQLite file)")
+        # A foreign SQLite file is identified without being changed: read as immutable,
+        # so no checkpoint of its pending -wal, no -wal/-shm left beside it.
+        probe = _probe_meta(path)
+        if probe is not None and probe.get("format") != FORMAT:
+            missing = "no meta table" if not probe else "meta.format missing"
+            raise StoreError(f"{path}: not a rankzc benchmark ({missing})")
         if readonly:
             conn, meta = _connect_readonly(path)
         else:

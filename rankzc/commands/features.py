@@ -152,12 +152,15 @@ def _missing_text(missing: dict[str, int]) -> str:
 def _fill_store(path: Path, settings, quiet: bool) -> None:
     from rankzc.proxies.features import iter_scores
     from rankzc.space import SPACE, Architecture
-    from rankzc.store import Benchmark
+    from rankzc.store import Benchmark, store_file
     from rankzc.writelock import store_lock
 
-    if not path.exists():
+    if not store_file(path).exists():
         raise RankzcError(f"{path}: benchmark store not found")
-    Benchmark.open(path, readonly=True).close()  # a store, before any lock file is made
+    # a store (and STORE#HASH's configuration), checked before any lock file is made;
+    # initialisation scores belong to no training configuration: they go to STORE
+    Benchmark.open(path, readonly=True).close()
+    path = store_file(path)
     with store_lock(path, "features", option="--benchmark"), Benchmark.open(path) as bench:
         if bench.meta.get("space") not in (None, SPACE):
             raise RankzcError(

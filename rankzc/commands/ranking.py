@@ -219,7 +219,9 @@ def fit(
             _note_unreproducible(bench, names, epoch)
         other = None
         if transfer_to is not None:
-            if not transfer_to.exists():
+            from rankzc.store import store_file
+
+            if not store_file(transfer_to).exists():  # STORE#HASH too
                 raise RankzcError(f"--transfer-to: {transfer_to}: benchmark store not found")
             other = stack.enter_context(open_benchmark(transfer_to))
         with warnings.catch_warnings(record=True) as caught:
@@ -448,7 +450,9 @@ def score(
         raise RankzcError("--data: only with --archs or --sample (proxies computed from scratch)")
     fitted = load_ranker(ranker)
     if bench_path is not None:
-        if not bench_path.exists():
+        from rankzc.store import store_file
+
+        if not store_file(bench_path).exists():  # STORE#HASH too
             raise RankzcError(f"--benchmark: {bench_path}: benchmark store not found")
         from rankzc.ranking.io import _store_settings
 

@@ -226,9 +226,9 @@ def _simulate(
     from rankzc.search.pool import pool_from_store
     from rankzc.search.simulate import simulate
     from rankzc.search.strategies import free_references, parse_strategy
-    from rankzc.store import Benchmark
+    from rankzc.store import Benchmark, store_file
 
-    if not path.exists():
+    if not store_file(path).exists():  # STORE#HASH too
         raise RankzcError(f"--simulate {path}: no such benchmark file")
     with Benchmark.open(path, readonly=True) as bench:
         pool = pool_from_store(bench)

@@ -39,7 +39,7 @@ from rankzc.importers.common import (
     write_records,
 )
 from rankzc.jsonfile import read_json
-from rankzc.store import Benchmark
+from rankzc.store import Benchmark, check_store_name
 
 SOURCE = "nas-bench-suite-zero"
 #: the suite's accuracies are percentages (``val_accuracy`` 93.5 = 93.5 %)
@@ -158,6 +158,7 @@ def import_nbsz(
     :func:`~rankzc.importers.common.accuracy_fractions` and
     :func:`~rankzc.importers.common.resolve_duplicates`.
     """
+    check_store_name(out)  # '#' means STORE#HASH when a store is read
     path = Path(file)
     if not path.exists():
         raise RankzcError(f"{path}: no such file")

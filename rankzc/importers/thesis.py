@@ -28,7 +28,7 @@ from rankzc.importers.common import (
 )
 from rankzc.jsonfile import read_json
 from rankzc.space import SPACE, Architecture
-from rankzc.store import Benchmark
+from rankzc.store import Benchmark, check_store_name
 
 SOURCE = "thesis-gcn-nas"
 DATASET = "ntu60-xview"
@@ -130,6 +130,7 @@ def import_thesis(
     is decided over all files (``accuracy_unit``); an architecture in two files is
     refused, or resolved by ``on_duplicate`` (see :mod:`rankzc.importers.common`).
     """
+    check_store_name(out)  # '#' means STORE#HASH when a store is read
     directory = Path(directory)
     if not directory.exists():
         raise RankzcError(f"{directory}: no such directory")

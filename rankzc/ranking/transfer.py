@@ -202,8 +202,10 @@ def run_transfer_command(
 
     if train_db is None or test_db is None:
         raise RankzcError("transfer needs both --train A.db and --test B.db")
+    from rankzc.store import store_file
+
     for p in (train_db, test_db):
-        if not Path(p).exists():
+        if not store_file(p).exists():  # STORE#HASH too
             raise RankzcError(f"{p}: benchmark store not found")
     models = list(models) or ["single", "wam", "lambdarank"]
     with warnings.catch_warnings(record=True) as caught:

@@ -55,7 +55,7 @@ from rankzc.atomicfile import check_writable
 from rankzc.errors import RankzcError
 from rankzc.progress import BuildProgress
 from rankzc.space import SPACE, Architecture
-from rankzc.store import Benchmark, config_hash
+from rankzc.store import Benchmark, check_store_name, config_hash
 from rankzc.training.config import TrainConfig
 from rankzc.training.data import TrainData, load_train_data
 from rankzc.training.trainer import (
@@ -124,6 +124,7 @@ def checkpoint_dir(out: str | Path) -> Path:
 def check_output(out: str | Path) -> Path:
     """Refuse an output path that cannot be written (before any training)."""
     out = Path(out)
+    check_store_name(out)  # '#' means STORE#HASH when a store is read
     if out.exists() and out.is_dir():
         raise RankzcError(f"--out {out}: is a directory")
     parent = out.parent if str(out.parent) else Path(".")
