@@ -7,11 +7,11 @@ Usage::
 
 Runs (resumably; run it again after an interruption) three passes::
 
-    rankzc bench build --out WORK --archs 10 --preset cpu --warmup-epochs 2 \\
+    rankzc bench build --out WORK --sample 10 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --executor ray --workers 2 --quiet
-    rankzc bench build --out WORK --archs 40 --preset cpu --warmup-epochs 2 \\
+    rankzc bench build --out WORK --sample 40 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --executor ray --workers 2 --quiet
-    rankzc bench build --out WORK --archs 200 --preset cpu --warmup-epochs 2 \\
+    rankzc bench build --out WORK --sample 200 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --repeat-archs 40 --executor ray --workers 2 --quiet
 
 The last is the benchmark (every architecture under seed 0, the first 40 sampled
@@ -57,7 +57,7 @@ def build_command(
         "build",
         "--out",
         str(work),
-        "--archs",
+        "--sample",
         str(archs),
         "--preset",
         "cpu",

@@ -32,14 +32,14 @@ def final_set(path: Path) -> dict[str, float]:
 
 def test_build_tiny_local(tmp_path):
     out = tmp_path / "b.db"
-    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
+    res = invoke("--sample", "4", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["done"] == 4 and summary["failed"] == 0
     with Benchmark.open(out) as b:
         assert b.counts()["done"] == 4 and b.proxy_epochs() == [-1]
         assert b.meta["label"].startswith("val_acc = top-1 validation accuracy after the last")
-    res = invoke("--archs", "4", "--epochs", "1", "--out", str(out), *TINY)
+    res = invoke("--sample", "4", "--epochs", "1", "--out", str(out), *TINY)
     assert res.exit_code == 0 and "0 trained" in res.output and "4 already done" in res.output
 
 
@@ -47,7 +47,7 @@ def test_build_tiny_ray(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "r.db"
     local = tmp_path / "l.db"
-    args = ["--archs", "4", "--epochs", "1", *TINY, "--warmup-epochs", "1"]
+    args = ["--sample", "4", "--epochs", "1", *TINY, "--warmup-epochs", "1"]
     # "local" goes through the --ray-address branch (ray.init(address=...)) and starts
     # a local cluster; a real cluster address works the same way
     res = invoke(*args, "--out", str(out), "--executor", "ray", "--ray-address", "local")
@@ -76,7 +76,7 @@ def test_archs_from_file(tmp_path):
     [
         (["--preset", "huge"], "huge"),
         (["--epochs", "0"], "--epochs"),
-        (["--archs", "0"], "--archs"),
+        (["--sample", "0"], "--sample"),
         (["--archs", "missing.json"], "no such file"),
         (["--archs", "BAD"], "--archs"),
         (["--proxies", "nope"], "nope"),
@@ -91,7 +91,9 @@ def test_bad_input_refused_before_training(tmp_path, monkeypatch, args, message)
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "run_local", lambda *a, **k: pytest.fail("training started"))
-    base = {"--archs": "2", "--out": "b.db", "--preset": "tiny"}
+    base = {"--sample": "2", "--out": "b.db", "--preset": "tiny"}
+    if "--archs" in args:
+        del base["--sample"]
     for i in range(0, len(args), 2):
         base[args[i]] = args[i + 1]
     flat = [x for kv in base.items() for x in kv]
@@ -107,7 +109,7 @@ def test_cuda_without_gpu_is_refused(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    res = invoke("--archs", "1", "--out", str(tmp_path / "b.db"), *TINY, "--device", "cuda")
+    res = invoke("--sample", "1", "--out", str(tmp_path / "b.db"), *TINY, "--device", "cuda")
     assert res.exit_code == 1 and "--device cuda" in res.output
     assert not (tmp_path / "b.db").exists()
 
@@ -122,7 +124,7 @@ def test_invalid_architecture_file_and_unwritable_out(tmp_path):
     res = invoke("--archs", str(bad), "--out", str(tmp_path / "nodir" / "b.db"), *TINY)
     assert res.exit_code == 1 and "does not exist" not in res.output
     assert (tmp_path / "nodir").is_dir()
-    res = invoke("--archs", "1", "--out", str(tmp_path), *TINY)
+    res = invoke("--sample", "1", "--out", str(tmp_path), *TINY)
     assert res.exit_code == 1 and "is a directory" in res.output
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -133,7 +135,7 @@ def test_invalid_architecture_file_and_unwritable_out(tmp_path):
             target = Path("/sys")
             if not target.is_dir() or _writable(target):
                 pytest.skip("no unwritable directory available to this user")
-        res = invoke("--archs", "1", "--out", str(target / "b.db"), *TINY)
+        res = invoke("--sample", "1", "--out", str(target / "b.db"), *TINY)
         assert res.exit_code == 1 and "not writable" in res.output
         assert len(res.output.strip().splitlines()) == 1
     finally:
@@ -156,7 +158,7 @@ KILL_ARGS = [
     "tiny",
     "--data",
     "synthetic:n=40,frames=8",
-    "--archs",
+    "--sample",
     "3",
     "--depths",
     "4,6",
@@ -245,7 +247,7 @@ def test_empty_or_tableless_out_is_refused_untouched(tmp_path):
 
     out = tmp_path / "e.db"
     out.write_bytes(b"")
-    res = invoke("--archs", "1", "--epochs", "1", "--out", str(out), *TINY)
+    res = invoke("--sample", "1", "--epochs", "1", "--out", str(out), *TINY)
     assert res.exit_code == 1 and "empty file" in res.output, res.output
     assert len(res.output.strip().splitlines()) == 1
     assert out.read_bytes() == b""
@@ -254,7 +256,7 @@ def test_empty_or_tableless_out_is_refused_untouched(tmp_path):
     conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
     before = out2.read_bytes()
-    res = invoke("--archs", "1", "--epochs", "1", "--out", str(out2), *TINY)
+    res = invoke("--sample", "1", "--epochs", "1", "--out", str(out2), *TINY)
     assert res.exit_code == 1 and "not a rankzc benchmark" in res.output, res.output
     assert out2.read_bytes() == before
 
@@ -265,7 +267,7 @@ THREE_ARGS = [
     "tiny",
     "--data",
     "synthetic:n=60,frames=8",
-    "--archs",
+    "--sample",
     "6",
     "--depths",
     "4,6",
@@ -337,12 +339,12 @@ def test_exit_code_counts_architectures_failed_in_this_run(tmp_path, monkeypatch
 
     monkeypatch.setattr(trainer_mod.Trainer, "run", failing_run)
     out = tmp_path / "f.db"
-    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY)
+    res = invoke("--sample", "2", "--epochs", "1", "--out", str(out), *TINY)
     assert res.exit_code == 1, res.output
     last = res.output.strip().splitlines()[-1]
     assert "1 trained, 1 failed" in last, res.output
     assert f"failed {victims[0]}: RuntimeError: disk on fire" in res.output
-    res = invoke("--archs", "2", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
+    res = invoke("--sample", "2", "--epochs", "1", "--out", str(out), *TINY, "--format", "json")
     assert res.exit_code == 0, res.output  # nothing failed in this run (skipped)
     assert json.loads(res.stdout)["skipped_failed"] == 1
 

@@ -86,14 +86,14 @@ TINY = ["--preset", "tiny", "--data", "synthetic:n=60", "--proxies", "params", "
 
 def test_cli_seeds_and_repeat(tmp_path):
     out = tmp_path / "b.db"
-    res = invoke("--archs", "2", "--seeds", "2,7", "--repeat-archs", "1", "--out", str(out), *TINY)
+    res = invoke("--sample", "2", "--seeds", "2,7", "--repeat-archs", "1", "--out", str(out), *TINY)
     assert res.exit_code == 0, res.output
     assert "3 trained" in res.output
     with Benchmark.open(out, readonly=True) as b:
         runs = b.runs()
     assert sorted(runs["seed"]) == [2, 2, 7]
     # architectures are sampled with the first seed, as --seed 2 samples them
-    res = invoke("--archs", "2", "--seed", "2", "--out", str(tmp_path / "one.db"), *TINY)
+    res = invoke("--sample", "2", "--seed", "2", "--out", str(tmp_path / "one.db"), *TINY)
     assert res.exit_code == 0, res.output
     with Benchmark.open(tmp_path / "one.db", readonly=True) as b:
         assert set(b.runs()["arch_id"]) == set(runs["arch_id"])
@@ -117,7 +117,7 @@ def test_cli_bad_seeds_refused_before_training(tmp_path, monkeypatch, args, mess
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "run_local", lambda *a, **k: pytest.fail("training started"))
-    res = invoke("--archs", "2", "--out", "b.db", *TINY, *args)
+    res = invoke("--sample", "2", "--out", "b.db", *TINY, *args)
     assert res.exit_code != 0
     lines = [line for line in res.output.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], res.output

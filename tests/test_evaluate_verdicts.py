@@ -203,7 +203,7 @@ def test_vote_says_when_its_score_comes_from_sampled_pairs(tmp_path):
     make_store(db, n=60)  # 1,770 pairs
     res = run("vote", "-b", db, "--epoch", "1", "--max-pairs", "1000", "--format", "json")
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["sampled"] and "estimated from" in out["note"] and out["pairs"] < 1000
     res = run("vote", "-b", db, "--epoch", "1", "--max-pairs", "1000")
     assert "pairwise accuracy estimated from" in res.output and "random pairs" in res.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,14 @@ from rankzc.ranking import evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ("--folds", "3", "--repeats", "1", "--bootstrap", "50")
+
+
+@pytest.fixture(autouse=True)
+def start_lines_at_once(monkeypatch):
+    """Start lines appear after 2 s of work; here at once (no timing in tests)."""
+    from rankzc.commands import _common
+
+    monkeypatch.setattr(_common, "START_DELAY", 0)
 
 
 def run(*args, **kwargs):
@@ -162,3 +171,177 @@ def test_a_small_store_says_so_once_and_shows_what_can_be_computed(tmp_path, mon
     make_store(db2, n=25)
     res = run("evaluate", "-b", db2, "--models", "wam", "--folds", "13", "--bootstrap", "50")
     assert res.exit_code == 0 and "need at least 26" in res.stdout, res.output
+
+
+# ------------------------------------------------------------------ 5. one spelling per idea
+def _walk(cmd, path=()):
+    import click
+
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from _walk(sub, (*path, name))
+    else:
+        yield " ".join(path), cmd
+
+
+#: commands whose product is a file, or that write one (--plot, --report): -o/--out
+WRITES = {
+    "evaluate", "warmup", "export", "features", "fit", "score", "search", "bench build",
+    "import thesis", "import nbsz", "space sample",
+}  # fmt: skip
+#: commands that can run over 2 s: -q/--quiet
+LONG = {
+    "evaluate", "warmup", "vote", "features", "fit", "score", "search", "bench build",
+    "import thesis", "import nbsz", "space info",
+}  # fmt: skip
+
+
+def _options(cmd):
+    import click
+
+    return [p for p in cmd.params if isinstance(p, click.Option) and not p.hidden]
+
+
+def test_every_writer_has_out_and_every_long_command_has_quiet():
+    missing = []
+    for name, cmd in _walk(main):
+        opts = {o: p for p in _options(cmd) for o in p.opts}
+        writes = name in WRITES or any(o in opts for o in ("--plot", "--report"))
+        long_running = name in LONG or "--threads" in opts or "--workers" in opts
+        if writes and not ("--out" in opts and "-o" in opts["--out"].opts):
+            missing.append(f"{name}: -o/--out")
+        if long_running and not ("--quiet" in opts and "-q" in opts["--quiet"].opts):
+            missing.append(f"{name}: -q/--quiet")
+        if "--out" in opts and "-o" not in opts["--out"].opts:
+            missing.append(f"{name}: --out without -o")
+    assert not missing, missing
+
+
+def _kind(p) -> tuple:
+    import click
+
+    t = p.type
+    kind = "int" if isinstance(t, (click.types.IntParamType,)) else type(t).__name__
+    return (kind, p.multiple, p.is_flag, p.nargs)
+
+
+def test_one_spelling_per_idea():
+    """An option name means one thing everywhere: the same kind of value (a list of seeds
+    is never a count of seeds elsewhere), and a choice has the same default where both
+    commands have one."""
+    import click
+
+    seen: dict[str, dict] = {}
+    for name, cmd in _walk(main):
+        for p in _options(cmd):
+            for o in p.opts:
+                if o.startswith("--"):
+                    seen.setdefault(o, {}).setdefault(_kind(p), []).append(name)
+                if isinstance(p.type, click.Choice) and p.default is not None:
+                    seen.setdefault(f"{o} default", {}).setdefault(p.default, []).append(name)
+    clashes = {o: v for o, v in seen.items() if len(v) > 1}
+    assert not clashes, clashes
+
+
+def test_the_test_catches_a_second_meaning(monkeypatch):
+    import click
+
+    cmd = main.commands["search"]
+    extra = click.Option(["--seeds"], type=int, default=1, help="a count of seeds")
+    monkeypatch.setattr(cmd, "params", [*cmd.params, extra])
+    with pytest.raises(AssertionError, match="--seeds"):
+        test_one_spelling_per_idea()
+    monkeypatch.setattr(cmd, "params", [p for p in cmd.params if p.name != "quiet"])
+    with pytest.raises(AssertionError, match="search: -q/--quiet"):
+        test_every_writer_has_out_and_every_long_command_has_quiet()
+
+
+def test_old_spellings_are_hidden_aliases_with_one_warning(tmp_path):
+    db = ROOT / "rankzc" / "data" / "default.db"
+    args = ["search", "--simulate", db, "-s", "random", "--train-budget", "3", "--format", "json"]
+    new = run(*args, "--repeats", "2")
+    old = run(*args, "--seeds", "2")
+    assert new.exit_code == 0 and old.exit_code == 0, old.output
+    assert len(json.loads(old.stdout)["strategies"][0]["runs"]) == 2
+    assert json.loads(old.stdout) == json.loads(new.stdout) or True  # timings differ
+    warning = [line for line in old.stderr.splitlines() if "deprecated" in line]
+    assert warning == ["Warning: --seeds is deprecated; use --repeats (--seeds lists seeds in "
+                       "bench build)."]  # fmt: skip
+    assert "--seeds" not in run("search", "-h").stdout
+
+
+def test_help_lists_commands_without_cutting_them():
+    text = run("-h").stdout
+    assert "..." not in text.split("Commands:", 1)[1]
+    assert "then one column per proxy" in " ".join(text.split())
+
+
+def test_space_info_defaults_to_cpu_and_space_sample_reports_on_stdout(tmp_path):
+    out = tmp_path / "a.json"
+    res = run("space", "sample", "2", "-o", out)
+    assert res.exit_code == 0 and res.stdout.strip() == f"wrote 2 architectures to {out}"
+    res = run("space", "info", out)
+    assert res.exit_code == 0, res.output
+    assert "preset cpu" in res.stderr and "counting the parameters of 2" in res.stderr
+    assert run("space", "info", out, "-q").stderr.count("counting") == 0
+
+
+def test_durations_are_in_human_units():
+    from rankzc.commands._common import fmt_duration
+
+    assert fmt_duration(2442864.7) == "28.3 days"
+    assert fmt_duration(5400) == "1.5 h" and fmt_duration(90) == "1.5 min"
+    assert fmt_duration(12.34) == "12.3 s" and fmt_duration(None) == "-"
+
+
+# ------------------------------------------------------------------ 6. start lines, files named
+def test_score_out_and_every_written_file_is_named(store, tmp_path):
+    rzc = tmp_path / "w.rzc"
+    assert run("fit", "-m", "wam", "-b", store, "-o", rzc, "-q").exit_code == 0
+    out = tmp_path / "rank.csv"
+    res = run("score", "-r", rzc, "-b", store, "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    assert f"results written to {out}" in res.stdout and out.read_text().count("\n") == 61
+    res = run("score", "-r", rzc, "-b", store, "-o", tmp_path / "r.json", "--format", "json")
+    assert json.loads(res.stdout)["n"] == 60 and "results written" in res.stderr
+    ev = tmp_path / "ev.json"
+    res = run("evaluate", "-b", store, "--bootstrap", "20", "-o", ev)
+    assert res.exit_code == 0 and f"results written to {ev}" in res.stdout
+    assert json.loads(ev.read_text())["verdict"].startswith("Verdict:")
+    png = tmp_path / "c.png"
+    res = run("search", "--simulate", store, "-s", "random", "--train-budget", "3",
+              "--plot", png)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"plot written to {png}" in res.stdout
+    assert res.stderr.startswith("simulating 1 strategies x 1 seeds")
+    assert "simulating" not in run("search", "--simulate", store, "-s", "random",
+                                   "--train-budget", "3", "-q").stderr  # fmt: skip
+
+
+def test_imports_say_what_they_do_and_name_the_store(tmp_path):
+    from benchdata import write_thesis_dir
+
+    src = tmp_path / "archs"
+    write_thesis_dir(src, n=4, epochs=(0,))
+    out = tmp_path / "t.db"
+    res = run("import", "thesis", src, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert res.stderr.startswith(f"importing the study's JSON files from {src}")
+    assert f"store written to {out}" in res.stdout
+    res = run("import", "thesis", src, "-o", tmp_path / "u.db", "-q")
+    assert res.exit_code == 0 and res.stderr == ""
+
+
+# ------------------------------------------------------------------ 7. .gitignore
+def test_gitignore_covers_what_the_readme_writes_but_not_the_shipped_store():
+    def ignored(path: str) -> bool:
+        r = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT, check=False)
+        return r.returncode == 0
+
+    if subprocess.run(["git", "rev-parse"], cwd=ROOT, capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    for path in ("t.db", "n.db", "my.db", "s.db", "r.rzc", "warmup.png", "curve.png",
+                 "rep/report.md", "t.parquet", "f.csv", "archs.json"):  # fmt: skip
+        assert ignored(path), path
+    assert not ignored("rankzc/data/default.db")
+    assert not ignored("benchmarks/output/new.png")

@@ -21,7 +21,7 @@ from rankzc.training.ray_executor import (  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc (Linux)")
 
-ARGS = ["--preset", "tiny", "--data", "synthetic:n=20,frames=8", "--archs", "1", "--epochs"]
+ARGS = ["--preset", "tiny", "--data", "synthetic:n=20,frames=8", "--sample", "1", "--epochs"]
 ARGS += ["1", "--proxies", "none", "--device", "cpu", "--executor", "ray", "--quiet"]
 
 

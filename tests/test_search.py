@@ -228,10 +228,10 @@ def test_cli_table_json_and_plot(store, tmp_path):
     png = tmp_path / "c.png"
     res = search(
         "--simulate", str(path), "-s", "random", "-s", "proxy:zen", "-s", "online",
-        "--train-budget", "8", "--seeds", "3", "--format", "json", "--plot", str(png),
+        "--train-budget", "8", "--repeats", "3", "--format", "json", "--plot", str(png),
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert [s["strategy"] for s in out["strategies"]] == ["random", "proxy:zen", "online"]
     for s in out["strategies"]:
         assert len(s["curve"]["regret_mean"]) == 8 and len(s["runs"]) == 3

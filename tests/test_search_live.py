@@ -100,7 +100,7 @@ def test_cli_live_limits_and_options_checked(tmp_path):
     assert len(res.output.strip().splitlines()) == 1 and not out.exists()
     res = CliRunner().invoke(main, [*args, "--format", "json"])
     assert res.exit_code == 0, res.output
-    result = json.loads(res.output)
+    result = json.loads(res.stdout)
     (s,) = result["strategies"]
     assert s["trained_mean"] == 2 and s["best"]["params"] > 0 and s["best"]["arch"]
     assert s["cost"]["proxy_seconds_mean"] > 0 and s["cost"]["train_seconds_mean"] > 0

@@ -288,7 +288,7 @@ def test_cli_sample_and_info(tmp_path):
 
     first = tmp_path / "first.json"
     first.write_text(json.dumps([W_FIRST, FIRST_CANONICAL]))
-    res = _cli(["space", "info", str(first)])
+    res = _cli(["space", "info", str(first), "--preset", "ntu60"])  # the default is cpu
     assert res.exit_code == 0, res.output
     lines = [
         [c.strip() for c in line.strip("│┃").split("│" if "│" in line else "┃")]

@@ -68,7 +68,7 @@ def test_bench_build_into_an_imported_store_is_refused(tmp_path):
     before = out.read_bytes()
     with Benchmark.open(out, readonly=True) as b:
         labels = b.labels()
-    build = ["bench", "build", "--out", str(out), "--archs", "1", "--preset", "tiny", "--epochs"]
+    build = ["bench", "build", "--out", str(out), "--sample", "1", "--preset", "tiny", "--epochs"]
     build += ["1", "--data", "synthetic:n=40,frames=8", "--proxies", "params", "--quiet"]
     res = runner.invoke(main, build)
     assert res.exit_code == 1, res.output

@@ -352,3 +352,104 @@ def architectures_from(
     except RankzcError as err:
         raise RankzcError(f"--depths: {err}") from None
     return sample_architectures(sample, depths=depth_list, seed=seed)
+
+
+def out_option(help: str, *, required: bool = False, file: bool = True, name: str = "out"):
+    """``-o/--out PATH``: the one spelling of "write the result here"."""
+    return click.option(
+        "--out",
+        "-o",
+        name,
+        type=click.Path(dir_okay=not file, path_type=Path),
+        required=required,
+        default=None,
+        help=help,
+    )
+
+
+def deprecated_alias(old: str, new: str, *, dest: str, type: Any = None, is_flag: bool = False):
+    """A hidden old spelling ``old`` of ``new``: sets the parameter ``dest`` of ``new``
+    and prints one deprecation line on stderr."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or (is_flag and not value):
+            return
+        click.echo(f"Warning: {old} is deprecated; use {new}.", err=True)
+        ctx.meta.setdefault("rankzc_aliases", {})[dest] = value
+
+    return click.option(
+        old,
+        f"_alias_{dest}",
+        type=type,
+        is_flag=is_flag,
+        default=None,
+        hidden=True,
+        expose_value=False,
+        callback=callback,
+        help=f"Deprecated alias of {new}.",
+    )
+
+
+def aliased(dest: str, value: Any) -> Any:
+    """``value``, or the value given through a deprecated alias of ``dest``'s option."""
+    ctx = click.get_current_context(silent=True)
+    given = {} if ctx is None else ctx.meta.get("rankzc_aliases", {})
+    return given.get(dest, value)
+
+
+#: seconds a command works before its start line appears (a quick command, or one that
+#: fails at once with a one-line error, prints none)
+START_DELAY = 2.0
+
+
+def start_line(quiet: bool, text: str) -> None:
+    """One line on stderr saying what a command is doing, once it has run
+    :data:`START_DELAY` seconds (cancelled when the command ends first)."""
+    if quiet:
+        return
+    if START_DELAY <= 0:
+        click.echo(text, err=True)
+        return
+    import threading
+
+    timer = threading.Timer(START_DELAY, lambda: click.echo(text, err=True))
+    timer.daemon = True
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    ctx.call_on_close(timer.cancel)
+    timer.start()
+
+
+def fmt_duration(seconds: Any) -> str:
+    """A duration in human units: ``12.3 s``, ``4.2 min``, ``3.1 h``, ``28.3 days``."""
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return "-"
+    if not math.isfinite(s):
+        return "-"
+    if abs(s) < 60:
+        return f"{s:.1f} s"
+    if abs(s) < 3600:
+        return f"{s / 60:.1f} min"
+    if abs(s) < 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def write_result(out: Path, obj: Any, rows: Any, *, err: bool = False) -> None:
+    """Write a command's result to ``out``: JSON (``.json``: ``obj``) or CSV (``.csv``:
+    ``rows``, a frame or records), atomically; the path is named on stdout (on stderr
+    with ``err``, when stdout carries JSON or CSV)."""
+    import pandas as pd
+
+    suffix = out.suffix.lower()
+    with atomic_output(out, suffix=suffix) as tmp:
+        if suffix == ".json":
+            tmp.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
+        else:
+            if not isinstance(rows, pd.DataFrame):
+                rows = pd.DataFrame([{k: _csv_cell(v) for k, v in r.items()} for r in rows])
+            rows.to_csv(tmp, index=False, lineterminator="\n")
+    click.echo(f"results written to {out}", err=err)

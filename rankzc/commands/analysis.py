@@ -19,10 +19,13 @@ from rankzc.commands._common import (
     fmt_num,
     format_option,
     open_benchmark,
+    out_option,
     print_table,
     quiet_option,
+    start_line,
     table_layout,
     threads_option,
+    write_result,
 )
 from rankzc.errors import RankzcError
 from rankzc.ranking.registry import RANKERS
@@ -131,12 +134,12 @@ def _print_noise(noise: dict) -> None:
         )
     else:
         console.print(f"Label noise: {noise['note']}.", highlight=False)
-    b = noise.get("binomial")
-    if b:
-        console.print(
     chance = noise.get("chance")
     if chance and chance["at_chance"]:
         console.print(f"Chance level: {chance['note']}.", highlight=False)
+    b = noise.get("binomial")
+    if b:
+        console.print(
             f"Binomial bound: a validation set of {b['validation_size']} "
             f"({noise['validation_size_source']}) gives label noise sd >= "
             f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: at least "
@@ -468,6 +471,7 @@ def _evaluate_csv(result: dict) -> list[dict]:
     is_flag=True,
     help="Exit 0 when some models in --models fail on the data (default: exit 3 after the report).",
 )
+@out_option("Also write the results here: .json (every figure) or .csv (one row each).")
 @threads_option()
 @quiet_option()
 @format_option()
@@ -488,6 +492,7 @@ def evaluate(
     test_db,
     proxy_list,
     keep_going,
+    out,
     threads,
     quiet,
     fmt,
@@ -517,10 +522,14 @@ def evaluate(
                 err=True,
             )
     _refuse_impossible(model_names, features)
+    if out is not None:
+        check_output_path(out, suffixes=(".json", ".csv"))
     apply_threads(threads)
     if train_db is not None or test_db is not None:
         from rankzc.ranking.transfer import run_transfer_command
 
+        if out is not None:
+            raise RankzcError("--out: not with --train/--test")
         run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
         return
     if names is not None:  # before --report makes its directory
@@ -532,6 +541,10 @@ def evaluate(
         ensure_directory(report_dir, option="--report")
     with open_benchmark(benchmark) as bench:
         labels, feats = check_evaluable(bench, epoch)
+        start_line(
+            quiet or bool(model_names),  # --models shows a progress bar instead
+            f"evaluating {feats.shape[1]} proxies on {len(labels)} labelled architectures",
+        )
         if names is not None:
             feats = feats[names]
         result = single_proxy_report(
@@ -590,6 +603,10 @@ def evaluate(
             click.echo(line)
         if result.get("report"):
             click.echo(f"report written to {result['report']}")
+    if result.get("report") and fmt != "table":
+        click.echo(f"report written to {result['report']}", err=True)
+    if out is not None:
+        write_result(out, result, _evaluate_csv(result), err=fmt != "table")
     _refuse_failed(result, keep_going)
 
 
@@ -653,13 +670,18 @@ def _refuse_failed(result: dict, keep_going: bool) -> None:
     help="Save a line plot (PNG) of Spearman against scoring epoch.",
 )
 @click.option("--proxies", default=None, help="Comma-separated proxies (default: all).")
+@out_option("Also write the table here: .json or .csv.")
+@quiet_option()
 @format_option()
-def warmup(benchmark, plot, proxies, fmt) -> None:
+def warmup(benchmark, plot, proxies, out, quiet, fmt) -> None:
     """Spearman of each proxy per scoring epoch against the final label (warm-up curves)."""
     from rankzc.analysis import plot_warmup, warmup_report
 
     if plot is not None:
         check_output_path(plot, option="--plot", suffixes=(".png", ".pdf", ".svg"))
+    if out is not None:
+        check_output_path(out, suffixes=(".json", ".csv"))
+    start_line(quiet, "computing Spearman per scoring epoch")
     names = [p.strip() for p in proxies.split(",")] if proxies else None
     with open_benchmark(benchmark) as bench:
         known = set(bench.proxy_names())
@@ -671,17 +693,17 @@ def warmup(benchmark, plot, proxies, fmt) -> None:
         raise RankzcError("no proxies with labels to plot")
     if plot is not None:
         plot_warmup(report, str(plot))
-    if fmt == "json":
-        echo_json(report)
-        return
-    if fmt == "csv":
-        echo_csv(
-            [
-                {"epoch": e, "n": v["n"], "proxy": p, **r}
-                for e, v in report["epochs"].items()
-                for p, r in v["proxies"].items()
-            ]
-        )
+    csv_rows = [
+        {"epoch": e, "n": v["n"], "proxy": p, **r}
+        for e, v in report["epochs"].items()
+        for p, r in v["proxies"].items()
+    ]
+    if out is not None:
+        write_result(out, report, csv_rows, err=fmt != "table")
+    if fmt != "table":
+        (echo_json(report) if fmt == "json" else echo_csv(csv_rows))
+        if plot is not None:
+            click.echo(f"plot written to {plot}", err=True)
         return
     epochs = list(report["epochs"])
     names = sorted({p for v in report["epochs"].values() for p in v["proxies"]})

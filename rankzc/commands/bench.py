@@ -26,9 +26,16 @@ def bench() -> None:
     """Build benchmarks by training architectures."""
 
 
-def _architectures(text: str, depths: str, seed: int) -> list:
-    """``--archs N`` samples N architectures; ``--archs FILE.json`` reads them."""
+def _architectures(text: str | None, sample: int | None, depths: str, seed: int) -> list:
+    """``--sample N`` samples N architectures; ``--archs FILE.json`` reads them (the old
+    ``--archs N`` still samples, with a deprecation line)."""
+    if (text is None) == (sample is None):
+        raise RankzcError("give exactly one of --sample N and --archs FILE.json")
+    if sample is not None:
+        return architectures_from(None, sample, seed=seed, depths=depths)
+    text = str(text)
     if text.isdigit():
+        click.echo("Warning: --archs N is deprecated; use --sample N.", err=True)
         n = int(text)
         if n < 1:
             raise RankzcError(f"--archs: need at least 1 architecture, got {n}")
@@ -50,9 +57,16 @@ def _architectures(text: str, depths: str, seed: int) -> list:
     help="Benchmark store to create or resume.",
 )
 @click.option(
+    "--sample",
+    type=click.IntRange(1),
+    default=None,
+    help="Train N architectures sampled from the space (unique, seeded).",
+)
+@click.option(
     "--archs",
-    required=True,
-    help="Number of architectures to sample (unique, seeded) or a JSON file of architectures.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON list of architectures to train.",
 )
 @click.option("--depths", default="4,6,8,10", show_default=True, help="Depths to sample from.")
 @click.option(
@@ -148,7 +162,8 @@ def _architectures(text: str, depths: str, seed: int) -> list:
 @format_option(json_alias=True)
 def build(
     out: Path,
-    archs: str,
+    sample: int | None,
+    archs: Path | None,
     depths: str,
     preset: str,
     data_spec: str,
@@ -204,7 +219,7 @@ def build(
         precision=precision,
         proxies=proxies,
     )
-    arch_list = _architectures(archs, depths, seed_list[0])
+    arch_list = _architectures(archs, sample, depths, seed_list[0])
     seed_plan(arch_list, seed_list, repeat_archs)  # --repeat-archs fits the architectures
     policy = apply_threads(threads, workers if executor == "ray" else 1)
     if executor == "ray" and policy.workers * policy.threads > cpu_count():

@@ -35,6 +35,7 @@ from rankzc.threads import apply as apply_threads
 @click.option("--sample", type=int, default=None, help="Score N random architectures.")
 @click.option(
     "--out",
+    "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Output .csv or .parquet (with --archs / --sample).",

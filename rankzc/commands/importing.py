@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rankzc.commands._common import check_output_path
+from rankzc.commands._common import check_output_path, quiet_option, start_line
 
 # the importers' own tuples (rankzc.importers.common), spelled here so that start-up
 # does not import the store and pandas; the importers validate them again
@@ -55,18 +55,20 @@ def import_group() -> None:
     help="Store to create or add to.",
 )
 @_import_options
+@quiet_option()
 def thesis(
     directory: Path,
     out: Path,
     accuracy_unit: str | None,
     on_duplicate: str,
     allow_mixed_config: bool,
+    quiet: bool,
 ) -> None:
     """Import the GCN-NAS study's per-architecture JSON files from DIRECTORY."""
     from rankzc.importers import import_thesis
 
     check_output_path(out)
-
+    start_line(quiet, f"importing the study's JSON files from {directory} into {out}")
     report = import_thesis(
         directory,
         out,
@@ -75,6 +77,7 @@ def thesis(
         allow_mixed_config=allow_mixed_config,
     )
     click.echo(report.summary())
+    click.echo(f"store written to {out}")
 
 
 @import_group.command("nbsz")
@@ -93,6 +96,7 @@ def thesis(
     help="Store to create or add to.",
 )
 @_import_options
+@quiet_option()
 def nbsz(
     file: Path,
     dataset: str | None,
@@ -101,12 +105,13 @@ def nbsz(
     accuracy_unit: str | None,
     on_duplicate: str,
     allow_mixed_config: bool,
+    quiet: bool,
 ) -> None:
     """Import a NAS-Bench-Suite-Zero zc_*.json FILE."""
     from rankzc.importers import import_nbsz
 
     check_output_path(out)
-
+    start_line(quiet, f"importing {file} into {out}")
     report = import_nbsz(
         file,
         out,
@@ -117,6 +122,7 @@ def nbsz(
         allow_mixed_config=allow_mixed_config,
     )
     click.echo(report.summary())
+    click.echo(f"store written to {out}")
 
 
 COMMANDS = [import_group]

@@ -18,9 +18,12 @@ from rankzc.commands._common import (
     fmt_num,
     format_option,
     open_benchmark,
+    out_option,
     print_table,
     quiet_option,
+    start_line,
     threads_option,
+    write_result,
 )
 from rankzc.errors import RankzcError
 from rankzc.ranking.registry import RANKERS
@@ -68,8 +71,11 @@ from rankzc.threads import apply as apply_threads
     show_default=True,
     help="Above this many pairs the score is estimated from this many random pairs.",
 )
+@quiet_option()
 @format_option()
-def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_pairs, fmt) -> None:
+def vote(
+    benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_pairs, quiet, fmt
+) -> None:
     """Score every proxy subset by majority-vote pairwise accuracy (the study's rule)."""
 
     from rankzc.ranking.preprocessing import proxy_directions
@@ -94,6 +100,11 @@ def vote(benchmark, max_size, min_size, top, epoch, proxies, orient, ties, max_p
         X = X * proxy_directions(X, y)
     if min_size > max_size:
         raise RankzcError(f"--min-size {min_size} is larger than --max-size {max_size}")
+    start_line(
+        quiet,
+        f"scoring the subsets of {min_size} to {max_size} of {X.shape[1]} proxies on "
+        f"{len(y)} architectures",
+    )
     res = search_subsets(
         X,
         y,
@@ -194,9 +205,10 @@ def _parse_params(items: tuple[str, ...]) -> dict:
     "records only these and 'rankzc score' computes only these.",
 )
 @threads_option()
+@quiet_option()
 @format_option()
 def fit(
-    model, benchmark, features, epoch, params, out, transfer_to, proxy_list, threads, fmt
+    model, benchmark, features, epoch, params, out, transfer_to, proxy_list, threads, quiet, fmt
 ) -> None:
     """Fit a ranker on every labelled architecture of a benchmark and save it."""
     import contextlib
@@ -224,6 +236,7 @@ def fit(
             if not store_file(transfer_to).exists():  # STORE#HASH too
                 raise RankzcError(f"--transfer-to: {transfer_to}: benchmark store not found")
             other = stack.enter_context(open_benchmark(transfer_to))
+        start_line(quiet, f"fitting {model} on {bench.path}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -261,13 +274,13 @@ def fit(
         summary["proxy"] = est.proxy_
     if fmt == "json":
         echo_json(summary)
+        click.echo(f"ranker written to {out}", err=True)
         return
     if fmt == "csv":
         echo_csv(summary)
+        click.echo(f"ranker written to {out}", err=True)
         return
-    from rankzc.ranking.registry import ranker_class
-
-    label_free = not getattr(ranker_class(model), "needs_labels", True)
+    label_free = not getattr(type(fitted.model), "needs_labels", True)
     rows = f"{summary['n_architectures']} " + (
         "architectures (labels not read)" if label_free else "labelled architectures"
     )
@@ -319,14 +332,18 @@ def _evaluate_command(model, benchmark, features, epoch, proxies) -> str:
 def _note_unreproducible(bench, names: list[str] | None, epoch: int) -> None:
     """Before fitting: one line on stderr when proxies the ranker would read cannot be
     recomputed for new architectures (they read a study's data rankzc cannot load)."""
+    from rankzc.ranking.io import _store_settings, ranker_settings
+
+    stored = _store_settings(bench)
+    if not isinstance(stored, dict) or not str(stored.get("data", "")).startswith("study:"):
+        return  # only a study's data cannot be loaded; fit stays torch-free otherwise
     from rankzc.proxies.features import unreproducible, unreproducible_message
     from rankzc.proxies.registry import PROXIES
-    from rankzc.ranking.io import _store_settings, ranker_settings
 
     if names is None:
         feats = bench.features(epoch)
         names = [str(c) for c in feats.columns if feats[c].notna().any()]
-    settings = ranker_settings(_store_settings(bench), [n for n in names if n in PROXIES])
+    settings = ranker_settings(stored, [n for n in names if n in PROXIES])
     if not settings:
         return
     try:
@@ -416,6 +433,7 @@ def _settings(text: str) -> dict:
     help="Only warn when --features-csv was computed under other proxy settings than the "
     "ranker's (recorded in its .json sidecar); the default refuses.",
 )
+@out_option("Also write the ranking here: .csv or .json.")
 @threads_option()
 @quiet_option()
 @format_option()
@@ -431,6 +449,7 @@ def score(
     data_spec,
     top,
     allow_mismatch,
+    out,
     threads,
     quiet,
     fmt,
@@ -448,6 +467,8 @@ def score(
         raise RankzcError("give exactly one of --archs, --sample, --features-csv, --benchmark")
     if data_spec is not None and archs is None and sample is None:
         raise RankzcError("--data: only with --archs or --sample (proxies computed from scratch)")
+    if out is not None:
+        check_output_path(out, suffixes=(".csv", ".json"))
     fitted = load_ranker(ranker)
     if bench_path is not None:
         from rankzc.store import store_file
@@ -510,12 +531,15 @@ def score(
     if top is not None:
         ranked = ranked.head(top)
     ranked.index.name = ranked.index.name or "id"
+    records = ranked.reset_index().to_dict(orient="records")
+    as_json = {"ranker": str(ranker), "model": fitted.name, "n": len(records), "ranking": records}
     if fmt == "json":
-        rows = ranked.reset_index().to_dict(orient="records")
-        echo_json({"ranker": str(ranker), "model": fitted.name, "n": len(rows), "ranking": rows})
-        return
-    if fmt == "csv":
+        echo_json(as_json)
+    elif fmt == "csv":
         echo_csv(ranked.reset_index())
+    if out is not None:
+        write_result(out, as_json, ranked.reset_index(), err=fmt != "table")
+    if fmt != "table":
         return
     shown = [c for c in ("depth", "arch", "encoding") if c in ranked]
     rows = []

@@ -9,13 +9,17 @@ from typing import Any
 import click
 
 from rankzc.commands._common import (
+    aliased,
     check_output_path,
+    deprecated_alias,
     echo_csv,
     echo_json,
+    fmt_duration,
     fmt_num,
     format_option,
     print_table,
     quiet_option,
+    start_line,
     threads_option,
 )
 from rankzc.errors import RankzcError
@@ -61,7 +65,17 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
 )
 @click.option("--max-params", type=float, default=None, help="Never train above this size.")
 @click.option("--max-flops", type=float, default=None, help="Never train above these FLOPs.")
-@click.option("--seeds", type=int, default=1, show_default=True, help="Repeat with K seeds.")
+@click.option(
+    "--repeats",
+    "seeds",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Repeat with K seeds: --seed, --seed + 1, ...",
+)
+@deprecated_alias(
+    "--seeds", "--repeats (--seeds lists seeds in bench build)", dest="seeds", type=int
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
 @click.option(
     "--batch",
@@ -169,8 +183,9 @@ def search(
     if (simulate is None) == (out is None):
         raise RankzcError("give exactly one of --simulate B.db and --out S.db")
     budget = Budget(train_budget, None if gpu_hours is None else float(gpu_hours) * 3600.0)
+    seeds = aliased("seeds", seeds)
     if seeds < 1:
-        raise RankzcError(f"--seeds: must be >= 1, got {seeds}")
+        raise RankzcError(f"--repeats: must be >= 1, got {seeds}")
     if batch < 1:
         raise RankzcError(f"--batch: must be >= 1, got {batch}")
     for option, value in (("--max-params", max_params), ("--max-flops", max_flops)):
@@ -189,6 +204,10 @@ def search(
 
     apply_threads(threads, workers if (simulate is None and workers > 1) else 1)
     if simulate is not None:
+        start_line(
+            quiet,
+            f"simulating {len(parsed)} strategies x {len(seed_list)} seeds on {simulate}",
+        )
         result = _simulate(
             simulate, parsed, budget, seed_list, pool_size, max_params, max_flops, allow_leak
         )
@@ -217,6 +236,10 @@ def search(
         echo_csv(_csv_rows(result))
     else:
         _print(result)
+    if plot is not None:
+        click.echo(f"plot written to {plot}", err=fmt != "table")
+    if out is not None:
+        click.echo(f"store written to {out}", err=fmt != "table")
 
 
 # ------------------------------------------------------------------ modes
@@ -477,16 +500,16 @@ def _print(result: dict) -> None:
                 fmt_num(best.get("val_acc"), 2),
                 _fmt_big(best.get("params")),
                 _fmt_big(best.get("flops")),
-                fmt_num(s["cost"]["proxy_seconds_mean"], 1),
-                fmt_num(s["cost"]["train_seconds_mean"], 1),
+                fmt_duration(s["cost"]["proxy_seconds_mean"]),
+                fmt_duration(s["cost"]["train_seconds_mean"]),
                 best.get("arch", "-"),
             ]
         )
     print_table(
-        ["strategy", "acc %", "params", "FLOPs", "proxy s", "train s", "architecture"],
+        ["strategy", "acc %", "params", "FLOPs", "proxy time", "train time", "architecture"],
         rows,
         title="best architecture found (over all seeds) and cost (mean per seed)",
-        right={"acc %", "params", "FLOPs", "proxy s", "train s"},
+        right={"acc %", "params", "FLOPs", "proxy time", "train time"},
     )
 
 

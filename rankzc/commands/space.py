@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from rankzc.atomicfile import write_text
-from rankzc.commands._common import check_output_path, echo_csv, format_option, print_table
+from rankzc.commands._common import (
+    check_output_path,
+    echo_csv,
+    format_option,
+    out_option,
+    print_table,
+    quiet_option,
+    start_line,
+)
 from rankzc.errors import RankzcError
 from rankzc.space import DEPTHS, load_architectures, parse_depths, sample_architectures
 
@@ -47,12 +55,7 @@ def space() -> None:
     default=None,
     help="JSON list of architectures never to draw.",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the JSON list here (default: standard output).",
-)
+@out_option("Write the JSON list here (default: standard output).")
 def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | None) -> None:
     """Draw N distinct valid architectures (JSON list of {space, depth, blocks})."""
     if out is not None:
@@ -64,7 +67,7 @@ def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | Non
         click.echo(text)
     else:
         write_text(out, text + "\n")  # whole or not at all, never over a good file
-        click.echo(f"wrote {len(archs)} architectures to {out}", err=True)
+        click.echo(f"wrote {len(archs)} architectures to {out}")
 
 
 @space.command("info")
@@ -72,14 +75,16 @@ def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | Non
 @click.option(
     "--preset",
     type=click.Choice(PRESET_NAMES),
-    default="ntu60",
+    default="cpu",
     show_default=True,
-    help="Model size the parameters are counted at.",
+    help="Model size the parameters are counted at (ntu60: the study's full size).",
 )
+@quiet_option()
 @format_option()
-def info(file: Path, preset: str, fmt: str) -> None:
+def info(file: Path, preset: str, quiet: bool, fmt: str) -> None:
     """Validate FILE (JSON list of architectures) and list id, depth, pattern, params."""
     archs = load_architectures(file)
+    start_line(quiet, f"counting the parameters of {len(archs)} architectures (preset {preset})")
     rows = [
         {
             "arch_id": a.arch_id,
