@@ -129,7 +129,7 @@ def test_study_flops_count_the_whole_minibatch():
     )
     ((_, one),) = iter_scores(archs, per_sample)
     ((_, four),) = iter_scores(archs, batch)
-    assert STUDY_SETTINGS["options"] == {"flops_per": "batch"}
+    assert STUDY_SETTINGS["options"] == {"flops_per": "batch", "zen_batch": 4}
     assert one["flops"].score > 0 and four["flops"].score == 4 * one["flops"].score
 
 
