@@ -28,3 +28,19 @@ def nbsz_file() -> Path:
     if not NBSZ_FILE.is_file():
         pytest.skip("../shared/data/nas-bench-suite-zero is absent")
     return NBSZ_FILE
+
+
+@pytest.fixture
+def restore_threads(monkeypatch):
+    """Clear the thread variables; afterwards restore torch's count and rankzc's policy."""
+    from rankzc import threads
+
+    for var in threads.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    before = torch.get_num_threads()
+    yield monkeypatch
+    torch.set_num_threads(before)
+    threads._current = None
+    if threads._limits is not None:
+        threads._limits.restore_original_limits()
+        threads._limits = None

@@ -36,19 +36,6 @@ def _walk(cmd, path=("rankzc",)):
 
 
 # ------------------------------------------------------------------ 1. threads
-@pytest.fixture
-def restore_threads(monkeypatch):
-    for var in threads.ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    before = torch.get_num_threads()
-    yield monkeypatch
-    torch.set_num_threads(before)
-    threads._current = None
-    if threads._limits is not None:
-        threads._limits.restore_original_limits()
-        threads._limits = None
-
-
 def test_thread_policy_default_env_and_flag(restore_threads):
     assert threads.resolve() == threads.ThreadPolicy(1, 1, "default")
     restore_threads.setenv("OMP_NUM_THREADS", "3")

@@ -21,19 +21,6 @@ from rankzc.ranking.lambdarank import LambdaRankRanker
 from rankzc.space import sample_architectures
 
 
-@pytest.fixture
-def restore_threads(monkeypatch):
-    for var in threads.ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    before = torch.get_num_threads()
-    yield monkeypatch
-    torch.set_num_threads(before)
-    threads._current = None
-    if threads._limits is not None:
-        threads._limits.restore_original_limits()
-        threads._limits = None
-
-
 def test_flag_is_capped_with_a_note(restore_threads, capsys):
     top = threads.max_threads()
     assert top == threads.THREADS_PER_CORE * threads.cpu_count()
