@@ -17,6 +17,7 @@ rankzc and the study; NAS-Bench-Suite-Zero records millions).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -214,7 +215,14 @@ def score_pool(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        from rankzc.orphans import die_with_parent
+
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=die_with_parent,  # no worker outlives a killed driver
+            initargs=(os.getpid(),),
+        ) as ex:
             futures = [ex.submit(_score_chunk, part, settings) for part in _chunks(texts, chunk)]
             for fut in as_completed(futures):
                 take(fut.result())
