@@ -117,15 +117,25 @@ def test_the_minibatch_is_split_to_fit_and_scores_follow(monkeypatch):
     settings, archs = tiny_case(list(NO_NWOT))
     passes = passes_for(settings, archs)
     monkeypatch.setattr(memory, "available_memory", lambda device="cpu": fits_in_two_chunks(passes))
+    plan = features_mod.check_memory(archs[:1], settings)
+    assert not plan.exact and plan.peak_bytes <= fits_in_two_chunks(passes)
     messages: list[str] = []
-    with pytest.warns(RuntimeWarning, match="split into 2 chunks"):
+    with pytest.warns(RuntimeWarning, match="split into [248] chunks"):
         df = score_architectures(archs[:1], settings, report=messages.append)
-    assert any("memory: estimated peak" in m and "2 chunk(s)" in m for m in messages)
-    # the same as computing with the minibatch in two chunks
+    assert any("memory: estimated peak" in m and "chunk" in m for m in messages)
+    # the same as computing with the plan's chunks
     x, y, classes = load_minibatch(settings)
     torch.manual_seed(settings.seed)
     model = build_model(archs[0], "tiny", num_classes=max(5, classes))
-    ref = compute_proxies(model, (x, y), names=list(NO_NWOT), seed=0, splits=2)
+    ref = compute_proxies(
+        model,
+        (x, y),
+        names=list(NO_NWOT),
+        seed=0,
+        splits=plan.splits,
+        recompute=plan.recompute,
+        hess_splits=plan.hess_splits,
+    )
     for name in NO_NWOT:
         assert df[name].iloc[0] == pytest.approx(ref[name].score, rel=1e-6), name
 

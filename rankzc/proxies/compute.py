@@ -13,9 +13,15 @@ Guarantees:
   depend on the order of ``names``;
 * a proxy that raises, or gives NaN/inf, is recorded as missing (``score=None``) with
   the reason and a :func:`warnings.warn`; the others go on;
+* nwot's codes come from a forward of their own over the whole minibatch without a
+  graph, so they never force the gradient passes to run unsplit;
+* ``recompute=True`` runs the gradient pass on the whole minibatch while keeping only
+  each block's input (activations recomputed in the backward: the same values, a
+  fraction of the memory), and grasp's Hessian-vector product in ``hess_splits``
+  chunks; :func:`rankzc.proxies.memory.plan_scoring` chooses these;
 * on out-of-memory the shared pass is retried with the minibatch split in 2, 4, ...
-  chunks (gradients accumulated, exact for models without batch coupling); proxies
-  that cannot be split (nwot) become missing; other proxies that run out of memory
+  chunks (gradients accumulated, exact for models without batch coupling; with
+  BatchNorm each chunk has its own statistics); other proxies that run out of memory
   become missing;
 * randomness (zen's Gaussian inputs, dropout) is seeded with ``seed``, without
   touching the global RNG state.
@@ -92,6 +98,8 @@ def compute_proxies(
     share: bool = True,
     options: dict | None = None,
     splits: int = 1,
+    recompute: bool = False,
+    hess_splits: int | None = None,
     progress: Callable[[str, ProxyResult], None] | None = None,
 ) -> dict[str, ProxyResult]:
     """Score ``model`` with the proxies ``names`` (default: all) on ``batch``.
@@ -108,7 +116,12 @@ def compute_proxies(
             per proxy, for benchmarking).
         splits: chunks of the shared passes' minibatch from the start (e.g. as chosen by
             :func:`rankzc.proxies.memory.plan_scoring`); more are tried on out-of-memory.
-            With ``splits > 1`` nwot is missing (it needs the whole minibatch).
+            Exact only without batch coupling (BatchNorm: statistics per chunk).
+        recompute: recompute each block's activations in the backward of the gradient
+            pass instead of keeping them (exact; see
+            :func:`~rankzc.proxies.context.recompute_blocks`).
+        hess_splits: chunks of grasp's Hessian-vector pass (default ``splits``; exact
+            without batch coupling, as ``splits``).
         progress: called as ``progress(name, result)`` after each proxy.
         options: proxy options: ``synflow_bn`` ("identity"|"eval"), ``nwot_ridge``,
             ``zen_block`` ("study"|"last"), ``zen_batch`` (int), ``flops_per`` ("sample"|"batch"), ``n_classes`` (for epe_nas; default: the
@@ -133,6 +146,7 @@ def compute_proxies(
                 ctx = ProxyContext(
                     model, inputs, targets, loss_fn, seed=seed, wants=wants, options=options
                 )
+                ctx.recompute, ctx.hess_splits = recompute, hess_splits
                 results.update(_run(ctx, group, state, split_on_oom, max_splits, splits, progress))
             results = {n: results[n] for n in names}
         else:
@@ -146,6 +160,7 @@ def compute_proxies(
                     wants=set(get_proxy(name).needs),
                     options=options,
                 )
+                ctx.recompute, ctx.hess_splits = recompute, hess_splits
                 results.update(_run(ctx, [name], state, split_on_oom, max_splits, splits, progress))
     finally:
         state.restore()
@@ -223,9 +238,6 @@ def _run_shared(
 ) -> str | None:
     """Run the shared pass, splitting on OOM; return an error message or None."""
     splits = max(1, min(int(splits), ctx.batch_size))
-    if splits > 1 and "relu_codes" in ctx.wants:
-        ctx.wants.discard("relu_codes")  # the NAS-WOT kernel cannot be split
-        ctx.unsplittable = True
     while True:
         ctx.reset_shared(splits)
         try:
@@ -239,10 +251,8 @@ def _run_shared(
             if not split_on_oom or splits * 2 > max(1, min(max_splits, ctx.batch_size)):
                 return _describe(err)
             splits *= 2
-            if "relu_codes" in ctx.wants:
-                # the NAS-WOT kernel cannot be split: drop it and go on without it
-                ctx.wants.discard("relu_codes")
-                ctx.unsplittable = True
+            if ctx.hess_splits is not None:
+                ctx.hess_splits = max(ctx.hess_splits, splits)
         finally:
             state.restore()
 
@@ -255,7 +265,8 @@ def _attribute(ctx: ProxyContext, users: list[str]) -> dict[str, float]:
     shared = ctx.shared()
     bn_free = {"bn_free_signs", "bn_free_jacobian"}
     parts = {
-        "forward": lambda needs: bool(set(needs) - bn_free),
+        "forward": lambda needs: bool(set(needs) - bn_free - {"forward", "relu_codes"}),
+        "codes": lambda needs: "relu_codes" in needs,
         "loss_grad": lambda needs: bool({"loss_grad", "fisher", "hessian_grad"} & set(needs)),
         "jacobian": lambda needs: "jacobian" in needs,
         "hessian_grad": lambda needs: "hessian_grad" in needs,

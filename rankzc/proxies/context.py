@@ -17,6 +17,14 @@ train mode and, from that one graph, every part that the requested proxies need:
 * ``hessian_grad``: ``H g`` by double backward through the loss gradient graph (GraSP);
 * ``jacobian``: ``d sum(out) / d x`` for every sample (jacov, EPE-NAS).
 
+nwot's binary codes come from a forward of their own over the whole minibatch without a
+graph (:meth:`ProxyContext._codes_pass`): the codes depend on BatchNorm's batch
+statistics, so that forward is never split, and, keeping no graph, it fits where the
+gradient passes do not. With ``recompute`` the gradient pass keeps only each block's
+input and recomputes the block in the backward (:func:`recompute_blocks`; same values,
+a fraction of the memory); grasp's ``H g`` then runs in a pass of its own, in
+``hess_splits`` chunks where needed.
+
 A second, BatchNorm-free pass (the study computes grad_sign and epe_nas on its
 ``bn=False`` copy, see :func:`bn_free_copy`) serves both of them from one copy of the
 network: one forward per sample gives that sample's loss gradient signs
@@ -131,6 +139,61 @@ class relu_calls(TorchFunctionMode):
         return out
 
 
+#: recompute each block's child modules (its units) apart rather than whole blocks
+UNITS = False
+
+
+@contextlib.contextmanager
+def recompute_blocks(model: nn.Module, phase: list | None = None, units: bool = UNITS):
+    """Inside the block, every child of an ``nn.ModuleList`` of ``model`` (the blocks of
+    the GCN-NAS network) keeps only its input for the backward and recomputes its
+    activations there (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant, the
+    random state of its first forward restored). The recomputation runs the same
+    operations on the same values (the whole minibatch, so the same BatchNorm
+    statistics), so gradients are the same as without; the memory is one block's graph
+    plus every block's input instead of every block's graph. ``phase[0]`` is
+    ``"first"`` during a block's first forward, ``"recompute"`` during its recomputation,
+    else unchanged (for hooks that must not keep activations)."""
+    from torch.utils.checkpoint import checkpoint
+
+    phase = phase if phase is not None else [None]
+    items = [b for m in model.modules() if isinstance(m, nn.ModuleList) for b in m]
+    if units:
+        items = [u for b in items for u in (list(b.children()) or [b])]
+    blocks = items
+    patched = []
+
+    def wrap(block: nn.Module):
+        forward = block.forward
+        calls = [0]
+
+        def run(*args, **kwargs):
+            before = phase[0]
+            phase[0] = "first" if calls[0] == 0 else "recompute"
+            calls[0] += 1
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                phase[0] = before
+
+        def checkpointed(*args, **kwargs):
+            calls[0] = 0
+            return checkpoint(run, *args, use_reentrant=False, **kwargs)
+
+        return checkpointed
+
+    try:
+        for block in blocks:
+            if "forward" not in block.__dict__:
+                block.forward = wrap(block)
+                patched.append(block)
+        with torch.utils.checkpoint.set_checkpoint_early_stop(False):
+            yield
+    finally:
+        for block in patched:
+            del block.forward
+
+
 def is_oom(err: BaseException) -> bool:
     """Whether ``err`` is an out-of-memory error (CUDA or host)."""
     if isinstance(err, torch.OutOfMemoryError):
@@ -218,7 +281,11 @@ class ProxyContext:
         self.options = dict(options or {})
         self.layers = find_layers(model)
         self.splits = 1
-        #: set when the NAS-WOT kernel had to be dropped because the batch was split
+        #: chunks of grasp's Hessian-vector pass (None: as ``splits``)
+        self.hess_splits: int | None = None
+        #: recompute each block's activations in the backward (see :func:`recompute_blocks`)
+        self.recompute = False
+        #: kept for callers of earlier versions; the NAS-WOT kernel no longer needs it
         self.unsplittable = False
         self._shared: SharedResult | None = None
 
@@ -259,7 +326,11 @@ class ProxyContext:
     def _run_shared(self, wants: set[str], splits: int) -> SharedResult:
         res = SharedResult()
         seconds: dict[str, float] = defaultdict(float)
-        main_parts = {"forward", "relu_codes", "loss_grad", "fisher", "hessian_grad", "jacobian"}
+        if "relu_codes" in wants:
+            t0 = time.perf_counter()
+            self._codes_pass(res)
+            seconds["codes"] += time.perf_counter() - t0
+        main_parts = {"loss_grad", "fisher", "hessian_grad", "jacobian"}
         if main_parts & wants:
             self._main_pass(wants, splits, res, seconds)
         want_signs = "bn_free_signs" in wants
@@ -313,33 +384,21 @@ class ProxyContext:
         if want_jac:
             res.bn_free_jacobian = torch.cat(jac_rows, 0)
 
-    def _main_pass(
-        self, wants: set[str], splits: int, res: SharedResult, seconds: dict[str, float]
-    ) -> None:
-        """The pass on the model as it is (train mode, BatchNorm active)."""
-        model, weights = self.model, self.weights
-        n = self.batch_size
-        want_codes = "relu_codes" in wants
-        want_fisher = "fisher" in wants
-        want_hess = "hessian_grad" in wants
-        want_grad = "loss_grad" in wants or want_fisher or want_hess
-        want_jac = "jacobian" in wants
-        if want_codes and splits > 1:
-            raise NotSplittable("the NAS-WOT kernel needs the whole minibatch in one pass")
+    def _codes_pass(self, res: SharedResult) -> None:
+        """The NAS-WOT kernel: one forward of the whole minibatch without a graph.
 
-        grads: list[torch.Tensor | None] = [None] * len(weights)
-        hgrads: list[torch.Tensor | None] = [None] * len(weights)
-        fisher = [0.0] * len(weights)
-        jac_rows: list[torch.Tensor] = []
+        The codes depend on BatchNorm's batch statistics (train mode), so the minibatch is
+        never split here; without a graph this forward keeps only the live tensors
+        (about a tenth of what the loss gradients keep), so it fits where the gradient
+        passes need recomputation or chunks.
+        """
+        n = self.batch_size
         kernel: list[torch.Tensor] = []
-        relu_count = 0
-        fisher_on = [False]
-        chunk_frac = [1.0]
+        count = [0]
 
         def code_hook(a: torch.Tensor) -> None:
             # one binary code per row of the ReLU's input (per person in the GCN-NAS
             # network, whose persons are folded into the batch axis), as in the study
-            nonlocal relu_count
             if res.relu_error is not None:
                 return
             rows = int(a.shape[0])
@@ -358,17 +417,69 @@ class ProxyContext:
                 return
             x = (a.detach().reshape(rows, -1) > 0).to(torch.float64)  # relu(a) > 0 iff a > 0
             kernel[0].add_(x @ x.T).add_((1.0 - x) @ (1.0 - x).T)
-            relu_count += 1
+            count[0] += 1
+
+        self.model.train()
+        try:
+            with self.seeded(), torch.no_grad(), relu_calls(code_hook):
+                self.model(self.inputs.detach())
+        except Exception as err:
+            if not is_oom(err):
+                raise
+            # the codes cannot be split (BatchNorm statistics): nwot alone goes missing
+            res.relu_error = (
+                "the NAS-WOT kernel needs the whole minibatch in one forward pass: "
+                f"{type(err).__name__}: {err}"
+            )
+            return
+        res.nwot_kernel = kernel[0] if kernel else None
+        res.relu_count = count[0]
+
+    def _main_pass(
+        self, wants: set[str], splits: int, res: SharedResult, seconds: dict[str, float]
+    ) -> None:
+        """The gradient pass on the model as it is (train mode, BatchNorm active).
+
+        With :attr:`recompute` (and one chunk) the whole minibatch runs at once but each
+        block keeps only its input, and recomputes its activations in the backward
+        (:func:`recompute_blocks`): the same operations on the same values, so the same
+        results as without. Chunks (``splits > 1``) are exact only for models without
+        batch coupling: BatchNorm's statistics then come from each chunk.
+        """
+        model, weights = self.model, self.weights
+        n = self.batch_size
+        want_fisher = "fisher" in wants
+        want_hess = "hessian_grad" in wants
+        want_grad = "loss_grad" in wants or want_fisher or want_hess
+        want_jac = "jacobian" in wants
+        hess_splits = self.hess_splits or splits
+        # GraSP in the same graph (one double backward) or in a pass of its own
+        hess_inline = want_hess and splits == 1 and hess_splits == 1 and not self.recompute
+
+        grads: list[torch.Tensor | None] = [None] * len(weights)
+        hgrads: list[torch.Tensor | None] = [None] * len(weights)
+        fisher = [0.0] * len(weights)
+        jac_rows: list[torch.Tensor] = []
+        fisher_on = [False]
+        chunk_frac = [1.0]
+        phase = [None]  # inside a recomputed block: "first" forward or "recompute"
+        saved_acts: dict[int, torch.Tensor] = {}
 
         def fisher_hook_factory(index: int, linear_like: bool):
             def fwd_hook(module, inp, out):
                 if not isinstance(out, torch.Tensor) or not out.requires_grad:
                     return
-                act = out.detach()
+                if phase[0] == "recompute":
+                    # the activation this layer's gradient hook reads (same values as
+                    # in the first forward, which does not keep it)
+                    saved_acts[index] = out.detach()
+                    return
+                kept = None if phase[0] == "first" else out.detach()
 
                 def grad_hook(grad):
                     if not fisher_on[0]:
                         return
+                    act = kept if kept is not None else saved_acts.pop(index)
                     g = act * grad.detach()
                     if linear_like:
                         g = g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
@@ -385,7 +496,8 @@ class ProxyContext:
             return fwd_hook
 
         handles = []
-        tap = relu_calls(code_hook) if want_codes else contextlib.nullcontext()
+        recompute = self.recompute and (want_grad or want_jac)
+        blocks = recompute_blocks(model, phase) if recompute else contextlib.nullcontext()
         try:
             if want_fisher:
                 for i, (_, layer) in enumerate(self.layers):
@@ -395,14 +507,14 @@ class ProxyContext:
             for w in weights:
                 w.requires_grad_(True)
             bounds = torch.linspace(0, n, splits + 1).round().long().tolist()
-            with self.seeded():
+            with self.seeded(), blocks:
                 for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                     if stop <= start:
                         continue
                     chunk_frac[0] = (stop - start) / n
                     t0 = time.perf_counter()
                     x = self.inputs[start:stop].detach().clone().requires_grad_(want_jac)
-                    with torch.set_grad_enabled(want_grad or want_jac), tap:
+                    with torch.set_grad_enabled(want_grad or want_jac):
                         out = model(x)
                     seconds["forward"] += time.perf_counter() - t0
                     g = None
@@ -413,11 +525,12 @@ class ProxyContext:
                         g = torch.autograd.grad(
                             loss,
                             weights,
-                            retain_graph=want_jac or want_hess,
-                            create_graph=want_hess and splits == 1,
+                            retain_graph=want_jac or hess_inline,
+                            create_graph=hess_inline,
                             allow_unused=True,
                         )
                         fisher_on[0] = False
+                        saved_acts.clear()
                         for i, gi in enumerate(g):
                             if gi is not None:
                                 gi_d = gi.detach()
@@ -429,36 +542,21 @@ class ProxyContext:
                             out,
                             x,
                             grad_outputs=torch.ones_like(out),
-                            retain_graph=want_hess,
+                            retain_graph=hess_inline,
                             allow_unused=True,
                             materialize_grads=True,
                         )
                         jac_rows.append(jx.detach().reshape(jx.shape[0], -1))
                         seconds["jacobian"] += time.perf_counter() - t0
-                    if want_hess and splits == 1:
+                    if hess_inline:
                         t0 = time.perf_counter()
                         hgrads = self._hessian_grad(g, [gi for gi in grads])
                         seconds["hessian_grad"] += time.perf_counter() - t0
                     del out, g
-                if want_hess and splits > 1:
-                    # two-phase GraSP: the full-batch g first, then H g chunk by chunk
-                    t0 = time.perf_counter()
-                    g_full = [gi for gi in grads]
-                    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-                        if stop <= start:
-                            continue
-                        frac = (stop - start) / n
-                        out = model(self.inputs[start:stop])
-                        loss = self.loss_fn(out, self.targets[start:stop]) * frac
-                        gc = torch.autograd.grad(
-                            loss, weights, create_graph=True, allow_unused=True
-                        )
-                        part = self._hessian_grad(gc, g_full)
-                        hgrads = [
-                            a if b is None else (b if a is None else a + b)
-                            for a, b in zip(hgrads, part, strict=True)
-                        ]
-                    seconds["hessian_grad"] += time.perf_counter() - t0
+            if want_hess and not hess_inline:
+                t0 = time.perf_counter()
+                hgrads = self._hessian_grad_chunked(grads, hess_splits)
+                seconds["hessian_grad"] += time.perf_counter() - t0
         finally:
             for h in handles:
                 h.remove()
@@ -470,9 +568,36 @@ class ProxyContext:
             res.hessian_grads = hgrads
         if want_jac:
             res.jacobian = torch.cat(jac_rows, 0)
-        if want_codes:
-            res.nwot_kernel = kernel[0] if kernel else None
-            res.relu_count = relu_count
+
+    def _hessian_grad_chunked(
+        self, g_full: list[torch.Tensor | None], splits: int
+    ) -> list[torch.Tensor | None]:
+        """GraSP's ``H g`` in a pass of its own, after the whole minibatch's ``g``:
+        ``sum_c d/dw (stopgrad(g) . g_c(w))`` over ``splits`` chunks ``c`` (each chunk's
+        loss weighted by its share of the minibatch). One chunk gives exactly the
+        single-pass value; more are exact without batch coupling (with BatchNorm each
+        chunk's ``g_c`` uses that chunk's statistics)."""
+        n = self.batch_size
+        weights = self.weights
+        hgrads: list[torch.Tensor | None] = [None] * len(weights)
+        bounds = torch.linspace(0, n, splits + 1).round().long().tolist()
+        with self.seeded():
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+                if stop <= start:
+                    continue
+                frac = (stop - start) / n
+                out = self.model(self.inputs[start:stop].detach())
+                loss = self.loss_fn(out, self.targets[start:stop])
+                if splits > 1:
+                    loss = loss * frac
+                gc = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+                part = self._hessian_grad(gc, g_full)
+                hgrads = [
+                    a if b is None else (b if a is None else a + b)
+                    for a, b in zip(hgrads, part, strict=True)
+                ]
+                del out, loss, gc, part
+        return hgrads
 
     def _hessian_grad(
         self, g_graph: tuple[torch.Tensor | None, ...], g_stop: list[torch.Tensor | None]

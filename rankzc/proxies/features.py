@@ -274,21 +274,22 @@ def iter_scores(
         )
     device = settings.resolved_device()
     x, y, num_classes = _prepared_batch(settings, batch, device)
-    splits, heavy = 1, False
+    plan, heavy = None, False
     if check_memory and archs:
         plan = _memory_plan(archs, settings, x, num_classes, device)
-        splits, heavy = plan.splits, plan.unsplit_bytes >= HEAVY_BYTES
-        if report is not None and (heavy or plan.splits > 1):
+        heavy = plan.unsplit_bytes >= HEAVY_BYTES
+        if report is not None and (heavy or not plan.exact or plan.recompute):
             report(f"memory: {plan.describe()}")
-        if plan.splits > 1:
+        if not plan.exact:
+            which = "grasp" if plan.splits == 1 else "the gradient proxies"
             warnings.warn(
-                f"the minibatch is split into {plan.splits} chunks to fit in memory "
-                f"({plan.describe()}); BatchNorm statistics then come from each chunk, so "
-                "scores differ slightly from an unsplit run",
+                f"the minibatch is split into {max(plan.splits, plan.hess_splits)} chunks "
+                f"to fit in memory ({plan.describe()}); BatchNorm statistics then come "
+                f"from each chunk, so {which} differ slightly from an unsplit run",
                 RuntimeWarning,
                 stacklevel=2,
             )
-    return _iter_scores(archs, settings, x, y, num_classes, device, splits, heavy, report)
+    return _iter_scores(archs, settings, x, y, num_classes, device, plan, heavy, report)
 
 
 def check_memory(
@@ -313,7 +314,7 @@ def _prepared_batch(settings: ProxySettings, batch, device):
     return x.to(device), y.to(device), num_classes
 
 
-def _iter_scores(archs, settings, x, y, num_classes, device, splits, heavy, report):
+def _iter_scores(archs, settings, x, y, num_classes, device, plan, heavy, report):
     from rankzc.models import build_model
 
     options = dict(settings.options)
@@ -342,7 +343,9 @@ def _iter_scores(archs, settings, x, y, num_classes, device, splits, heavy, repo
             names=settings.names,
             seed=settings.seed,
             options=options,
-            splits=splits,
+            splits=plan.splits if plan else 1,
+            recompute=plan.recompute if plan else False,
+            hess_splits=plan.hess_splits if plan else 1,
             progress=progress,
         )
         yield arch, results
@@ -369,6 +372,7 @@ def _memory_plan(archs: list, settings: ProxySettings, x: torch.Tensor, num_clas
         settings.names,
         device=device,
         zen_batch=settings.options.get("zen_batch"),
+        depth=depth,
         what=f"{len(archs)} architecture(s) of depth up to {depth} with the {settings.preset} "
         f"preset and a minibatch of {int(x.shape[0])}",
     )

@@ -4,19 +4,26 @@ Scoring the study's network at its input size on a CPU can need more memory than
 machine has (the loss gradients keep every activation of the minibatch; grasp's double
 backward keeps them twice), and a process that runs out of host memory is killed or
 swaps rather than raising. So :func:`plan_scoring` estimates the peak of every pass from a
-forward pass of one sample without a graph (a fraction of a second at the study's size),
-and splits the minibatch of the shared passes, or refuses with a one-line message,
-before any work.
+forward pass of one sample without a graph (a fraction of a second at the study's size)
+and chooses, pass by pass, the first way that fits a target (8 GB, or less when less is
+available; ``RANKZC_MEMORY_GB``): the gradient pass whole, then with each block's
+activations recomputed in the backward (exact), then in chunks; grasp's Hessian pass
+whole, then in chunks (with BatchNorm, chunks have their own statistics). nwot's codes
+come from a graph-free forward of the whole minibatch and never force a split. It
+refuses with a one-line message, before any work, only when a pass cannot fit.
 
 Estimate of one pass: the bytes of every tensor that the network's forward pass creates
 (views excluded), times a factor for what the pass keeps for its backward
 (:data:`PASS_FACTORS`), plus the parameters (and their gradients) and a fixed overhead.
 The factors are the growth of the peak resident memory over the forward's created
 bytes, measured one pass at a time on the ``ntu60`` preset at the study's input size
-(depth 4, a minibatch of 4, one thread, CPU; ``benchmarks/proxies.py --memory``):
-loss gradients 0.61, grasp's pass 1.61, grad_sign's per-sample pass 0.85 (of one
-sample), synflow 0.62 (of its float64 forward), zen 0.22 and nwot 0.28 (no graph); the
-factors below add about 10%. Measured base (torch, model, minibatch): 0.4 GB.
+(one thread, CPU; ``benchmarks/proxies.py --memory`` and issue 22): depth 4, a minibatch
+of 4: loss gradients 0.61, grasp's pass 1.61, grad_sign's per-sample pass 0.85 (of one
+sample), synflow 0.62 (of its float64 forward); depth 10 (every switch on), a minibatch
+of 4 or 8: loss gradients 0.49, with recomputed blocks 0.28, no graph (nwot, zen) 0.06
+(0.28 at depth 4: the live tensors do not grow with the depth, so those two factors
+scale as ``1/depth``, :func:`depth_factor`). Measured base (torch, model, minibatch):
+0.4 GB.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ PASS_FACTORS: dict[str, float] = {
     "hessian": 1.8,  # grasp: a graph built with create_graph, then differentiated again
     "sample": 0.95,  # grad_sign / epe_nas: one sample's graph (of a one-sample forward)
     "float64": 0.7,  # synflow: one all-ones sample in float64 (of that forward)
-    "nograd": 0.35,  # zen, nwot alone: forwards without a graph (the live tensors)
+    "nograd": 0.12,  # zen, nwot: forwards without a graph (live tensors; at depth 10)
+    "recompute": 0.28,  # gradient pass, blocks recomputed (measured at depth 10)
 }
 #: Bytes every scoring process needs besides the passes (torch, the model, the batch).
 BASE_BYTES = 500 * 2**20
@@ -54,14 +62,29 @@ class ScoringPlan:
     available_bytes: int | None
     splits: int = 1
     passes: dict[str, int] = field(default_factory=dict)
+    recompute: bool = False
+    hess_splits: int = 1
+    target_bytes: int | None = None
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {_gb(v)}" for k, v in sorted(self.passes.items()))
         avail = "unknown" if self.available_bytes is None else _gb(self.available_bytes)
+        ways = f"the minibatch in {self.splits} chunk(s)"
+        if self.recompute:
+            ways += ", block activations recomputed"
+        if self.hess_splits > 1:
+            ways += f", grasp's Hessian pass in {self.hess_splits} chunks"
+        target = "" if self.target_bytes is None else f", target {_gb(self.target_bytes)}"
         return (
-            f"estimated peak {_gb(self.peak_bytes)} with the minibatch in {self.splits} "
-            f"chunk(s) ({parts}); available {avail}"
+            f"estimated peak {_gb(self.peak_bytes)} with {ways} ({parts}); "
+            f"available {avail}{target}"
         )
+
+    @property
+    def exact(self) -> bool:
+        """Whether every proxy is computed as without a plan (no chunks; recomputation
+        is exact)."""
+        return self.splits == 1 and self.hess_splits == 1
 
 
 def _gb(n: float) -> str:
@@ -121,12 +144,34 @@ def forward_bytes(model_fn, input_shape: tuple[int, ...], dtype=None) -> tuple[i
     return created[0], params
 
 
+def depth_factor(name: str, depth: int | None) -> float:
+    """:data:`PASS_FACTORS` of ``name``, for the passes whose factor falls with the depth
+    (what they keep is one block's graph or the live tensors, not every block's):
+    measured at depth 10, scaled as ``1/depth`` below it (``depth`` None: 4)."""
+    base = PASS_FACTORS[name]
+    if name not in ("recompute", "nograd"):
+        return base
+    d = max(4, int(depth or 4))
+    return min(PASS_FACTORS["grad"], base * 10 / d)
+
+
 def pass_bytes(
-    per_sample: int, params: int, batch: int, names: list[str], zen_batch: int
+    per_sample: int,
+    params: int,
+    batch: int,
+    names: list[str],
+    zen_batch: int,
+    *,
+    recompute: bool = False,
+    hess_splits: int = 1,
+    splits: int = 1,
+    depth: int | None = None,
 ) -> dict[str, int]:
     """Estimated peak bytes of each pass that the proxies ``names`` run (see the module
-    docstring), for the whole minibatch of ``batch`` samples, from the bytes that one
-    sample's forward pass creates and the parameters' bytes (:func:`forward_bytes`)."""
+    docstring), for a minibatch of ``batch`` samples, from the bytes that one sample's
+    forward pass creates and the parameters' bytes (:func:`forward_bytes`): the gradient
+    pass in ``splits`` chunks, its activations recomputed or not, grasp's pass in
+    ``hess_splits`` chunks."""
     from rankzc.proxies.registry import get_proxy
 
     needs = {part for n in names for part in get_proxy(n).needs}
@@ -134,26 +179,44 @@ def pass_bytes(
     out: dict[str, int] = {}
     grad_params = 2 * params  # weights and their gradients
 
-    def act(n: int, factor: float) -> int:
+    def act(n: float, factor: float) -> int:
         return int(per_sample * n * factor)
 
+    chunk = -(-batch // max(1, splits))
     if needs & {"loss_grad", "jacobian", "fisher"}:
-        out["shared"] = act(batch, PASS_FACTORS["grad"]) + grad_params
-    elif "relu_codes" in needs:
-        out["shared"] = act(batch, PASS_FACTORS["nograd"]) + params
+        factor = depth_factor("recompute", depth) if recompute else PASS_FACTORS["grad"]
+        out["shared"] = act(chunk, factor) + grad_params
+    if "relu_codes" in needs:
+        out["nwot"] = act(batch, depth_factor("nograd", depth)) + params
     if "hessian_grad" in needs:
-        out["grasp"] = act(batch, PASS_FACTORS["hessian"]) + 3 * params
+        hchunk = -(-batch // max(1, hess_splits))
+        out["grasp"] = act(hchunk, PASS_FACTORS["hessian"]) + 3 * params
     if needs & {"bn_free_signs", "bn_free_jacobian"}:
         out["per-sample"] = act(1, PASS_FACTORS["sample"]) + 3 * params
     if "synflow" in names:
         out["synflow"] = act(2, PASS_FACTORS["float64"]) + 4 * params
     if "zen" in names:
-        out["zen"] = act(zen_batch, PASS_FACTORS["nograd"]) + 2 * params
+        out["zen"] = act(zen_batch, depth_factor("nograd", depth)) + 2 * params
     return out
 
 
 #: Passes whose minibatch can be split (gradients accumulate over the chunks).
 SPLITTABLE = ("shared", "grasp")
+
+#: Memory a plan aims at, at most (the available memory when that is less); the
+#: environment variable ``RANKZC_MEMORY_GB`` overrides it.
+DEFAULT_BUDGET = 8 * 2**30
+
+
+def memory_budget(available: int | None) -> int | None:
+    """Bytes a plan may use: ``RANKZC_MEMORY_GB`` (else :data:`DEFAULT_BUDGET`), or the
+    available memory when that is less."""
+    env = os.environ.get("RANKZC_MEMORY_GB", "").strip()
+    try:
+        budget = int(float(env) * 2**30) if env else DEFAULT_BUDGET
+    except ValueError:
+        budget = DEFAULT_BUDGET
+    return budget if available is None else min(budget, available)
 
 
 def plan_scoring(
@@ -167,43 +230,69 @@ def plan_scoring(
     max_splits: int = 16,
     what: str = "",
     zen_batch: int | None = None,
+    depth: int | None = None,
+    budget: int | None = None,
 ) -> ScoringPlan:
-    """Estimate the peak memory of scoring ``names`` and choose the chunks.
+    """Estimate the peak memory of scoring ``names`` and choose how to run the passes.
 
     ``per_sample`` and ``params``: see :func:`forward_bytes`. ``zen_batch``: zen's
-    Gaussian samples (option ``zen_batch``; default ``batch``).
+    Gaussian samples (option ``zen_batch``; default ``batch``). ``depth``: blocks of the
+    network (the recomputed and graph-free passes scale with it).
 
-    Splits the shared passes' minibatch into 2, 4, ... chunks (at most ``max_splits``)
-    until the estimate fits in ``available`` (default: :func:`available_memory`).
-    Raises :class:`~rankzc.errors.RankzcError` with the estimate when it cannot fit:
-    nwot needs its minibatch in one pass, and per-sample passes cannot be split.
+    The target is ``budget`` (default :func:`memory_budget` of ``available``, itself by
+    default :func:`available_memory`). Each pass gets the first of its ways that fits:
+    the gradient pass unsplit, then with its blocks' activations recomputed (exact), then
+    recomputed in 2, 4, ... chunks (at most ``max_splits``; BatchNorm statistics then
+    come from each chunk); grasp's Hessian-vector pass whole, then in 2, 4, ... chunks
+    (the same caveat). nwot's graph-free forward, the per-sample, synflow and zen passes
+    are not split. Raises :class:`~rankzc.errors.RankzcError` with the estimate when a
+    pass cannot fit.
     """
     from rankzc.errors import RankzcError
 
     if available is None:
         available = available_memory(device)
-    passes = pass_bytes(per_sample, params, batch, names, zen_batch=zen_batch or batch)
+    target = budget if budget is not None else memory_budget(available)
+    zb = zen_batch or batch
+
+    def estimate(**kw) -> dict[str, int]:
+        return pass_bytes(per_sample, params, batch, names, zen_batch=zb, depth=depth, **kw)
+
+    passes = estimate()
     unsplit = BASE_BYTES + max(passes.values(), default=0)
-    plan = ScoringPlan(unsplit, unsplit, available, 1, dict(passes))
-    if available is None or unsplit <= available:
-        return plan
-    splits = 1
-    while True:
-        scaled = {k: (int(v / splits) if k in SPLITTABLE else v) for k, v in passes.items()}
-        peak = BASE_BYTES + max(scaled.values(), default=0)
-        if peak <= available:
+    if target is None or unsplit <= target:
+        return ScoringPlan(unsplit, unsplit, available, 1, dict(passes))
+
+    def fits(v: int) -> bool:
+        return BASE_BYTES + v <= target
+
+    limit = max(1, min(max_splits, batch))
+    counts = [1]
+    while counts[-1] * 2 <= limit:
+        counts.append(counts[-1] * 2)
+    shared_ways = [(1, False)] + [(k, True) for k in counts]
+    splits, recompute = shared_ways[-1]
+    for k, rec in shared_ways:
+        if "shared" not in passes or fits(estimate(splits=k, recompute=rec).get("shared", 0)):
+            splits, recompute = k, rec
             break
-        if splits * 2 > max(1, min(max_splits, batch)):
-            plan = ScoringPlan(peak, unsplit, available, splits, scaled)
-            raise RankzcError(
-                f"not enough memory to score {what or 'these architectures'}: "
-                f"{plan.describe()}; use a smaller --batch-size, fewer proxies or a GPU"
-            )
-        splits *= 2
-    if splits > 1 and "nwot" in names:
+    hess_splits = counts[-1]
+    for k in counts:
+        if "grasp" not in passes or fits(estimate(hess_splits=k).get("grasp", 0)):
+            hess_splits = k
+            break
+    chosen = estimate(splits=splits, recompute=recompute, hess_splits=hess_splits)
+    peak = BASE_BYTES + max(chosen.values(), default=0)
+    plan = ScoringPlan(
+        peak, unsplit, available, splits, chosen, recompute=recompute, hess_splits=hess_splits
+    )
+    plan.target_bytes = target
+    if peak > target:
+        over = sorted(k for k, v in chosen.items() if not fits(v))
         raise RankzcError(
-            f"not enough memory to score {what or 'these architectures'} with nwot, which "
-            f"needs the whole minibatch in one pass: estimated {_gb(unsplit)}, available "
-            f"{_gb(available)}; use a smaller --batch-size or leave nwot out"
+            f"not enough memory to score {what or 'these architectures'}: "
+            f"{plan.describe()}; {', '.join(over)} cannot fit in {_gb(target)} "
+            "(RANKZC_MEMORY_GB sets the target); use a smaller --batch-size, fewer proxies "
+            "or a GPU"
         )
-    return ScoringPlan(peak, unsplit, available, splits, scaled)
+    return plan

@@ -42,16 +42,13 @@ def nwot(ctx: ProxyContext) -> float:
     where the model folds more into the batch axis, one part of it: in the GCN-NAS
     network each person of each sample has its own code, so the kernel is
     :math:`(N M) \times (N M)` for :math:`N` samples of :math:`M` persons, as in the
-    study. The score is :func:`nwot_logdet` with an absolute ridge ``nwot_ridge``
+    study. The codes come from a forward of the whole minibatch without a graph, never
+    split (BatchNorm's batch statistics shape them). The score is :func:`nwot_logdet` with an absolute ridge ``nwot_ridge``
     (default :data:`NWOT_RIDGE`) on the diagonal, so duplicate codes stay finite.
     """
     shared = ctx.shared()
     if shared.relu_error is not None:
         raise ValueError(shared.relu_error)
-    if shared.relu_count == 0 and not ctx.unsplittable:
+    if shared.relu_count == 0 or shared.nwot_kernel is None:
         raise ValueError("no ReLU ran in the forward pass")
-    if shared.nwot_kernel is None:
-        raise RuntimeError(
-            "the NAS-WOT kernel needs the whole minibatch in one pass (split on OOM)"
-        )
     return nwot_logdet(shared.nwot_kernel, float(ctx.options.get("nwot_ridge", NWOT_RIDGE)))
