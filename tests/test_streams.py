@@ -43,6 +43,7 @@ def test_build_piped_into_head_records_every_architecture_done(tmp_path):
         timeout=600,
     )
     assert res.stdout.count("\n") == 2, res.stdout  # head's one line, then the exit code
+    assert res.stdout.endswith("rc=1\n")  # stdout closed before the summary: exit 1, no trace
     assert "Traceback" not in res.stdout + res.stderr
     runs = _runs(out)
     assert len(runs) == 2 and set(runs["status"]) == {"done"}, runs[["status", "error"]]
