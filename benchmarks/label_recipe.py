@@ -113,6 +113,7 @@ def main() -> None:
     )
     ap.add_argument("--val-every", type=int, default=1, help="points of the curve (epochs)")
     ap.add_argument("--width", type=float, default=None, help="model width (default: preset's)")
+    ap.add_argument("--lr-warmup", type=int, default=0, help="epochs of learning-rate warm-up")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/label_recipe"))
     args = ap.parse_args()
@@ -130,6 +131,8 @@ def main() -> None:
         changes["lr"] = args.lr
     if args.width:
         changes["model"] = {"width": args.width}
+    if args.lr_warmup:
+        changes["lr_warmup_epochs"] = args.lr_warmup
     seeds = [int(x) for x in args.seeds.split(",")]
     base = TrainConfig.for_preset(
         args.preset, data=args.data, epochs=args.epochs, proxies="none", **changes

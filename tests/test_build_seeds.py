@@ -175,3 +175,35 @@ def test_ray_build_with_two_seeds_equals_local(tmp_path, data):
             runs = b.runs()
             got[name] = sorted(zip(runs["arch_id"], runs["seed"], runs["val_acc"], strict=True))
     assert got["r"] == got["l"] and sorted(s for _, s, _ in got["r"]) == [0, 0, 3]
+
+
+def test_lr_warmup_ramps_the_first_epochs_and_keeps_old_keys(data, monkeypatch):
+    import torch
+
+    assert "lr_warmup_epochs" not in tiny_config().to_dict()  # earlier run keys unchanged
+    cfg = tiny_config(epochs=4, warmup_epochs=0, proxies="none", lr_warmup_epochs=2)
+    assert cfg.to_dict()["lr_warmup_epochs"] == 2
+    assert config_hash(cfg.to_dict()) != config_hash(tiny_config(epochs=4).to_dict())
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    steps = 5
+    ramp = [cfg.lr_at(e, i, steps) for e in range(2) for i in range(steps)]
+    assert ramp == pytest.approx([cfg.lr * (k + 1) / 10 for k in range(10)])
+    assert cfg.lr_at(2, 0, steps) == cfg.lr_at(2)  # after the warm-up: the schedule
+    seen: list[float] = []
+    arch = sample_architectures(1, seed=2)[0]
+    t = Trainer(arch, cfg, 0, data, model_fn=stand_in)
+    step = torch.optim.SGD.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", spy)
+    t.run(lambda r: None)
+    n = t.train_feed.n_batches(cfg.batch_size)
+    expected = [cfg.lr_at(e, i, n) for e in range(4) for i in range(n)]
+    assert seen == pytest.approx(expected)
+    assert seen[0] < seen[n - 1] < seen[2 * n - 1] == pytest.approx(cfg.lr)  # ramp to lr
+    for bad in (-1, 4, 1.5, True):
+        with pytest.raises(RankzcError, match="lr_warmup_epochs"):
+            tiny_config(epochs=4, lr_warmup_epochs=bad)

@@ -127,6 +127,9 @@ class TrainConfig:
         val_every: validate after every ``val_every``-th epoch and always after the
             last (the label); epochs in between record no validation accuracy. A large
             validation set costs a forward pass over it per validation.
+        lr_warmup_epochs: the learning rate rises linearly, step by step, from
+            ``lr / steps`` to ``lr`` over the first ``lr_warmup_epochs`` epochs (0: no
+            warm-up), so that a deep network's first steps do not leave it stuck.
     """
 
     preset: str = "cpu"
@@ -146,6 +149,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)
     train_samples: int | None = None
     val_every: int = 1
+    lr_warmup_epochs: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -183,6 +187,15 @@ class TrainConfig:
             or (self.val_every < 1)
         ):
             raise RankzcError(f"val_every: must be an integer >= 1, got {self.val_every!r}")
+        if (
+            not isinstance(self.lr_warmup_epochs, int)
+            or isinstance(self.lr_warmup_epochs, bool)
+            or not 0 <= self.lr_warmup_epochs < self.epochs
+        ):
+            raise RankzcError(
+                f"lr_warmup_epochs: must be an integer in [0, epochs={self.epochs}), "
+                f"got {self.lr_warmup_epochs!r}"
+            )
         if self.precision not in PRECISIONS:
             raise RankzcError(f"--precision: must be one of {PRECISIONS}, got {self.precision!r}")
 
@@ -229,9 +242,14 @@ class TrainConfig:
             **changes,
         )
 
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate during ``epoch`` (0-based)."""
-        return self.lr * self.gamma ** sum(1 for m in self.milestones if epoch >= m)
+    def lr_at(self, epoch: int, step: int | None = None, steps: int = 1) -> float:
+        """Learning rate during ``epoch`` (0-based); with ``step`` (0-based, of ``steps``
+        per epoch), at that step, the warm-up included."""
+        lr = self.lr * self.gamma ** sum(1 for m in self.milestones if epoch >= m)
+        if step is not None and epoch < self.lr_warmup_epochs:
+            total = self.lr_warmup_epochs * max(1, steps)
+            lr *= (epoch * max(1, steps) + step + 1) / total
+        return lr
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, stored with every run; its hash is part of the run key."""
@@ -244,6 +262,8 @@ class TrainConfig:
             del out["train_samples"]
         if self.val_every == 1:
             del out["val_every"]
+        if self.lr_warmup_epochs == 0:
+            del out["lr_warmup_epochs"]
         return out
 
     @classmethod

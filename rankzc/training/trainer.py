@@ -237,12 +237,20 @@ class Trainer:
                 raise TrainingFailed(f"non-finite training loss {value} at epoch {epoch}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if epoch < self.config.lr_warmup_epochs:
+                self._set_lr(self.config.lr_at(epoch, i, n))
             self.optimizer.step()
             total += value * len(y)
             count += len(y)
             if progress is not None:
                 progress(i + 1, n)
+        if epoch < self.config.lr_warmup_epochs:
+            self._set_lr(self.config.lr_at(epoch))  # the scheduler continues from here
         return total / max(count, 1)
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
