@@ -1,4 +1,5 @@
-"""The one lock every writer of a store holds: ``bench build``, ``search``, ``features``.
+"""The one lock every writer of a store holds: ``bench build``, ``search``, ``features``,
+``import``.
 
 :func:`store_lock` holds an OS lock (``flock``) on ``<store>.lock`` for the whole write.
 A writer that cannot take it is refused in one line naming the holder's command, and

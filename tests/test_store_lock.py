@@ -1,4 +1,4 @@
-"""One write lock for every writer of a store (bench build, search, features).
+"""One write lock for every writer of a store (bench build, search, features, import).
 
 Every writer holds ``<store>.lock`` (flock) for its whole write; a refused writer is one
 line, exit 1, and touches nothing: not the store, not the holder's lock file (before, a
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from benchdata import write_thesis_dir
 from click.testing import CliRunner
 
 from rankzc.cli import main
@@ -42,10 +43,15 @@ def _env() -> dict[str, str]:
 
 def writer_args(writer: str, store: Path) -> list[str]:
     if writer == "build":
-        return ["bench", "build", "--out", str(store), "--archs", "1", *FAST, "--quiet"]
+        return ["bench", "build", "--out", str(store), "--sample", "1", *FAST, "--quiet"]
     if writer == "search":
         args = ["search", "--out", str(store), "-s", "random", "--train-budget", "1"]
         return [*args, "--pool", "2", *FAST, "--proxies", "params", "-q"]
+    if writer == "import":
+        src = store.with_name("thesis")
+        if not src.exists():
+            write_thesis_dir(src, n=3)
+        return ["import", "thesis", str(src), "--out", str(store), "-q"]
     return ["features", "--benchmark", str(store), "--proxies", "params", "-q"]
 
 
@@ -75,8 +81,8 @@ def hold(store: Path, writer: str) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.parametrize("holder", ["build", "search", "features"])
-@pytest.mark.parametrize("writer", ["build", "search", "features"])
+@pytest.mark.parametrize("holder", ["build", "search", "features", "import"])
+@pytest.mark.parametrize("writer", ["build", "search", "features", "import"])
 def test_refused_writer_touches_neither_store_nor_lock(tmp_path, holder, writer):
     store = tmp_path / "s.db"
     before = make_store(store)

@@ -19,7 +19,7 @@ from rankzc.progress import BuildProgress, Progress, SafeStream, progress_mode
 from rankzc.store import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = [sys.executable, "-m", "rankzc.cli", "bench", "build", "--archs", "2", "--preset", "tiny"]
+BUILD = [sys.executable, "-m", "rankzc.cli", "bench", "build", "--sample", "2", "--preset", "tiny"]
 BUILD += ["--data", "synthetic:n=60,frames=8", "--epochs", "1"]
 
 

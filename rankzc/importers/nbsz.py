@@ -40,6 +40,7 @@ from rankzc.importers.common import (
 )
 from rankzc.jsonfile import read_json
 from rankzc.store import Benchmark, check_store_name
+from rankzc.writelock import store_lock
 
 SOURCE = "nas-bench-suite-zero"
 #: the suite's accuracies are percentages (``val_accuracy`` 93.5 = 93.5 %)
@@ -229,6 +230,7 @@ def import_nbsz(
         )
 
     # a new store is written whole beside --out and linked there (never a partial one)
-    Benchmark.create(out, space=space, dataset=dataset, source=SOURCE, fill=fill).close()
+    with store_lock(out, "import"):  # the one write lock of every writer of a store
+        Benchmark.create(out, space=space, dataset=dataset, source=SOURCE, fill=fill).close()
     report.seconds = time.perf_counter() - start
     return report

@@ -29,6 +29,7 @@ from rankzc.importers.common import (
 from rankzc.jsonfile import read_json
 from rankzc.space import SPACE, Architecture
 from rankzc.store import Benchmark, check_store_name
+from rankzc.writelock import store_lock
 
 SOURCE = "thesis-gcn-nas"
 DATASET = "ntu60-xview"
@@ -163,6 +164,7 @@ def import_thesis(
         bench.set_meta(proxy_settings=json.dumps(study_settings(names), sort_keys=True))
 
     # a new store is written whole beside --out and linked there (never a partial one)
-    Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE, fill=fill).close()
+    with store_lock(out, "import"):  # the one write lock of every writer of a store
+        Benchmark.create(out, space=SPACE, dataset=DATASET, source=SOURCE, fill=fill).close()
     report.seconds = time.perf_counter() - start
     return report
