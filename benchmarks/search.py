@@ -39,6 +39,7 @@ from ranking import nb201_store, study_store
 
 from rankzc.search import Budget, parse_strategy, pool_from_store
 from rankzc.search.simulate import curves, first_reach, hit_index, simulate, top_fraction
+from rankzc.search.strategies import free_references
 from rankzc.store import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +70,10 @@ def regret_study(
         )["random"]  # fmt: skip
     ]
     target = float(rand.loc[100, "regret_mean"])
+    refs = free_references(pool.without_labels())
+    cheap = CHEAP + [r for r in refs if r not in CHEAP]
     traces = simulate(
-        pool, [parse_strategy(s) for s in CHEAP], Budget(archs=50), seeds, max_params=max_params
+        pool, [parse_strategy(s) for s in cheap], Budget(archs=50), seeds, max_params=max_params
     )
     traces += simulate(
         pool,
@@ -105,6 +108,9 @@ def regret_study(
                 float(np.mean([t.search_seconds for t in traces if t.strategy == name])), 3
             ),
         }
+    free = {k: min(rows[r]["regret_mean"][k] for r in refs) for k in (10, 20, 50)}
+    for r in rows.values():  # regret minus the best free order's (params/flops/depth/auto)
+        r["vs_free"] = {k: round(r["regret_mean"][k] - free[k], 4) for k in free}
     rows["random"]["regret_mean"][100] = round(target, 4)
     return {
         "seeds": len(seeds),
@@ -113,6 +119,7 @@ def regret_study(
         "pool_best": round(100 * traces[0].pool_best, 3),
         "feasible": traces[0].feasible,
         "trained_over_limit": over,
+        "free_orders": refs,
         "strategies": rows,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -123,7 +130,8 @@ def print_regret(title: str, res: dict) -> None:
           f"{res['pool_best']} over {res['feasible']} feasible; random at 100: "
           f"{res['random_regret_at_100']:.3f})")  # fmt: skip
     head = "".join(f"{'N=' + str(k):>15}" for k in SHOW)
-    print(f"{'strategy':<20}{head}{'needs':>8}{'median':>8}{'hit':>7}{'s/seed':>8}")
+    print(f"{'strategy':<20}{head}{'needs':>8}{'median':>8}{'hit':>7}{'s/seed':>8}"
+          f"  vs best free 10/20/50")  # fmt: skip
     for name, r in res["strategies"].items():
         cells = "".join(f"{r['regret_mean'][k]:>8.3f}±{r['regret_std'][k]:<6.3f}" for k in SHOW)
         need = r["needs_mean_curve"]
@@ -131,7 +139,8 @@ def print_regret(title: str, res: dict) -> None:
         print(f"{name:<20}{cells}{(str(need) if need else '>50'):>8}"
               f"{(f'{med:g}' if med else '-'):>8}"
               f"{str(r['seeds_reaching_within_50']) + '/' + str(r['seeds']):>7}"
-              f"{r['search_seconds_mean']:>8.2f}")  # fmt: skip
+              f"{r['search_seconds_mean']:>8.2f}  "
+              + " / ".join(f"{v:+.3f}" for v in r["vs_free"].values()))  # fmt: skip
 
 
 def top1_study(pool, seeds: list[int], online_seeds: list[int]) -> dict:
