@@ -153,19 +153,53 @@ class LiveSearch:
         return f"search:{strategy.name}:{int(seed)}"
 
     def _check_state(self, bench: Benchmark, strategy: Strategy, seed: int, names) -> None:
-        raw = bench.meta.get(self.state_key(strategy, seed))
+        self._read_state(bench, strategy, seed, names)
+
+    def _read_state(
+        self, bench: Benchmark, strategy: Strategy, seed: int, names
+    ) -> dict[str, Any] | None:
+        """The stored state of this search (None: not started), validated against the
+        schema and the store (:func:`rankzc.search.state.read_state`): the options it was
+        started with must be these, its architectures registered, its labels the store's."""
+        from rankzc.search.state import read_state
+
+        key = self.state_key(strategy, seed)
+        raw = bench.meta.get(key)
         if raw is None:
-            return
-        held = json.loads(raw)["settings"]
+            return None
         mine = self.state_settings(strategy, names)
-        diff = [k for k in mine if held.get(k) != mine[k]]
-        if diff:
-            k = diff[0]
-            raise RankzcError(
-                f"--out {self.out}: holds search {strategy.name!r} seed {seed} run with "
-                f"{k}={held.get(k)!r}, not {mine[k]!r}; rerun with the same options or use "
-                "another --out"
-            )
+
+        def same_options(held: dict) -> None:
+            diff = [k for k in mine if held.get(k) != mine[k]]
+            if diff:
+                k = diff[0]
+                raise RankzcError(
+                    f"--out {self.out}: holds search {strategy.name!r} seed {seed} run with "
+                    f"{k}={held.get(k)!r}, not {mine[k]!r}; rerun with the same options or "
+                    "use another --out"
+                )
+
+        return read_state(
+            raw,
+            f"--out {self.out}: {key}",
+            archs=set(bench.architectures().index),
+            labels=self._store_labels(bench),
+            check_settings=same_options,
+        )
+
+    def _store_labels(self, bench: Benchmark) -> dict[str, float]:
+        """arch_id -> val_acc of the finished runs of this search's recipe and seed."""
+        runs = bench.runs()
+        runs = runs[
+            (runs["config_hash"] == config_hash(self.config.to_dict()))
+            & (runs["seed"] == int(self.seed))
+            & (runs["status"] == "done")
+        ]
+        return {
+            str(a): float(v)
+            for a, v in zip(runs["arch_id"], runs["val_acc"], strict=True)
+            if v is not None and not pd.isna(v)
+        }
 
     # ------------------------------------------------------------------ running
     def run(
@@ -327,10 +361,8 @@ class LiveSearch:
         from rankzc.training import build_benchmark
 
         key = self.state_key(strategy, seed)
-        raw = bench.meta.get(key)
-        if raw:
-            state = json.loads(raw)
-        else:
+        state = self._read_state(bench, strategy, seed, names)  # checked again: one reader
+        if state is None:
             state = {
                 "settings": self.state_settings(strategy, names),
                 "trained": [],
