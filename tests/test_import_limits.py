@@ -165,6 +165,10 @@ def test_reserved_names_cover_the_table_columns(tmp_path):
 
 
 # -------------------------------------------------------------------- sidecars, CSV
+SC_SETTINGS = {"preset": "tiny", "data": "synthetic", "batch_size": 4, "seed": 0,
+               "device": "cpu", "proxies": ["zen", "params"], "options": {}}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def ranker(tmp_path_factory):
     out = tmp_path_factory.mktemp("sc")
@@ -172,11 +176,9 @@ def ranker(tmp_path_factory):
     def scores(a, rng):
         return {"zen": (a.depth + rng.normal(), 0.1, None), "params": (rng.normal(), 0.1, None)}
 
-    settings = {"preset": "tiny", "data": "synthetic", "batch_size": 4, "seed": 0,
-                "device": "cpu", "proxies": ["zen", "params"], "options": {}}  # fmt: skip
     store = write_gcn_store(out / "b.db", sample_architectures(30, seed=2),
                             lambda a, rng: 0.5 + 0.01 * a.depth + 0.01 * rng.normal(), scores,
-                            settings=settings)  # fmt: skip
+                            settings=SC_SETTINGS)  # fmt: skip
     with Benchmark.open(store) as b:
         return save_ranker(fit_ranker(b, "wam"), out / "r.rzc")
 
@@ -191,6 +193,8 @@ def _features_csv(path, cell=None):
         table["zen"] = table["zen"].astype(object)
         table.iloc[2, table.columns.get_loc("zen")] = cell
     table.to_csv(path)
+    # the sidecar `rankzc features` writes (required by score --features-csv, #24)
+    path.with_name(path.name + ".json").write_text(json.dumps({"settings": SC_SETTINGS}))
     return path
 
 

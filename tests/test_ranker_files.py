@@ -454,8 +454,68 @@ def test_score_refuses_features_computed_under_other_settings(files, store, tmp_
     res = run(main, ["score", "-r", str(rzc), "--features-csv", str(other), "--allow-mismatch",
                      "--format", "json"])  # fmt: skip
     assert res.exit_code == 0 and "Warning: " in res.output
+    # nothing recorded: refused, not a silently skipped check (#24); --allow-mismatch warns
     res = run(main, ["score", "-r", str(rzc), "--features-csv", str(bare), "--format", "json"])
-    assert res.exit_code == 0, res.output  # nothing recorded: nothing to compare
+    assert res.exit_code == 1 and res.output.count("\n") == 1, res.output
+    assert "no settings sidecar bare.csv.json" in res.output and "--allow-mismatch" in res.output
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(bare), "--format", "json",
+                     "--allow-mismatch"])  # fmt: skip
+    assert res.exit_code == 0 and "Warning: " in res.stderr and json.loads(res.stdout)["n"]
+
+
+@pytest.mark.parametrize(
+    "sidecar, needle",
+    [
+        (None, "no settings sidecar s.csv.json"),
+        ("[1, 2]", "s.csv.json: not a JSON object but a list"),
+        ('"settings"', "s.csv.json: not a JSON object but a string"),
+        ("null", "s.csv.json: not a JSON object but null"),
+        ("{}", "s.csv.json: records no proxy settings"),
+        ('{"errors": {}}', "s.csv.json: records no proxy settings"),
+        ('{"settings": null}', "'settings' must be a non-empty object, not null"),
+        ('{"settings": []}', "'settings' must be a non-empty object, not a list"),
+        ('{"settings": {}}', "'settings' must be a non-empty object, not an empty object"),
+        ('{"settings": {"preset": 3}}', "field 'preset' must be a string, not an integer"),
+        ('{"settings": {"batch_size": true}}', "'batch_size' must be an integer, not a boolean"),
+        ('{"settings": {"seed": 1e400}}', "field 'seed' must be an integer, not a number"),
+        ('{"benchmark": {"dataset": "x"}}', "records no proxy settings"),
+        ('{"benchmark": {"proxy_settings": "{"}}', "'benchmark.proxy_settings' is not valid"),
+        ('{"benchmark": {"proxy_settings": "[]"}}', "'benchmark.proxy_settings' must be a"),
+        ("{", "s.csv.json: not valid JSON"),
+    ],
+)
+def test_features_sidecar_required_and_validated(files, store, tmp_path, sidecar, needle):
+    """A missing, non-object or settings-less sidecar used to disable the settings check
+    (#24): now one line and exit 1; --allow-mismatch scores with a warning."""
+    run = CliRunner().invoke
+    csv = _features_csv(store, tmp_path / "s.csv", None)
+    if sidecar is not None:
+        (tmp_path / "s.csv.json").write_text(sidecar)
+    args = ["score", "-r", str(files["wam"]), "--features-csv", str(csv), "--format", "json"]
+    res = run(main, args)
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert needle in res.output and "--allow-mismatch" in res.output, res.output
+    res = run(main, [*args, "--allow-mismatch"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.startswith("Warning: ") and needle in res.stderr
+    assert json.loads(res.stdout)["n"] > 0
+
+
+def test_exported_table_sidecar_is_checked(files, store, tmp_path):
+    """`rankzc export` records the store's proxy_settings: compared like `features`'."""
+    run = CliRunner().invoke
+    exp = tmp_path / "e.csv"
+    assert run(main, ["export", "-b", str(store), "--out", str(exp)]).exit_code == 0
+    res = run(main, ["score", "-r", str(files["wam"]), "--features-csv", str(exp), "--top", "2"])
+    assert res.exit_code == 0, res.output
+    side = json.loads((tmp_path / "e.csv.json").read_text())
+    assert side["settings"]["batch_size"] == 4
+    (tmp_path / "e.csv.json").write_text(
+        json.dumps({**side, "settings": {**side["settings"], "batch_size": 20}})
+    )
+    res = run(main, ["score", "-r", str(files["wam"]), "--features-csv", str(exp)])
+    assert res.exit_code == 1 and "batch_size=20" in res.output, res.output
 
 
 def test_settings_mismatch_in_python(files):

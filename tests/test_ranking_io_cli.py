@@ -144,7 +144,11 @@ def test_cli_vote_fit_score(store, tmp_path):
         {"arch": [str(a) for a in archs], "params": np.arange(5.0) * 1e4, "nwot": 0.0},
         index=pd.Index([a.arch_id for a in archs], name="arch_id"),
     ).to_csv(csv)
-    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv), "--format", "json"])
+    # a hand-made table records no settings: refused unless --allow-mismatch (#24)
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv)])
+    assert res.exit_code == 1 and "no settings sidecar f.csv.json" in res.output, res.output
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv), "--format", "json",
+                     "--allow-mismatch"])  # fmt: skip
     assert res.exit_code == 0, res.output
     ranking = json.loads(res.stdout)["ranking"]
     # competition ranks: 1..5, equal only where the scores are equal (two rows below the
@@ -153,7 +157,8 @@ def test_cli_vote_fit_score(store, tmp_path):
     assert len(ranking) == 5 and by_rank[0]["rank"] == 1
     for a, b in zip(by_rank, by_rank[1:], strict=False):
         assert (a["rank"] == b["rank"]) == (a["score"] == b["score"]) and a["score"] >= b["score"]
-    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv), "--top", "2"])
+    res = run(main, ["score", "-r", str(rzc), "--features-csv", str(csv), "--top", "2",
+                     "--allow-mismatch"])  # fmt: skip
     assert res.exit_code == 0 and "lambdarank ranking (2 shown)" in res.output
 
     arch_rzc = tmp_path / "a.rzc"

@@ -742,8 +742,14 @@ def export(benchmark, out, epoch) -> None:
         df = bench.table(epoch)
         df.insert(0, "encoding", bench.architectures()["encoding"].reindex(df.index))
         meta = bench.meta
+        from rankzc.ranking.io import _store_settings
+
+        # the settings `score --features-csv` compares with a ranker's (the sidecar's
+        # 'settings', as `rankzc features` writes them)
+        settings = _store_settings(bench)
     df = table_layout(df)
-    atomic_write_frame(df, out, benchmark=meta)
+    extra = {"settings": settings} if isinstance(settings, dict) and settings else {}
+    atomic_write_frame(df, out, benchmark=meta, **extra)
     click.echo(f"wrote {len(df)} architectures x {df.shape[1]} columns to {out}")
 
 

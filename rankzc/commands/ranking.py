@@ -431,7 +431,7 @@ def _settings(text: str) -> dict:
     "--allow-mismatch",
     is_flag=True,
     help="Only warn when --features-csv was computed under other proxy settings than the "
-    "ranker's (recorded in its .json sidecar); the default refuses.",
+    "ranker's (recorded in its .json sidecar) or records none; the default refuses.",
 )
 @out_option("Also write the ranking here: .csv or .json.")
 @threads_option()
@@ -460,7 +460,7 @@ def score(
     """
     import pandas as pd
 
-    from rankzc.ranking.io import load_ranker, rank_table, recorded_settings
+    from rankzc.ranking.io import check_features_settings, load_ranker, rank_table
 
     given = [x is not None for x in (archs, sample, features_csv, bench_path)]
     if sum(given) != 1:
@@ -498,9 +498,9 @@ def score(
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise RankzcError(f"{features_csv}: not a readable CSV ({err})") from None
         warn = (lambda msg: click.echo(f"Warning: {msg}", err=True)) if allow_mismatch else None
-        fitted.check_settings(
-            recorded_settings(features_csv), str(features_csv), str(ranker), warn=warn
-        )
+        # the sidecar is required: a missing or invalid one is refused (warned with
+        # --allow-mismatch), never a silently skipped check (#24)
+        check_features_settings(fitted, features_csv, str(ranker), warn=warn)
         try:
             ranked = rank_table(table, fitted.score_table(table))
         except RankzcError as err:

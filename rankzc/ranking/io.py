@@ -285,30 +285,106 @@ class FittedRanker:
 SETTINGS_NOT_COMPARED = frozenset({"device", "proxies", "rankzc_version", "source"})
 
 
-def recorded_settings(table_path: str | Path) -> dict | None:
-    """Proxy settings recorded beside a features table, or None when there are none.
+#: types of the recorded settings a features sidecar must respect where it holds them
+_SIDECAR_TYPES = {
+    "preset": (str,),
+    "data": (str,),
+    "batch_size": (int,),
+    "seed": (int,),
+    "device": (str,),
+    "resample": (bool,),
+    "proxies": (list,),
+    "options": (dict,),
+}
 
-    ``rankzc features`` writes them to ``<table>.json`` (``settings``); a table exported
-    from a store may carry the store's ``proxy_settings``.
+
+def recorded_settings(table_path: str | Path) -> dict:
+    """Proxy settings recorded beside a features table (its sidecar ``<table>.json``).
+
+    ``rankzc features`` writes them there (``settings``); a table exported from a store
+    (``rankzc export``) records the store's settings too (``settings``; older exports only
+    ``benchmark.proxy_settings``).
+
+    Raises:
+        RankzcError: one line naming the sidecar when it is missing, not JSON, not an
+            object, or holds no settings object (or one with a field of the wrong type).
     """
     from rankzc.jsonfile import read_json
 
     sidecar = Path(str(table_path) + ".json")
     if not sidecar.is_file():
-        return None
+        raise RankzcError(
+            f"{table_path}: no settings sidecar {sidecar.name} beside it (rankzc features "
+            "and rankzc export write one)"
+        )
     data = read_json(sidecar)
     if not isinstance(data, dict):
-        return None
-    if isinstance(data.get("settings"), dict):
-        return data["settings"]
-    meta = data.get("benchmark")
-    raw = meta.get("proxy_settings") if isinstance(meta, dict) else None
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            return None
-    return raw if isinstance(raw, dict) else None
+        raise RankzcError(f"{sidecar}: not a JSON object but {_json_kind(data)}")
+    if "settings" in data:
+        raw, field = data["settings"], "'settings'"
+    else:
+        meta = data.get("benchmark")
+        if not isinstance(meta, dict) or "proxy_settings" not in meta:
+            raise RankzcError(
+                f"{sidecar}: records no proxy settings (neither 'settings' nor "
+                "'benchmark.proxy_settings')"
+            )
+        raw, field = meta["proxy_settings"], "'benchmark.proxy_settings'"
+        if isinstance(raw, str):
+            from rankzc.jsonfile import MAX_JSON_DEPTH, check_depth
+
+            try:
+                raw = json.loads(raw)
+            except (RecursionError, ValueError):
+                raise RankzcError(f"{sidecar}: {field} is not valid JSON text") from None
+            check_depth(raw, str(sidecar), MAX_JSON_DEPTH)
+    if not isinstance(raw, dict) or not raw:
+        what = "an empty object" if raw == {} else _json_kind(raw)
+        raise RankzcError(f"{sidecar}: {field} must be a non-empty object, not {what}")
+    for key, types in _SIDECAR_TYPES.items():
+        value = raw.get(key)
+        if value is not None and (
+            not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+        ):
+            raise RankzcError(
+                f"{sidecar}: {field} field {key!r} must be {_json_kind(types[0]())}, "
+                f"not {_json_kind(value)}"
+            )
+    return raw
+
+
+def check_features_settings(
+    fitted: FittedRanker, table_path: str | Path, ranker: str, *, warn=None
+) -> None:
+    """Refuse a features table whose recorded settings differ from the ranker's, or that
+    records none: a missing or invalid sidecar is an error too (never a silently skipped
+    check); ``warn`` (``--allow-mismatch``) turns either into a warning.
+
+    Nothing is compared when the ranker reads no proxies or records no settings."""
+    if not fitted.proxies or not fitted.settings:
+        return
+    try:
+        settings = recorded_settings(table_path)
+    except RankzcError as err:
+        msg = (
+            f"{err}; the features' proxy settings cannot be compared with those {ranker} "
+            "was fitted on (or pass --allow-mismatch)"
+        )
+        if warn is None:
+            raise RankzcError(msg) from None
+        warn(msg)
+        return
+    fitted.check_settings(settings, str(table_path), ranker, warn=warn)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    names = {int: "an integer", float: "a number", str: "a string"}
+    names.update({list: "a list", dict: "an object"})
+    return names.get(type(value), type(value).__name__)
 
 
 def _to_arch(item: Any):
