@@ -281,11 +281,11 @@ def iter_scores(
         if report is not None and (heavy or not plan.exact or plan.recompute):
             report(f"memory: {plan.describe()}")
         if not plan.exact:
-            which = "grasp" if plan.splits == 1 else "the gradient proxies"
+            which = "grasp differs" if plan.splits == 1 else "the gradient proxies differ"
             warnings.warn(
                 f"the minibatch is split into {max(plan.splits, plan.hess_splits)} chunks "
                 f"to fit in memory ({plan.describe()}); BatchNorm statistics then come "
-                f"from each chunk, so {which} differ slightly from an unsplit run",
+                f"from each chunk, so {which} slightly from an unsplit run",
                 RuntimeWarning,
                 stacklevel=2,
             )
