@@ -44,6 +44,7 @@ __all__ = [
     "bootstrap_spearman",
     "corrected_resampled_ttest",
     "spearman_brown",
+    "holm",
 ]
 
 NAN = float("nan")
@@ -315,3 +316,25 @@ def spearman_brown(r: float | np.ndarray, k: float) -> float | np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = k * r / (1.0 + (k - 1.0) * r)
     return float(out) if out.ndim == 0 else out
+
+
+def holm(p_values: Any) -> np.ndarray:
+    r"""Holm's step-down adjustment of the p-values of one family of comparisons.
+
+    Sort the :math:`m` finite p-values ascending, :math:`p_{(1)} \le \dots \le p_{(m)}`;
+    the adjusted :math:`\tilde p_{(i)} = \min(1, \max_{j \le i} (m - j + 1)\, p_{(j)})`.
+    Rejecting where :math:`\tilde p < \alpha` controls the family-wise error rate at
+    :math:`\alpha` under any dependence between the tests (Holm 1979). NaN entries (no
+    test) stay NaN and do not count in :math:`m`. Returns the adjusted values in the input
+    order.
+    """
+    p = np.asarray(p_values, dtype=float).ravel()
+    out = np.full(p.shape, NAN)
+    ok = np.nonzero(np.isfinite(p))[0]
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = (m - np.arange(m)) * p[order]
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return out

@@ -84,11 +84,11 @@ def test_rankers_see_the_epochs_scores(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "make_ranker", spy)
     with Benchmark.open(db, readonly=True) as bench:
         after = bench.features(1)
-        res1 = evaluate_models(bench, ["wam", "vote"], folds=4, repeats=1, epoch=1)
+        res1 = evaluate_models(bench, ["wam", "vote"], folds=4, repeats=1, epoch=1, ablation=False)
         for X in seen:  # every fit got the epoch-1 scores of its training rows
             assert np.allclose(X[["p", "q"]].to_numpy(), after.iloc[X.index][["p", "q"]].to_numpy())
         seen.clear()
-        res0 = evaluate_models(bench, ["wam", "vote"], folds=4, repeats=1, epoch=-1)
+        res0 = evaluate_models(bench, ["wam", "vote"], folds=4, repeats=1, epoch=-1, ablation=False)
     assert res1["epoch"] == 1 and res0["epoch"] == -1
     assert res1["models"]["wam"]["spearman_mean"] > 0.6 > res0["models"]["wam"]["spearman_mean"]
     assert res1["models"]["vote"]["spearman_mean"] > 0.6 > res0["models"]["vote"]["spearman_mean"]
@@ -140,10 +140,10 @@ def test_repeated_seeds_give_the_mean_label_and_the_ceiling(tmp_path):
     lo, hi = rep["reliability_ci95"]
     assert lo < rep["reliability"] < hi
     assert noise["validation_size"] == 50  # labels are multiples of 1/50
-    assert 0 < noise["binomial"]["noise_share_at_least"] < 1
+    assert 0 < noise["binomial"]["noise_share"] < 1
     text = run("evaluate", "-b", db, "--bootstrap", "100").output
     assert "seed-to-seed Spearman" in text
-    # one ceiling, the measured one (the binomial bound is looser and not repeated)
+    # one ceiling, the measured one (the binomial estimate is rougher and not repeated)
     assert text.count("Ceiling") == 1 and "ceiling <=" not in text
     assert f"Ceiling for any ranker's Spearman: ~ {rep['ceiling']:.3f}" in text
     assert "validation set of 50" in text
@@ -240,3 +240,64 @@ def test_models_all_with_proxies_only_skips_rankers_that_need_the_encoding(tmp_p
     assert "gnn" not in models and "gnn" not in fitted
     assert {"single", "wam", "lambdarank", "rankagg"} <= set(models)
     assert "gnn skipped" in res.stderr
+
+
+def test_binomial_line_is_an_estimate_with_its_assumption(tmp_path):
+    db = tmp_path / "b.db"
+    make_store(db, n=60)  # one seed each: only the binomial estimate applies
+    text = run("evaluate", "-b", db, "--bootstrap", "50").output
+    assert "Binomial estimate" in text and "assuming independent errors" in text
+    assert "bound" not in text.replace("not a bound", "")
+    res = json.loads(run("evaluate", "-b", db, "--bootstrap", "50", "--format", "json").output)
+    assert res["ceiling"]["source"] == "binomial estimate" and res["ceiling"]["approximate"]
+    b = res["label_noise"]["binomial"]
+    assert b["assumption"] == "independent errors across architectures"
+    assert "ceiling_at_most" not in b and 0 < b["ceiling_estimate"] < 1
+
+
+def test_proxies_add_runs_the_same_model_without_proxies_on_the_same_folds(tmp_path):
+    from rankzc.stats import holm
+
+    db = tmp_path / "a.db"
+    make_store(db, n=80)
+    params = {"lambdarank": {"n_estimators": 30}}
+    kw = dict(folds=4, repeats=2, epoch=1, params=params)
+    res = evaluate_models(db, ["lambdarank", "rankagg"], features="all", **kw)
+    add = res["models"]["lambdarank"]["proxies_add"]
+    arch = evaluate_models(db, ["lambdarank"], features="arch", **kw)["models"]["lambdarank"]
+    # the architecture-only fits are exactly those of --features arch on the same splits
+    np.testing.assert_allclose(add["per_fold_spearman_arch_only"], arch["per_fold_spearman"])
+    with_p = np.array(res["models"]["lambdarank"]["per_fold_spearman"])
+    d = with_p - np.array(arch["per_fold_spearman"])
+    assert add["mean_diff"] == pytest.approx(d.mean())
+    lo, hi = add["ci95"]
+    assert lo < add["mean_diff"] < hi and lo > 0  # epoch-1 p knows the quality; arch does not
+    assert "proxies_add" not in res["models"]["rankagg"]  # label-free: nothing to ablate
+    assert res["ablation"]["models"] == ["lambdarank"]
+    # Holm over every model-baseline comparison of the run
+    comps = [c for m in res["models"].values() for c in m["comparisons"].values()]
+    np.testing.assert_allclose(
+        [c["p_holm"] for c in comps], holm([c["p_value"] for c in comps]), equal_nan=True
+    )
+    # --features proxies: the architecture features come from the store
+    prox = evaluate_models(db, ["lambdarank"], features="proxies", **kw)
+    assert np.isfinite(prox["models"]["lambdarank"]["proxies_add"]["mean_diff"])
+    off = evaluate_models(db, ["lambdarank"], features="all", ablation=False, **kw)
+    assert "proxies_add" not in off["models"]["lambdarank"]
+    # the learning curve carries it at every size
+    curve = evaluate_models(db, ["lambdarank"], features="all", train_size=[20, 40], **kw)
+    for point in curve["learning_curve"]["lambdarank"]:
+        assert np.isfinite(point["proxies_add"]["mean_diff"])
+
+
+def test_evaluate_json_and_table_report_the_no_proxy_ablation(tmp_path):
+    db = tmp_path / "c.db"
+    make_store(db, n=60)
+    args = ["evaluate", "-b", db, "--models", "lambdarank", "--features", "all"]
+    args += ["--folds", "3", "--repeats", "1", "--epoch", "1", "--bootstrap", "20"]
+    res = json.loads(run(*args, "--format", "json").output)
+    add = res["models"]["lambdarank"]["proxies_add"]
+    assert np.isfinite(add["mean_diff"]) and all(np.isfinite(add["ci95"]))
+    assert np.isfinite(add["arch_only_spearman_mean"]) and "p_holm" in add
+    text = run(*args).output
+    assert "What the proxies add" in text and "architecture alone" in text

@@ -179,3 +179,16 @@ def test_spearman_brown():
     assert stats.spearman_brown(0.5, 2) == pytest.approx(2 / 3)
     assert stats.spearman_brown(0.5, 1) == pytest.approx(0.5)
     assert stats.spearman_brown(np.array([0.0, 1.0]), 3).tolist() == [0.0, 1.0]
+
+
+def test_holm_against_a_hand_computed_example():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> 0.06
+    # (monotone: never below the one before); NaN is no test and does not count in m
+    got = stats.holm([0.01, 0.04, 0.03, 0.005, math.nan])
+    np.testing.assert_allclose(got[:4], [0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(got[4])
+    # capped at 1; ties keep their order; one test is left as it is
+    np.testing.assert_allclose(stats.holm([0.5, 0.6]), [1.0, 1.0])
+    np.testing.assert_allclose(stats.holm([0.2, 0.2, 0.2]), [0.6, 0.6, 0.6])
+    np.testing.assert_allclose(stats.holm([0.04]), [0.04])
+    assert stats.holm([]).shape == (0,)

@@ -114,8 +114,9 @@ def _print_single(report: dict) -> None:
 
 
 def _print_noise(noise: dict) -> None:
-    """The label noise, measured (repeated seeds) and bounded (binomial); the ceiling
-    they imply is printed once, in the verdict (:func:`_ceiling`)."""
+    """The label noise, measured (repeated seeds) and estimated (binomial, assuming
+    independent errors); the ceiling they imply is printed once, in the verdict
+    (:func:`_ceiling`)."""
     from rich.console import Console
 
     console = Console(highlight=False)
@@ -140,10 +141,12 @@ def _print_noise(noise: dict) -> None:
     b = noise.get("binomial")
     if b:
         console.print(
-            f"Binomial bound: a validation set of {b['validation_size']} "
-            f"({noise['validation_size_source']}) gives label noise sd >= "
-            f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: at least "
-            f"{100 * b['noise_share_at_least']:.0f}% of the label variance is noise",
+            f"Binomial estimate: a validation set of {b['validation_size']} "
+            f"({noise['validation_size_source']}) gives label noise sd ~ "
+            f"{b['noise_sd']:.4f} against a label sd of {b['label_sd']:.4f}: about "
+            f"{100 * b['noise_share']:.0f}% of the label variance, assuming independent "
+            "errors across architectures (a shared validation set correlates them: not a "
+            "bound)",
             highlight=False,
         )
 
@@ -157,8 +160,8 @@ def _finite_positive(value) -> bool:
 
 def _ceiling(noise: dict | None) -> dict | None:
     """The one ceiling on any ranker's Spearman that applies: the one measured from
-    repeated seeds when it can be estimated, else the binomial upper bound; None when
-    neither can be computed."""
+    repeated seeds when it can be estimated, else the binomial estimate (independent
+    errors assumed); None when neither can be computed."""
     noise = noise or {}
     rep = noise.get("repeats")
     if rep and _finite_positive(rep.get("ceiling")):
@@ -172,18 +175,21 @@ def _ceiling(noise: dict | None) -> dict | None:
             "more than one seed)",
         }
     b = noise.get("binomial")
-    if b and _finite_positive(b.get("ceiling_at_most")):
+    if b and _finite_positive(b.get("ceiling_estimate")):
         why = (
             "the repeated runs are too few or disagree to measure it"
             if rep
             else "no architecture was trained under more than one seed"
         )
         return {
-            "value": b["ceiling_at_most"],
+            "value": b["ceiling_estimate"],
             "ci95": None,
-            "source": "binomial bound",
-            "text": f"<= {b['ceiling_at_most']:.3f} (binomial bound of a validation set of "
-            f"{b['validation_size']}; {why})",
+            "source": "binomial estimate",
+            "approximate": True,
+            "assumption": b.get("assumption"),
+            "text": f"~ {b['ceiling_estimate']:.3f} (binomial estimate of a validation set of "
+            f"{b['validation_size']}, assuming independent errors across architectures, "
+            f"which a shared validation set violates: not a bound; {why})",
         }
     return None
 
@@ -216,6 +222,11 @@ def _verdict(result: dict) -> list[str]:
                 f"Δ {fmt_num(vs.get('mean_diff'), 3)} "
                 if not _finite(p)
                 else f"Δ {vs['mean_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], p = {p:.2g}"
+                + (
+                    f" (Holm over {vs['holm_family']} comparisons: {vs['p_holm']:.2g})"
+                    if _finite(vs.get("p_holm")) and (vs.get("holm_family") or 0) > 1
+                    else ""
+                )
             )
             text += f"; against the strongest baseline, {strongest} ({fmt_num(ref, 3)}): {diff}"
             if not _finite(p):
@@ -302,20 +313,28 @@ def _print_models(result: dict) -> None:
     rows = []
     for name, r in models.items():
         if r.get("failed"):
-            rows.append([name, *("-" for _ in shown), "-", "failed (below)", "-"])
+            rows.append([name, *("-" for _ in shown), "-", "failed (below)", "-", "-"])
             continue
         label = "single = baseline: best proxy" if name == "single" and same else name
-        rows.append([label, *cells(r), *comparison_text(r.get("vs_baseline"))])
+        vs = r.get("vs_baseline") or {}
+        rows.append([label, *cells(r), *comparison_text(vs), _p(vs.get("p_holm"))])
     for name, r in baselines.items():
         if same and name == "best proxy":
             continue
-        rows.append([f"baseline: {name}", *cells(r), "", "", ""])
+        rows.append([f"baseline: {name}", *cells(r), "", "", "", ""])
     print_table(
-        ["model", *(_SHORT.get(m, m) for m in shown), "vs", "Δ spearman [95% CI]", "p"],
+        [
+            "model",
+            *(_SHORT.get(m, m) for m in shown),
+            "vs",
+            "Δ spearman [95% CI]",
+            "p",
+            "p (Holm)",
+        ],
         rows,
         title=f"Rankers and baselines, mean ± std over folds "
         f"({result.get('cv', {}).get('description', '')})",
-        right={*(_SHORT.get(m, m) for m in shown), "Δ spearman [95% CI]", "p"},
+        right={*(_SHORT.get(m, m) for m in shown), "Δ spearman [95% CI]", "p", "p (Holm)"},
     )
     failed = [f"{m} ({r['error']})" for m, r in models.items() if r.get("failed")]
     if failed:
@@ -324,13 +343,85 @@ def _print_models(result: dict) -> None:
         click.echo(
             f"Δ: held-out Spearman, model minus the strongest baseline "
             f"({result['strongest_baseline']}), on the same splits; "
-            f"95% interval and p: {result.get('test', '')}."
+            f"95% interval and p: {result.get('test', '')}; p (Holm): adjusted over every "
+            f"model-baseline comparison of this run ({_family(models, 'comparisons')})."
         )
+    _print_ablation(result)
     _print_curve(result.get("learning_curve"))
 
 
+def _p(value) -> str:
+    """A p-value in two significant digits, "-" when absent."""
+    return f"{float(value):.2g}" if _finite(value) else "-"
+
+
+def _family(models: dict, key: str) -> int:
+    """The size of the Holm family of ``key`` comparisons (0 when none was adjusted)."""
+    for r in models.values():
+        comps = [] if r.get("failed") else r.get(key) or {}
+        comps = list(comps.values()) if key == "comparisons" else [comps]
+        for c in comps:
+            if c.get("holm_family"):
+                return int(c["holm_family"])
+    return 0
+
+
+def _print_ablation(result: dict) -> None:
+    """What the proxies add: each learned model with its features against the same model
+    on the architecture features alone, on the same splits."""
+    from rankzc.ranking.evaluation import comparison_text
+
+    models = result.get("models") or {}
+    rows = []
+    for name, r in models.items():
+        add = None if r.get("failed") else r.get("proxies_add")
+        if not add:
+            continue
+        if add.get("failed"):
+            rows.append([name, "-", "-", f"failed: {add.get('error')}", "-", "-"])
+            continue
+        _, diff, p = comparison_text(add)
+        rows.append(
+            [
+                name,
+                f"{fmt_num(r.get('spearman_mean'), 3)} ± {fmt_num(r.get('spearman_std'), 3)}",
+                f"{fmt_num(add.get('arch_only_spearman_mean'), 3)} ± "
+                f"{fmt_num(add.get('arch_only_spearman_std'), 3)}",
+                diff,
+                p,
+                _p(add.get("p_holm")),
+            ]
+        )
+    if not rows:
+        note = (result.get("ablation") or {}).get("note")
+        if note and result.get("features") != "arch":
+            click.echo(f"Proxies' contribution: {note}.")
+        return
+    print_table(
+        [
+            "model",
+            f"features {result.get('features')}",
+            "architecture alone",
+            "Δ proxies add [95% CI]",
+            "p",
+            "p (Holm)",
+        ],
+        rows,
+        title="What the proxies add: the same model without proxy columns, same splits",
+        right={"Δ proxies add [95% CI]", "p", "p (Holm)"},
+    )
+    click.echo(
+        "Δ: held-out Spearman with the proxies minus on the architecture features alone; "
+        f"95% interval and p: {result.get('test', '')}; p (Holm): adjusted over the "
+        f"{_family(models, 'proxies_add')} model(s)."
+    )
+
+
 def _print_curve(curve: dict | None) -> None:
-    """The learning curve (--train-size with several sizes): held-out Spearman by size."""
+    """The learning curve (--train-size with several sizes): held-out Spearman by size,
+    then what the proxies add at each size where it was measured."""
+    from rankzc.ranking.evaluation import comparison_text
+
     if not curve:
         return
     sizes = sorted({p["train_size"] for pts in curve.values() for p in pts})
@@ -354,6 +445,29 @@ def _print_curve(curve: dict | None) -> None:
         title="Learning curve: held-out Spearman, mean ± std over folds, "
         "trained on N architectures",
     )
+    adds = []
+    for model, points in curve.items():
+        at = {p["train_size"]: p.get("proxies_add") for p in points}
+        if not any(at.values()):
+            continue
+        cells = []
+        for n in sizes:
+            a = at.get(n)
+            if not a:
+                cells.append("-")
+            elif a.get("failed"):
+                cells.append("failed")
+            else:
+                cells.append(comparison_text(a)[1])
+        adds.append([model, *cells])
+    if adds:
+        print_table(
+            ["model", *(f"N={n}" for n in sizes)],
+            adds,
+            title="What the proxies add by training size: Δ held-out Spearman [95% CI] "
+            "against the architecture features alone (corrected t-test; conservative at "
+            "small N, see evaluate_models)",
+        )
 
 
 def _evaluate_csv(result: dict) -> list[dict]:

@@ -13,6 +13,25 @@ headline comparison is with the strongest baseline.
 ``cv="none"`` fits and scores on all architectures: optimistic, in-sample figures, labelled
 as such (the study's WAM 0.766 is one). ``train_size=N`` trains on ``N`` architectures drawn
 from each training part; a list of sizes adds a learning curve.
+
+**What the proxies add.** When the features hold proxies, every model that learns from
+labels is also fitted on the architecture features alone (encoding and graph features, no
+proxy column) on the same splits and training subsamples; ``proxies_add`` is the per-split
+difference (with proxies minus without) with its corrected interval, at every size of a
+learning curve too. A label-free model (``rankagg``) reads proxies only and has none.
+
+**Several comparisons.** Every p reported with others carries a Holm-adjusted ``p_holm``
+(:func:`rankzc.stats.holm`): over every model-baseline comparison of the run, and over the
+models' ``proxies_add``.
+
+**The corrected test under ``train_size``: conservative.** Nadeau and Bengio's correction
+:math:`n_{test}/n_{train}` models the correlation between splits whose training sets are
+large, heavily overlapping parts of the data. A training subsample of ``N`` architectures
+drawn from each fold barely overlaps those of the other splits, so the splits' estimates
+are less correlated than the correction assumes, while the ratio (here
+:math:`n_{test}/N`) grows as ``N`` shrinks: the interval is wider than needed and p larger
+(at 50 labels on NAS-Bench-201 the standard error is several times the naive one). Read a
+difference found significant there as real; a non-significant one may still be real.
 """
 
 from __future__ import annotations
@@ -33,7 +52,7 @@ from rankzc.ranking.features import FeatureSet, feature_matrix
 from rankzc.ranking.metrics import METRICS, POINTS, ranking_metrics
 from rankzc.ranking.registry import RANKERS, make_ranker
 from rankzc.ranking.single import SingleProxyRanker
-from rankzc.stats import corrected_resampled_ttest, spearman
+from rankzc.stats import corrected_resampled_ttest, holm, spearman
 
 __all__ = ["evaluate_models", "make_folds", "check_label_spread", "BASELINES", "BASELINE_NAMES"]
 
@@ -136,6 +155,58 @@ def _compare(rho: np.ndarray, ref: np.ndarray, ratio: float | None, name: str) -
     }
 
 
+def _architecture_only(bench, fs: FeatureSet, X: pd.DataFrame, epoch: int):
+    """(architecture features alone, rows as ``X``; None and why when there are none).
+
+    With ``features="all"`` they are the non-proxy columns of ``X``; with ``"proxies"``
+    they are read from the store (encoding and graph features, ``features="all"`` less the
+    proxies). Without a proxy column there is nothing to ablate.
+    """
+    if not fs.proxies:
+        return None, "no proxy among the features"
+    if fs.features == "all":
+        cols = [c for c in X.columns if c not in set(fs.proxies)]
+        if not cols:
+            return None, "no architecture feature for this space"
+        return X[cols], None
+    if fs.features != "proxies":
+        return None, f"features {fs.features!r} hold no proxy"
+    if isinstance(bench, FeatureSet):
+        return None, "architecture features unknown (a feature set was given, not a store)"
+    try:
+        full = _as_feature_set(bench, "all", epoch, fs.proxies)
+    except RankzcError as exc:
+        return None, str(exc)
+    cols = [c for c in full.X.columns if c not in set(full.proxies)]
+    if not cols:
+        return None, "no architecture feature for this space"
+    return full.X[cols].reindex(fs.X.index).reset_index(drop=True), None
+
+
+def _learned(models: Sequence[str]) -> list[str]:
+    """The models that learn from labels (a label-free model has no ablation)."""
+    from rankzc.ranking.registry import ranker_class
+
+    return [m for m in models if getattr(ranker_class(m), "needs_labels", True)]
+
+
+def _add_holm(out_models: dict, key: str) -> None:
+    """Holm-adjusted p (``p_holm``) over one family: the ``key`` comparison of every model
+    (``"comparisons"``: every model against every baseline)."""
+    family = []
+    for e in out_models.values():
+        if e.get("failed"):
+            continue
+        if key == "comparisons":
+            family += [c for c in (e.get("comparisons") or {}).values() if c]
+        elif e.get(key) and not e[key].get("failed"):
+            family.append(e[key])
+    adjusted = holm([c.get("p_value", math.nan) for c in family])
+    for c, p in zip(family, adjusted, strict=True):
+        c["p_holm"] = float(p)
+        c["holm_family"] = len([f for f in family if np.isfinite(f.get("p_value", math.nan))])
+
+
 def evaluate_models(
     bench,
     models: Sequence[str],
@@ -151,6 +222,7 @@ def evaluate_models(
     params: dict[str, dict] | None = None,
     progress: Callable[[int, int], None] | None = None,
     proxies: Sequence[str] | None = None,
+    ablation: bool = True,
 ) -> dict:
     """Compare ``models`` with honest baselines on the same cross-validation folds of ``bench``.
 
@@ -183,12 +255,20 @@ def evaluate_models(
         proxies: the proxy columns the models and the ``best proxy`` baseline read
             (default: every proxy with scores; ``params``/``flops`` baselines only when
             listed).
+        ablation: when the features hold proxies, also fit every learned model on the
+            architecture features alone on the same splits (and training subsamples) and
+            report what the proxies add (``proxies_add``).
 
     Returns:
         JSON-able dict: ``models[m]`` has ``<metric>_mean``/``<metric>_std`` for every metric,
         ``fit_seconds_mean``, ``per_fold_spearman``, ``compared_with`` (the strongest
         baseline's name), ``vs_baseline`` {baseline, mean_diff, ci95, p_value, t, n_splits,
-        test} and ``comparisons`` (the same against every baseline); a failed model has
+        test, p_holm} and ``comparisons`` (the same against every baseline; ``p_holm``
+        is Holm-adjusted over every model-baseline comparison of the run) and, for a
+        learned model when the features hold proxies, ``proxies_add``: {features,
+        arch_only_spearman_mean/_std, per_fold_spearman_arch_only, mean_diff (with proxies
+        minus without), ci95, p_value, p_holm (over the models), test} (``failed`` and
+        ``error`` when the architecture-only fit fails); a failed model has
         ``failed: true`` and ``error``. ``cv_baselines`` holds the baselines' summaries
         (``chosen`` counts the columns picked by the chosen-on-training baselines),
         ``strongest_baseline`` its name; ``cv`` (kind, folds, repeats, optimistic,
@@ -256,7 +336,13 @@ def evaluate_models(
     failed: dict[str, str] = {}
     oof = {m: np.full(n, np.nan) for m in models}
     n_per_repeat = len(splits) if cv == "none" else folds
-    total_fits = len(splits) * len(models) * (1 + len(sizes or ()))
+    arch_X, no_ablation = (
+        _architecture_only(bench, fs, X, epoch) if ablation else (None, "not asked")
+    )
+    ablated = _learned(models) if arch_X is not None else []
+    arch_rows: dict[str, list[dict]] = {m: [] for m in ablated}
+    arch_failed: dict[str, str] = {}
+    total_fits = len(splits) * (len(models) + len(ablated)) * (1 + len(sizes or ()))
     tick = _ticker(progress, total_fits)
     for f, ((_, te), tr) in enumerate(zip(splits, sub, strict=True)):
         for m in models:
@@ -276,6 +362,22 @@ def evaluate_models(
             secs[m].append(s)
             if f < n_per_repeat:
                 oof[m][te] = pred
+        for m in ablated:  # the same split, architecture features alone
+            if m in failed or m in arch_failed:
+                tick()
+                continue
+            try:
+                pred, _ = _fit_predict(
+                    m, params.get(m, {}), arch_X.iloc[tr], y[tr], arch_X.iloc[te]
+                )
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the ablation must not stop the run
+                arch_failed[m] = f"split {f + 1}: {describe_error(exc)}"
+                tick()
+                continue
+            tick()
+            arch_rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
     ratio = (
         None
         if cv == "none"
@@ -297,7 +399,13 @@ def evaluate_models(
         entry["compared_with"] = strongest
         entry["vs_baseline"] = comps.get(strongest) if strongest else None
         entry["comparisons"] = comps
+        if m in arch_failed:
+            entry["proxies_add"] = {"failed": True, "error": arch_failed[m]}
+        elif m in arch_rows:
+            entry["proxies_add"] = _proxies_add(rho, arch_rows[m], ratio, fs.features)
         out_models[m] = entry
+    _add_holm(out_models, "comparisons")
+    _add_holm(out_models, "proxies_add")
 
     result: dict[str, Any] = {
         "models": out_models,
@@ -308,6 +416,7 @@ def evaluate_models(
             "none (in-sample figures)"
             if cv == "none"
             else f"corrected resampled t-test (Nadeau & Bengio 2003; n_test/n_train = {ratio:.3f})"
+            + ("" if main_size is None else "; conservative for barely-overlapping subsamples")
         ),
         "comparison": (
             "difference in held-out Spearman, model minus baseline, on the same splits; "
@@ -337,8 +446,25 @@ def evaluate_models(
                 else f"{folds}-fold cross-validation repeated {repeats} times; every model "
                 "and baseline sees the same folds; preprocessing and every choice fitted "
                 "on training folds only"
+                + (
+                    ""
+                    if main_size is None and sizes is None
+                    else "; with training subsamples the corrected t-test is conservative "
+                    "(subsamples barely overlap, so the splits are less correlated than "
+                    "n_test/n_train assumes: intervals wider than needed)"
+                )
             ),
         },
+        "ablation": (
+            {
+                "models": ablated,
+                "architecture_features": int(arch_X.shape[1]),
+                "note": "every learned model also fitted on the architecture features "
+                "alone, on the same splits; proxies_add = with proxies minus without",
+            }
+            if arch_X is not None
+            else {"models": [], "note": f"no ablation: {no_ablation}"}
+        ),
         "n_architectures": n,
         "features": fs.features,
         "n_features": int(X.shape[1]),
@@ -346,7 +472,18 @@ def evaluate_models(
     }
     if sizes is not None:
         result["learning_curve"] = _learning_curve(
-            [m for m in models if m not in failed], params, X, y, depth, splits, sizes, seed, tick
+            [m for m in models if m not in failed],
+            params,
+            X,
+            y,
+            depth,
+            splits,
+            sizes,
+            seed,
+            tick,
+            arch_X=arch_X,
+            ablated=[m for m in ablated if m not in failed and m not in arch_failed],
+            features=fs.features,
         )
     result["seconds"] = time.perf_counter() - start
     if report_dir is not None:
@@ -354,6 +491,22 @@ def evaluate_models(
 
         result["report"] = str(write_report(report_dir, result, fs, oof, bench=bench))
     return jsonable(result)
+
+
+def _proxies_add(rho: np.ndarray, arch_rows: list[dict], ratio, features: str) -> dict:
+    """What the proxies add to one model: per-split Spearman with them minus without."""
+    arch = np.array([r["spearman"] for r in arch_rows], dtype=float)
+    comp = _compare(rho, arch, ratio, "architecture features alone")
+    comp.pop("baseline", None)
+    ok = arch[np.isfinite(arch)]
+    return {
+        "features": features,
+        "compared": f"features {features} minus architecture features alone (no proxy)",
+        "arch_only_spearman_mean": float(ok.mean()) if len(ok) else math.nan,
+        "arch_only_spearman_std": float(ok.std(ddof=1)) if len(ok) > 1 else math.nan,
+        "per_fold_spearman_arch_only": arch.tolist(),
+        **comp,
+    }
 
 
 def check_label_spread(y: np.ndarray) -> None:
@@ -394,30 +547,62 @@ def _ticker(progress: Callable[[int, int], None] | None, total: int) -> Callable
 
 
 def _learning_curve(
-    models, params, X, y, depth, splits, sizes, seed, tick=lambda: None
+    models,
+    params,
+    X,
+    y,
+    depth,
+    splits,
+    sizes,
+    seed,
+    tick=lambda: None,
+    *,
+    arch_X: pd.DataFrame | None = None,
+    ablated: Sequence[str] = (),
+    features: str = "proxies",
 ) -> dict[str, list[dict]]:
+    """Held-out Spearman at each training size; a model in ``ablated`` is also fitted on
+    ``arch_X`` (architecture features alone) on the same subsamples, and its point gets
+    ``proxies_add`` (with minus without, corrected interval at that size's ratio)."""
     rng = np.random.default_rng(seed + 1)
     curve: dict[str, list[dict]] = {m: [] for m in models}
+
+    def score(m, data, subs):
+        rows = []
+        for (_, te), tr in zip(splits, subs, strict=True):
+            pred, _ = _fit_predict(m, params.get(m, {}), data.iloc[tr], y[tr], data.iloc[te])
+            tick()
+            rows.append(
+                ranking_metrics(
+                    pred, y[te], None if depth is None else depth[te], regret_scale=POINTS
+                )
+            )
+        return rows
+
     for size in sorted(int(s) for s in sizes):
         subs = [_subsample(tr, size, rng) for tr, _ in splits]
+        ratio = float(
+            np.mean([len(te) / len(tr) for (_, te), tr in zip(splits, subs, strict=True)])
+        )
         for m in models:
-            rows = []
-            for (_, te), tr in zip(splits, subs, strict=True):
-                pred, _ = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
-                tick()
-                rows.append(
-                    ranking_metrics(
-                        pred, y[te], None if depth is None else depth[te], regret_scale=POINTS
-                    )
-                )
+            rows = score(m, X, subs)
             s = _summary(rows)
-            curve[m].append(
-                {
-                    "train_size": size,
-                    "spearman_mean": s["spearman_mean"],
-                    "spearman_std": s["spearman_std"],
-                }
-            )
+            point = {
+                "train_size": size,
+                "spearman_mean": s["spearman_mean"],
+                "spearman_std": s["spearman_std"],
+            }
+            if m in ablated and arch_X is not None:
+                try:
+                    arch_rows = score(m, arch_X, subs)
+                except (KeyboardInterrupt, SystemExit, MemoryError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the ablation must not stop the curve
+                    point["proxies_add"] = {"failed": True, "error": describe_error(exc)}
+                else:
+                    rho = np.array([r["spearman"] for r in rows], dtype=float)
+                    point["proxies_add"] = _proxies_add(rho, arch_rows, ratio, features)
+            curve[m].append(point)
     return curve
 
 
