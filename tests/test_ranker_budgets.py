@@ -256,17 +256,25 @@ def test_a_ranker_may_not_choose_a_data_path(files, tmp_path):
 
 
 # ------------------------------------------------------------------ evaluate exit code
-def test_evaluate_exits_non_zero_when_every_model_fails(files):
+def test_evaluate_exits_non_zero_when_every_model_fails(files, monkeypatch):
+    from rankzc.ranking.wam import WeightedMeanRanker
+
     store = files["gnn"].parent / "b.db"
-    # gnn reads the architecture graph: with --features proxies every fit fails
-    res = CliRunner().invoke(
-        main, ["evaluate", "-b", str(store), "--models", "gnn", "--features", "proxies",
-               "--folds", "2", "--quiet", "--bootstrap", "10"],
-    )  # fmt: skip
+    args = ["evaluate", "-b", str(store), "--features", "proxies", "--folds", "2", "--quiet",
+            "--bootstrap", "10"]  # fmt: skip
+    # gnn reads the architecture graph: with --features proxies it is refused before any fit
+    res = CliRunner().invoke(main, [*args, "--models", "gnn"])
+    assert res.exit_code == 2, res.output
+    # a model that fails on the data: every model failed -> 1, some failed -> 3 (or 0)
+
+    def broken(self, X, y):
+        raise ValueError("broken on purpose")
+
+    monkeypatch.setattr(WeightedMeanRanker, "fit", broken)
+    res = CliRunner().invoke(main, [*args, "--models", "wam"])
     assert res.exit_code == 1, res.output
-    assert "every model in --models failed (gnn:" in res.output.splitlines()[-1]
-    res = CliRunner().invoke(
-        main, ["evaluate", "-b", str(store), "--models", "gnn,wam", "--features", "proxies",
-               "--folds", "2", "--quiet", "--bootstrap", "10"],
-    )  # fmt: skip
+    assert "every model in --models failed (wam:" in res.output
+    res = CliRunner().invoke(main, [*args, "--models", "wam,vote"])
+    assert res.exit_code == 3, res.output
+    res = CliRunner().invoke(main, [*args, "--models", "wam,vote", "--keep-going"])
     assert res.exit_code == 0, res.output  # one model ran: its figures are the answer
