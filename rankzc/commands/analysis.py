@@ -358,7 +358,9 @@ def _p(value) -> str:
 def _family(models: dict, key: str) -> int:
     """The size of the Holm family of ``key`` comparisons (0 when none was adjusted)."""
     for r in models.values():
-        comps = [] if r.get("failed") else r.get(key) or {}
+        if r.get("failed"):
+            continue
+        comps = r.get(key) or {}
         comps = list(comps.values()) if key == "comparisons" else [comps]
         for c in comps:
             if c.get("holm_family"):
