@@ -541,3 +541,42 @@ def test_gnn_sizes_are_checked_before_allocating(store, tmp_path):
 
     with pytest.raises(RankzcError, match="corrupted ranker file .*gnn: hidden 15000"):
         load_ranker(_edit_manifest(path, tmp_path / "big.rzc", edit))
+
+
+# ------------------------------------ found by the fuzz (tests/test_fuzz_files.py, #24)
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("seed", "x", "field 'seed' must be an integer, not a string"),
+        ("seed", 2**64, "field 'seed' must lie in 0..9223372036854775807"),
+        ("batch_size", None, "field 'batch_size' must be an integer, not null"),
+        ("batch_size", 1e300, "field 'batch_size' must be an integer, not a number"),
+        ("preset", ["tiny"], "field 'preset' must be a string, not a list"),
+        ("options", 1.5, "field 'options' must be an object, not a number"),
+        ("options", {"zen_batch": [4]}, "field 'options' must map names to plain values"),
+        ("resample", "yes", "field 'resample' must be a boolean, not a string"),
+    ],
+)
+def test_recorded_settings_of_the_wrong_type_are_refused_at_load(
+    files, tmp_path, field, value, needle
+):
+    """Before, these loaded and `score --sample` died in ProxySettings or torch with a
+    traceback (TypeError, AttributeError, OverflowError)."""
+
+    def edit(man):
+        man["settings"][field] = value
+
+    path = _edit_manifest(files["wam"], tmp_path / "s.rzc", edit)
+    with pytest.raises(RankzcError, match="corrupted ranker file .*manifest: 'settings'") as err:
+        load_ranker(path)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_damaged_model_that_fails_on_a_table_is_one_line(files, store):
+    """An arch-feature name no table has (found by the fuzz: KeyError from pandas)."""
+    fitted = load_ranker(files["wam"])
+    fitted.features, fitted.feature_names = "all", [*fitted.feature_names, "x"]
+    with Benchmark.open(store) as b:
+        table = b.features().join(b.architectures()[["encoding", "depth"]])
+    with pytest.raises(RankzcError, match=r"the wam ranker cannot score this table \(KeyError"):
+        fitted.score_table(table)

@@ -211,8 +211,21 @@ class FittedRanker:
         warn(msg)
 
     def score_table(self, table: pd.DataFrame) -> pd.Series:
-        """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`)."""
-        return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
+        """Scores (higher = better) of the rows of ``table`` (see :meth:`features_of`).
+
+        Raises:
+            RankzcError: also when the model fails on the table in any other way (a ranker
+                file whose inputs or state do not fit what it scores), in one line.
+        """
+        try:
+            return pd.Series(self.model.predict(self.features_of(table)), index=table.index)
+        except RankzcError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            raise RankzcError(
+                f"the {self.name} ranker cannot score this table ({describe_error(err)}); "
+                "is the ranker file damaged?"
+            ) from None
 
     def score(
         self,
@@ -285,17 +298,41 @@ class FittedRanker:
 SETTINGS_NOT_COMPARED = frozenset({"device", "proxies", "rankzc_version", "source"})
 
 
-#: types of the recorded settings a features sidecar must respect where it holds them
-_SIDECAR_TYPES = {
-    "preset": (str,),
-    "data": (str,),
-    "batch_size": (int,),
-    "seed": (int,),
-    "device": (str,),
-    "resample": (bool,),
-    "proxies": (list,),
-    "options": (dict,),
+#: recorded proxy settings (a ranker's manifest, a features sidecar): field -> (types,
+#: lowest, highest) for the fields that hold them; others are compared, never used
+SETTINGS_FIELDS: dict[str, tuple[tuple[type, ...], int | None, int | None]] = {
+    "preset": ((str,), None, None),
+    "data": ((str,), None, None),
+    "batch_size": ((int,), 2, 2**31 - 1),
+    "seed": ((int,), 0, 2**63 - 1),
+    "device": ((str,), None, None),
+    "resample": ((bool,), None, None),
+    "definitions": ((int,), 0, 2**31 - 1),
+    "proxies": ((list,), None, None),
+    "options": ((dict,), None, None),
 }
+
+
+def check_settings_fields(settings: dict, where: str) -> None:
+    """Refuse recorded proxy settings whose fields have the wrong type or range
+    (:data:`SETTINGS_FIELDS`): one line naming ``where`` and the field."""
+    for key, (types, low, high) in SETTINGS_FIELDS.items():
+        if key not in settings:
+            continue
+        value = settings[key]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise RankzcError(
+                f"{where} field {key!r} must be {_json_kind(types[0]())}, not {_json_kind(value)}"
+            )
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise RankzcError(f"{where} field {key!r} must lie in {low}..{high}, got {value}")
+        if key == "proxies" and not all(isinstance(v, str) for v in value):
+            raise RankzcError(f"{where} field 'proxies' must be a list of strings")
+        if key == "options" and not all(
+            v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and v == v)
+            for v in value.values()
+        ):
+            raise RankzcError(f"{where} field 'options' must map names to plain values")
 
 
 def recorded_settings(table_path: str | Path) -> dict:
@@ -341,15 +378,7 @@ def recorded_settings(table_path: str | Path) -> dict:
     if not isinstance(raw, dict) or not raw:
         what = "an empty object" if raw == {} else _json_kind(raw)
         raise RankzcError(f"{sidecar}: {field} must be a non-empty object, not {what}")
-    for key, types in _SIDECAR_TYPES.items():
-        value = raw.get(key)
-        if value is not None and (
-            not isinstance(value, types) or (bool not in types and isinstance(value, bool))
-        ):
-            raise RankzcError(
-                f"{sidecar}: {field} field {key!r} must be {_json_kind(types[0]())}, "
-                f"not {_json_kind(value)}"
-            )
+    check_settings_fields(raw, f"{sidecar}: {field}")
     return raw
 
 
@@ -569,6 +598,8 @@ def check_manifest(manifest: Any) -> None:
         raise RankzcError(f"manifest: unknown key {extra[0]!r}")
     if not set(manifest["proxies"]) <= set(manifest["feature_names"]):
         raise RankzcError("manifest: 'proxies' must be among 'feature_names'")
+    if manifest["settings"] is not None:
+        check_settings_fields(manifest["settings"], "manifest: 'settings'")
 
 
 def save_ranker(fitted: FittedRanker, path: str | Path) -> Path:
