@@ -27,6 +27,10 @@ Usage::
 Recomputed scores are cached per architecture in ``--cache`` (JSON lines), so an
 interrupted run resumes; ``--limit N`` scores at most N more architectures per call.
 Prints a table and writes ``--out`` (JSON).
+
+``--stored-splits K`` instead repeats steps 1-3 (b) and (c) for hold-out seeds
+``0 .. K-1`` (no recomputation): how much one split of 60 says, and how often the
+ranker on stored scores beats depth.
 """
 
 from __future__ import annotations
@@ -82,6 +86,79 @@ def _spearman_ci(x, y, seed: int = 0, n_boot: int = 2000) -> tuple[float, float,
     return rho, float(lo), float(hi)
 
 
+def _fit_on(train: list[Path], args: argparse.Namespace, proxies: list[str]):
+    """Import ``train`` into a temporary store, fit, save and load the ranker file."""
+    from rankzc.importers import import_thesis
+    from rankzc.ranking.io import fit_ranker, load_ranker, save_ranker
+    from rankzc.store import Benchmark
+
+    with tempfile.TemporaryDirectory() as tmp:
+        links = Path(tmp) / "train"
+        links.mkdir()
+        for f in train:
+            (links / f.name).symlink_to(f.resolve())
+        store = Path(tmp) / "train.db"
+        import_thesis(links, store)
+        with Benchmark.open(store, readonly=True) as bench:
+            fitted = fit_ranker(bench, args.model, features=args.features, proxies=proxies)
+        return load_ranker(save_ranker(fitted, Path(tmp) / "ranker.rzc"))
+
+
+def _held_table(held: list[Path], proxies: list[str]):
+    """Truth, depth and the study's stored scores of the held-out files."""
+    import pandas as pd
+
+    from rankzc.space import Architecture
+
+    rows = []
+    for f in held:
+        record = next(iter(json.loads(f.read_text()).values()))
+        arch = Architecture.from_weights(record["weights"])
+        stored = {k: v["score"] for k, v in record["zero_cost_scores"].items()}
+        rows.append(
+            {"file": f.name, "arch": str(arch), "depth": arch.depth, "acc": record["val_acc"]}
+            | {p: stored.get(p) for p in proxies}
+        )
+    return pd.DataFrame(rows).set_index("file")
+
+
+def stored_splits(args: argparse.Namespace) -> None:
+    files = sorted(Path(args.study).glob("*.json"))
+    proxies = [p for p in args.proxies.split(",") if p]
+    rows = []
+    for seed in range(args.stored_splits):
+        held, train = _split(files, args.holdout, seed)
+        ranker = _fit_on(train, args, proxies)
+        table = _held_table(held, proxies)
+        acc = table["acc"].to_numpy(float)
+        from scipy.stats import spearmanr
+
+        r_stored = float(spearmanr(ranker.score_table(table), acc)[0])
+        r_depth = float(spearmanr(table["depth"], acc)[0])
+        rows.append({"seed": seed, "stored": r_stored, "depth": r_depth})
+        print(f"split {seed}: stored {r_stored:.3f}, depth {r_depth:.3f}", flush=True)
+    d = np.array([r["stored"] - r["depth"] for r in rows])
+    summary = {
+        "benchmark": "study_end_to_end_stored_splits",
+        "command": "python benchmarks/study_end_to_end.py " + " ".join(sys.argv[1:]),
+        "splits": rows,
+        "stored_mean": float(np.mean([r["stored"] for r in rows])),
+        "depth_mean": float(np.mean([r["depth"] for r in rows])),
+        "stored_minus_depth_mean": float(d.mean()),
+        "stored_minus_depth_sd": float(d.std(ddof=1)) if len(d) > 1 else None,
+        "stored_above_depth": int((d > 0).sum()),
+    }
+    print(
+        f"{len(rows)} splits of {args.holdout}: stored {summary['stored_mean']:.3f}, depth "
+        f"{summary['depth_mean']:.3f}, difference {d.mean():+.3f} (sd {d.std(ddof=1):.3f}); "
+        f"stored above depth in {summary['stored_above_depth']} of {len(rows)}"
+    )
+    out = args.out.with_name(args.out.stem + "_splits.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", required=True, help="the study's architectures directory")
@@ -93,7 +170,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("out/e2e_scores.jsonl"))
     ap.add_argument("--limit", type=int, default=None, help="score at most N more, then stop")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/study_end_to_end.json"))
+    ap.add_argument("--stored-splits", type=int, default=0, help="K hold-out seeds, stored only")
     args = ap.parse_args()
+    if args.stored_splits:
+        stored_splits(args)
+        return
 
     import pandas as pd
 
