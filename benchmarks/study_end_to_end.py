@@ -176,43 +176,17 @@ def main() -> None:
         stored_splits(args)
         return
 
-    import pandas as pd
-
-    from rankzc.importers import import_thesis
-    from rankzc.ranking.io import fit_ranker, load_ranker, save_ranker
     from rankzc.space import Architecture
-    from rankzc.store import Benchmark
 
     files = sorted(Path(args.study).glob("*.json"))
     if not files:
         sys.exit(f"{args.study}: no study files")
     held, train = _split(files, args.holdout, args.seed)
     proxies = [p for p in args.proxies.split(",") if p]
-    with tempfile.TemporaryDirectory() as tmp:
-        links = Path(tmp) / "train"
-        links.mkdir()
-        for f in train:
-            (links / f.name).symlink_to(f.resolve())
-        store = Path(tmp) / "train.db"
-        t0 = time.perf_counter()
-        import_thesis(links, store)
-        with Benchmark.open(store, readonly=True) as bench:
-            fitted = fit_ranker(bench, args.model, features=args.features, proxies=proxies)
-        ranker_path = save_ranker(fitted, Path(tmp) / "ranker.rzc")
-        ranker = load_ranker(ranker_path)
-        fit_seconds = time.perf_counter() - t0
-
-    # the held-out architectures: truth and the study's stored scores
-    rows = []
-    for f in held:
-        record = next(iter(json.loads(f.read_text()).values()))
-        arch = Architecture.from_weights(record["weights"])
-        stored = {k: v["score"] for k, v in record["zero_cost_scores"].items()}
-        rows.append(
-            {"file": f.name, "arch": str(arch), "depth": arch.depth, "acc": record["val_acc"]}
-            | {p: stored.get(p) for p in proxies}
-        )
-    table = pd.DataFrame(rows).set_index("file")
+    t0 = time.perf_counter()
+    ranker = _fit_on(train, args, proxies)
+    fit_seconds = time.perf_counter() - t0
+    table = _held_table(held, proxies)  # truth and the study's stored scores
 
     # recomputed: from scratch, cached per architecture
     args.cache.parent.mkdir(parents=True, exist_ok=True)
