@@ -43,6 +43,7 @@ def test_build_tiny_local(tmp_path):
     assert res.exit_code == 0 and "0 trained" in res.output and "4 already done" in res.output
 
 
+@pytest.mark.slow  # 26 s; the Ray executor's default test is test_training's streaming one
 def test_build_tiny_ray(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "r.db"
@@ -198,6 +199,7 @@ def _run_timed(out: Path) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
+@pytest.mark.slow  # 19 s; resume after an interruption is in the default suite elsewhere
 def test_sigkill_at_random_points_then_resume(tmp_path):
     ref = tmp_path / "ref.db"
     _, training = _run_timed(ref)
