@@ -16,12 +16,29 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
 import time
 from pathlib import Path
 
 CASE_SECONDS = int(os.environ.get("RANKZC_FUZZ_CASE_SECONDS", "10"))
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak resident memory (KB): ``VmHWM`` of ``/proc/self/status``.
+
+    ``getrusage``'s ``ru_maxrss`` (and ``wait4``'s) also counts the parent's memory at
+    the fork before ``exec`` (Linux keeps the old address space's high-water mark), so a
+    worker started from a large test process would seem as large as it.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _load_pickle_case(case: dict) -> None:
@@ -94,7 +111,15 @@ def main(cases_path: str, results_path: str) -> int:
                 outcome, detail = "other", f"{type(err).__name__}: {str(err)[:300]}"
             seconds = time.monotonic() - t0
             signal.alarm(0)
-            emit({"i": case["i"], "outcome": outcome, "detail": detail, "seconds": seconds})
+            emit(
+                {
+                    "i": case["i"],
+                    "outcome": outcome,
+                    "detail": detail,
+                    "seconds": seconds,
+                    "peak_rss_kb": peak_rss_kb(),
+                }
+            )
     return 0
 
 
