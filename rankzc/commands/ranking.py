@@ -336,14 +336,13 @@ def _note_unreproducible(bench, names: list[str] | None, epoch: int) -> None:
 
     stored = _store_settings(bench)
     if not isinstance(stored, dict) or not str(stored.get("data", "")).startswith("study:"):
-        return  # only a study's data cannot be loaded; fit stays torch-free otherwise
-    from rankzc.proxies.features import unreproducible, unreproducible_message
-    from rankzc.proxies.registry import PROXIES
+        return  # only a study's data cannot be loaded
+    from rankzc.proxies.catalog import PROXY_NAMES, unreproducible, unreproducible_message
 
     if names is None:
         feats = bench.features(epoch)
         names = [str(c) for c in feats.columns if feats[c].notna().any()]
-    settings = ranker_settings(stored, [n for n in names if n in PROXIES])
+    settings = ranker_settings(stored, [n for n in names if n in PROXY_NAMES])
     if not settings:
         return
     try:

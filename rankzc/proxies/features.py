@@ -28,80 +28,30 @@ import torch
 
 from rankzc.device import resolve_device
 from rankzc.errors import RankzcError
+from rankzc.proxies import catalog
+from rankzc.proxies.catalog import (  # noqa: F401  (re-exported)
+    STUDY_DATASETS,
+    STUDY_PREFIX,
+    data_reading,
+    study_dataset,
+)
 from rankzc.proxies.compute import ProxyResult, compute_proxies
 from rankzc.proxies.registry import DEFINITIONS, changed_since, get_proxy, proxy_names
 
 DEVICES = ("auto", "cpu", "cuda")
 
-#: Prefix of a data spec naming data rankzc cannot load: the data behind imported scores
-#: (``rankzc import thesis`` records ``study:ntu60-xview``). Proxies that read data
-#: (``needs_data``) need a loadable spec in its place (``rankzc score --data ntu:PATH``);
-#: data-free proxies read only the minibatch's shape, so they run on a placeholder
-#: minibatch of the recorded shape (:func:`load_minibatch`).
-STUDY_PREFIX = "study:"
-
-#: The datasets of imported studies: what they were, the shape of one sample
-#: (channels, frames, joints, persons), classes, and the data spec that replaces them.
-STUDY_DATASETS: dict[str, dict[str, Any]] = {
-    "ntu60-xview": {
-        "description": "NTU RGB+D 60, cross-view",
-        "input_shape": (3, 300, 25, 2),
-        "num_classes": 60,
-        "kind": "ntu",
-        "split": "xview",
-        "replace": "ntu:PATH (NTU RGB+D 60, cross-view split)",
-    },
-}
-
-
-def study_dataset(data: str) -> dict[str, Any] | None:
-    """The :data:`STUDY_DATASETS` entry of a ``study:NAME`` data spec, None for loadable data.
-
-    Raises:
-        RankzcError: ``study:`` with a name rankzc does not know.
-    """
-    text = str(data).strip()
-    if not text.startswith(STUDY_PREFIX):
-        return None
-    name = text[len(STUDY_PREFIX) :]
-    if name not in STUDY_DATASETS:
-        raise RankzcError(
-            f"data {text!r}: unknown study dataset; known: "
-            + ", ".join(STUDY_PREFIX + k for k in STUDY_DATASETS)
-        )
-    return STUDY_DATASETS[name]
-
-
-def data_reading(names: Iterable[str]) -> list[str]:
-    """The proxies among ``names`` whose score depends on the minibatch's values
-    (registered with ``needs_data=True``); the others read only its shape."""
-    return [n for n in names if get_proxy(n).needs_data]
+def _settings_dict(settings: ProxySettings | dict[str, Any]) -> dict[str, Any]:
+    return settings.to_dict() if isinstance(settings, ProxySettings) else dict(settings)
 
 
 def unreproducible(settings: ProxySettings | dict[str, Any]) -> list[str]:
-    """Proxies of ``settings`` that cannot be recomputed: those that read data when the
-    recorded data is a study's (``study:...``), which rankzc cannot load. Empty when
-    every proxy can be recomputed as recorded."""
-    if isinstance(settings, dict):
-        settings = ProxySettings.from_dict(settings)
-    if study_dataset(settings.data) is None:
-        return []
-    return data_reading(settings.names)
+    """:func:`rankzc.proxies.catalog.unreproducible` of settings or their recorded dict."""
+    return catalog.unreproducible(_settings_dict(settings))
 
 
 def unreproducible_message(names: list[str], settings: ProxySettings | dict[str, Any]) -> str:
-    """One line: which proxies need the study's data and how to do without them."""
-    if isinstance(settings, dict):
-        settings = ProxySettings.from_dict(settings)
-    info = study_dataset(settings.data) or {}
-    free = [n for n in settings.names if n not in set(names)]
-    leave = f"--proxies {','.join(free)}" if free else "--features arch"
-    return (
-        f"{len(names)} prox{'y reads' if len(names) == 1 else 'ies read'} the study's data ({info.get('description', settings.data)}), "
-        f"which rankzc cannot load: {', '.join(names)}; give --data "
-        f"{info.get('replace', 'ntu:PATH')} to score with them, or fit without them "
-        f"({leave})"
-    )
+    """:func:`rankzc.proxies.catalog.unreproducible_message` of settings or their dict."""
+    return catalog.unreproducible_message(names, _settings_dict(settings))
 
 
 #: Keys a settings record may hold that describe the scores without changing how rankzc

@@ -28,6 +28,7 @@ scale as ``1/depth``, :func:`depth_factor`). Measured base (torch, model, miniba
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,11 +212,20 @@ DEFAULT_BUDGET = 8 * 2**30
 def memory_budget(available: int | None) -> int | None:
     """Bytes a plan may use: ``RANKZC_MEMORY_GB`` (else :data:`DEFAULT_BUDGET`), or the
     available memory when that is less."""
+    from rankzc.errors import RankzcError
+
     env = os.environ.get("RANKZC_MEMORY_GB", "").strip()
-    try:
-        budget = int(float(env) * 2**30) if env else DEFAULT_BUDGET
-    except ValueError:
-        budget = DEFAULT_BUDGET
+    budget = DEFAULT_BUDGET
+    if env:
+        try:
+            gb = float(env)
+        except ValueError:
+            gb = math.nan
+        if not (math.isfinite(gb) and 0 < gb <= 2**20):
+            raise RankzcError(
+                f"RANKZC_MEMORY_GB: must be a number of GB in (0, 1048576], got {env!r}"
+            )
+        budget = int(gb * 2**30)
     return budget if available is None else min(budget, available)
 
 

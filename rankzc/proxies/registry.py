@@ -125,14 +125,28 @@ def proxy(
     return register
 
 
+def _load_all() -> None:
+    """Import every proxy module (they register themselves; they import torch)."""
+    import rankzc.proxies.compute  # noqa: F401
+
+
+def registered() -> dict[str, ProxySpec]:
+    """:data:`PROXIES` with every proxy module imported."""
+    _load_all()
+    return PROXIES
+
+
 def proxy_names() -> list[str]:
     """Names of all registered proxies, sorted."""
+    _load_all()
     return sorted(PROXIES)
 
 
 def get_proxy(name: str) -> ProxySpec:
     """The :class:`ProxySpec` of ``name``; raises RankzcError for an unknown name."""
     from rankzc.errors import RankzcError
+
+    _load_all()
 
     try:
         return PROXIES[name]

@@ -245,7 +245,7 @@ def check_proxy_subset(bench, names: Sequence[str], epoch: int = -1) -> list[str
         RankzcError: a name that is neither a registered proxy nor in the store
             (``unknown proxy``), or one the store has no scores for at ``epoch``.
     """
-    from rankzc.proxies.registry import PROXIES
+    from rankzc.proxies.catalog import PROXY_NAMES as PROXIES  # torch-free
 
     stored = bench.features(epoch)
     have = [str(c) for c in stored.columns if stored[c].notna().any()]

@@ -94,9 +94,9 @@ def top_k(ids: Sequence[str], scores: np.ndarray, k: int, seed: int) -> list[str
 
 
 def _direction(name: str) -> float:
-    from rankzc.proxies.registry import PROXIES
+    from rankzc.proxies.registry import registered
 
-    spec = PROXIES.get(name)
+    spec = registered().get(name)
     return 1.0 if spec is None or spec.higher_is_better else -1.0
 
 
