@@ -89,6 +89,18 @@ def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _guarded_fit(name, params, X, y, tr, te, failed: dict, split: int):
+    """:func:`_fit_predict` on one split, or None after recording the failure in
+    ``failed`` (one model, or the ablation, must not stop the others)."""
+    try:
+        return _fit_predict(name, params, X.iloc[tr], y[tr], X.iloc[te])
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        failed[name] = f"split {split + 1}: {describe_error(exc)}"
+        return None
+
+
 def _fit_predict(name: str, params: dict, X_tr, y_tr, X_te) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
     model = make_ranker(name, **params).fit(X_tr, y_tr)
@@ -349,15 +361,11 @@ def evaluate_models(
             if m in failed:
                 tick()
                 continue
-            try:
-                pred, s = _fit_predict(m, params.get(m, {}), X.iloc[tr], y[tr], X.iloc[te])
-            except (KeyboardInterrupt, SystemExit, MemoryError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - one model must not stop the others
-                failed[m] = f"split {f + 1}: {describe_error(exc)}"
-                tick()
-                continue
+            got = _guarded_fit(m, params.get(m, {}), X, y, tr, te, failed, f)
             tick()
+            if got is None:
+                continue
+            pred, s = got
             rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
             secs[m].append(s)
             if f < n_per_repeat:
@@ -366,18 +374,11 @@ def evaluate_models(
             if m in failed or m in arch_failed:
                 tick()
                 continue
-            try:
-                pred, _ = _fit_predict(
-                    m, params.get(m, {}), arch_X.iloc[tr], y[tr], arch_X.iloc[te]
-                )
-            except (KeyboardInterrupt, SystemExit, MemoryError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - the ablation must not stop the run
-                arch_failed[m] = f"split {f + 1}: {describe_error(exc)}"
-                tick()
-                continue
+            got = _guarded_fit(m, params.get(m, {}), arch_X, y, tr, te, arch_failed, f)
             tick()
-            arch_rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
+            if got is not None:
+                pred = got[0]
+                arch_rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
     ratio = (
         None
         if cv == "none"
