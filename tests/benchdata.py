@@ -131,3 +131,31 @@ def write_gcn_store(path, archs, label, scores, *, settings=None, seed: int = 0)
                 b.finish_run(run, val_acc=float(label(a, rng)), train_seconds=1)
             b.record_proxies(a.arch_id, -1, scores(a, rng), settings=settings)
     return Path(path)
+
+
+#: Proxy settings recorded with :func:`ops_scores` (the tiny preset, synthetic data).
+OPS_SETTINGS = {
+    "preset": "tiny",
+    "data": "synthetic",
+    "batch_size": 4,
+    "seed": 0,
+    "device": "cpu",
+    "proxies": ["params", "nwot", "zen"],
+    "options": {},
+}
+
+
+def ops_label(arch: Architecture, rng: np.random.Generator) -> float:
+    """A toy label: 0.5 plus 0.01 per switched-on operator, plus a little noise."""
+    return 0.5 + 0.01 * sum(arch.op_counts().values()) + 0.01 * rng.normal()
+
+
+def ops_scores(arch: Architecture, rng: np.random.Generator) -> dict:
+    """Toy initial scores of params (the operator count), nwot (noise) and zen (count +
+    noise), as ``write_gcn_store`` takes them."""
+    n_ops = sum(arch.op_counts().values())
+    return {
+        "params": (1e4 * n_ops, 0.1, None),
+        "nwot": (float(rng.normal()), 0.1, None),
+        "zen": (n_ops + float(rng.normal()), 0.1, None),
+    }

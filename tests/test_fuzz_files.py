@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchdata import write_gcn_store
+from benchdata import OPS_SETTINGS, ops_label, ops_scores, write_gcn_store
 
 from rankzc.ranking.io import fit_ranker, save_ranker
 from rankzc.space import sample_architectures
@@ -42,15 +42,7 @@ PICKLE_CASES = 600
 RANKER_CASES_PER_MODEL = 100
 RSS_LIMIT_KB = 1024 * 1024  # 1 GB
 CASE_SECONDS = 10
-SETTINGS = {
-    "preset": "tiny",
-    "data": "synthetic",
-    "batch_size": 4,
-    "seed": 0,
-    "device": "cpu",
-    "proxies": ["params", "nwot", "zen"],
-    "options": {},
-}
+SETTINGS = OPS_SETTINGS
 MODELS = {
     "lambdarank": ({"n_estimators": 10, "num_leaves": 7}, "proxies"),
     "ranknet": ({"epochs": 2, "hidden": [8, 4]}, "proxies"),
@@ -78,19 +70,13 @@ def genuine_pickles() -> list[tuple[str, bytes]]:
 
 
 def genuine_rankers(tmp: Path) -> tuple[dict[str, Path], Path]:
-    def label(a, rng):
-        return 0.5 + 0.01 * sum(a.op_counts().values()) + 0.01 * rng.normal()
-
-    def scores(a, rng):
-        n_ops = sum(a.op_counts().values())
-        return {
-            "params": (1e4 * n_ops, 0.1, None),
-            "nwot": (float(rng.normal()), 0.1, None),
-            "zen": (n_ops + float(rng.normal()), 0.1, None),
-        }
-
     store = write_gcn_store(
-        tmp / "b.db", sample_architectures(30, seed=5), label, scores, settings=SETTINGS, seed=1
+        tmp / "b.db",
+        sample_architectures(30, seed=5),
+        ops_label,
+        ops_scores,
+        settings=SETTINGS,
+        seed=1,
     )
     paths = {}
     with Benchmark.open(store) as b:

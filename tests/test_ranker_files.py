@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchdata import write_gcn_store
+from benchdata import OPS_SETTINGS, ops_label, ops_scores, write_gcn_store
 from click.testing import CliRunner
 
 from rankzc.cli import main
@@ -32,33 +32,14 @@ from rankzc.space import sample_architectures
 from rankzc.store import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {
-    "preset": "tiny",
-    "data": "synthetic",
-    "batch_size": 4,
-    "seed": 0,
-    "device": "cpu",
-    "proxies": ["params", "nwot", "zen"],
-    "options": {},
-}
+SETTINGS = OPS_SETTINGS
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    def label(a, rng):
-        return 0.5 + 0.01 * sum(a.op_counts().values()) + 0.01 * rng.normal()
-
-    def scores(a, rng):
-        n_ops = sum(a.op_counts().values())
-        return {
-            "params": (1e4 * n_ops, 0.1, None),
-            "nwot": (float(rng.normal()), 0.1, None),
-            "zen": (n_ops + float(rng.normal()), 0.1, None),
-        }
-
     path = tmp_path_factory.mktemp("rf") / "b.db"
     archs = sample_architectures(60, seed=5)
-    return write_gcn_store(path, archs, label, scores, settings=SETTINGS, seed=1)
+    return write_gcn_store(path, archs, ops_label, ops_scores, settings=SETTINGS, seed=1)
 
 
 @pytest.fixture(scope="module")
