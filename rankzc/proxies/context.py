@@ -74,10 +74,6 @@ def exact_sign(g: torch.Tensor, rtol: float = SIGN_RTOL) -> torch.Tensor:
     return torch.where(keep, torch.sign(g), torch.zeros_like(g)).float()
 
 
-class NotSplittable(RuntimeError):
-    """A proxy that cannot be computed on a split minibatch."""
-
-
 def find_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules whose parameter ``weight`` has ``ndim >= 2`` (conv- or linear-like)."""
     layers = []
@@ -139,12 +135,8 @@ class relu_calls(TorchFunctionMode):
         return out
 
 
-#: recompute each block's child modules (its units) apart rather than whole blocks
-UNITS = False
-
-
 @contextlib.contextmanager
-def recompute_blocks(model: nn.Module, phase: list | None = None, units: bool = UNITS):
+def recompute_blocks(model: nn.Module, phase: list | None = None):
     """Inside the block, every child of an ``nn.ModuleList`` of ``model`` (the blocks of
     the GCN-NAS network) keeps only its input for the backward and recomputes its
     activations there (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant, the
@@ -157,10 +149,7 @@ def recompute_blocks(model: nn.Module, phase: list | None = None, units: bool = 
     from torch.utils.checkpoint import checkpoint
 
     phase = phase if phase is not None else [None]
-    items = [b for m in model.modules() if isinstance(m, nn.ModuleList) for b in m]
-    if units:
-        items = [u for b in items for u in (list(b.children()) or [b])]
-    blocks = items
+    blocks = [b for m in model.modules() if isinstance(m, nn.ModuleList) for b in m]
     patched = []
 
     def wrap(block: nn.Module):
@@ -285,8 +274,6 @@ class ProxyContext:
         self.hess_splits: int | None = None
         #: recompute each block's activations in the backward (see :func:`recompute_blocks`)
         self.recompute = False
-        #: kept for callers of earlier versions; the NAS-WOT kernel no longer needs it
-        self.unsplittable = False
         self._shared: SharedResult | None = None
 
     @property
