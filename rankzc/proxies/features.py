@@ -40,6 +40,7 @@ from rankzc.proxies.registry import DEFINITIONS, changed_since, get_proxy, proxy
 
 DEVICES = ("auto", "cpu", "cuda")
 
+
 def _settings_dict(settings: ProxySettings | dict[str, Any]) -> dict[str, Any]:
     return settings.to_dict() if isinstance(settings, ProxySettings) else dict(settings)
 
