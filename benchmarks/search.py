@@ -5,7 +5,8 @@ Parts (each skipped when its data is absent under ``--shared``):
 1. study data (693 architectures), simulated, ``--seeds`` seeds (20), budget 50 (random
    also to 100): mean regret after 1/5/10/20/50 trained for random, proxy:zen, vote,
    online:lambdarank, online:ranknet (``--online-seeds``: they refit a ranker after every
-   trained architecture); how many architectures each needs to reach random search's mean
+   trained architecture; ``--online`` replaces these two, e.g. to compare the
+   acquisitions ``online``, ``online:ucb``, ``online:thompson``); how many architectures each needs to reach random search's mean
    regret at 100 (on the mean curve, and the median over the seeds that reach it), and
    whether online needs <= 20;
 2. the same with ``--max-params`` at the study's median: no trained architecture over
@@ -13,11 +14,13 @@ Parts (each skipped when its data is absent under ``--shared``):
 3. NAS-Bench-201 CIFAR-10 (NAS-Bench-Suite-Zero import), simulated: architectures trained
    until the first one in the pool's top 1% (mean over seeds; a search stops at its first
    hit), for random, every single proxy (deterministic order) and online;
-4. proxy scoring of a live pool: candidates scored per second with one worker and with two
+4. (``nb201-regret``, not by default) part 1 on NAS-Bench-201 CIFAR-10;
+5. proxy scoring of a live pool: candidates scored per second with one worker and with two
    (local processes), tiny preset, all proxies.
 
     nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/search.py [--shared ../shared]
-        [--seeds 20] [--online-seeds K] [--parts study,max-params,nb201,scoring]
+        [--seeds 20] [--online-seeds K] [--parts study,max-params,nb201,nb201-regret,scoring]
+        [--online online:lambdarank,online:ranknet]
 
 Prints tables and, last, one JSON line with every figure.
 """
@@ -54,7 +57,11 @@ def load_pool(path: Path):
 
 
 def regret_study(
-    pool, seeds: list[int], online_seeds: list[int], max_params: float | None = None
+    pool,
+    seeds: list[int],
+    online_seeds: list[int],
+    max_params: float | None = None,
+    online: list[str] = ONLINE,
 ) -> dict:
     """Part 1 / 2: regret curves and architectures needed to reach random's regret at 100.
 
@@ -77,7 +84,7 @@ def regret_study(
     )
     traces += simulate(
         pool,
-        [parse_strategy(s) for s in ONLINE],
+        [parse_strategy(s) for s in online],
         Budget(archs=50),
         online_seeds,
         max_params=max_params,
@@ -214,7 +221,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--online-seeds", type=int, default=None, help="default: --seeds")
     ap.add_argument("--parts", default="study,max-params,nb201,scoring")
+    ap.add_argument(
+        "--online",
+        default=",".join(ONLINE),
+        help="the refitted strategies of the regret tables, e.g. online,online:ucb,online:thompson",
+    )
     args = ap.parse_args()
+    online = [o for o in args.online.split(",") if o]
     seeds = list(range(args.seeds))
     online_seeds = list(range(args.online_seeds if args.online_seeds else args.seeds))
     parts = set(args.parts.split(","))
@@ -226,18 +239,24 @@ def main() -> None:
             study = study_store(args.shared, work)
         if study is not None and "study" in parts:
             pool = load_pool(study)
-            figures["study"] = regret_study(pool, seeds, online_seeds)
+            figures["study"] = regret_study(pool, seeds, online_seeds, online=online)
             print_regret("Study, 693 architectures, budget 50", figures["study"])
             sys.stdout.flush()
         if study is not None and "max-params" in parts:
             pool = load_pool(study)
             med = float(pool.table["params"].median())
-            res = regret_study(pool, seeds, online_seeds, max_params=med)
+            res = regret_study(pool, seeds, online_seeds, max_params=med, online=online)
             figures["study_max_params"] = res
             print_regret(f"Study with --max-params {med:.0f} (median)", res)
             print(f"trained over the limit: {res['trained_over_limit']}")
             sys.stdout.flush()
-        nb = nb201_store(args.shared, work) if "nb201" in parts else None
+        nb = nb201_store(args.shared, work) if parts & {"nb201", "nb201-regret"} else None
+        if nb is not None and "nb201-regret" in parts:
+            figures["nb201"] = regret_study(load_pool(nb), seeds, online_seeds, online=online)
+            print_regret("NAS-Bench-201 CIFAR-10, budget 50", figures["nb201"])
+            sys.stdout.flush()
+        if "nb201" not in parts:
+            nb = None
         if nb is not None:
             res = top1_study(load_pool(nb), seeds, online_seeds)
             figures["nb201_top1"] = res

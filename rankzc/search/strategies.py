@@ -26,6 +26,8 @@ Names (``--strategy``):
   accuracy) among the warm start, the consensus, every single feature with its sign from
   the trained rows, ``wam`` and, from ``learn_after`` labels, a ranker of the ranking
   layer (default ``lambdarank``) ranks the untrained ones (see :class:`OnlineStrategy`);
+  ``online[:<model>]:ucb`` and ``online[:<model>]:thompson`` pick with the uncertainty
+  of that choice instead of its best first (acquisition over a bootstrap ensemble);
 * ``evolve[:<model>]``: local search. After the warm start, it proposes neighbours of the
   ``parents`` best trained architectures (one switch flipped, or two blocks added or
   removed, as depths step by two) and trains the one the current ranker scores best. In
@@ -50,6 +52,8 @@ from rankzc.search.pool import Pool
 
 #: The study's best majority-vote subset (README, "Combining proxies").
 VOTE_DEFAULT = ("fisher", "synflow", "zen")
+#: how ``online`` picks among the untrained once its model is chosen
+ACQUISITIONS = ("greedy", "ucb", "thompson")
 ONLINE_DEFAULT_MODEL = "lambdarank"
 
 
@@ -434,6 +438,28 @@ def heldout_pairwise(
 
 
 @dataclass
+class _column_scorer:
+    """Column ``j`` of a candidate model: ``self(rows)`` fits it on the trained rows
+    ``rows`` and returns a scorer of pool positions (None if it cannot be fitted)."""
+
+    fit: Callable
+    j: int
+
+    def __call__(self, rows: np.ndarray):
+        try:
+            scorer = self.fit(rows)
+        except (RankzcError, ValueError):
+            return None
+        j = self.j
+
+        def score(p):
+            s = np.asarray(scorer(p), dtype=float)
+            return s[:, j] if s.ndim == 2 else s
+
+        return score
+
+
+@dataclass
 class OnlineStrategy(PredictorStrategy):
     """``online``: warm start, then the model that ranks the trained rows best.
 
@@ -448,11 +474,32 @@ class OnlineStrategy(PredictorStrategy):
     the learned ranker ``model`` on proxies, architecture encoding and the label-free
     order. A learned model or a single feature must beat the warm start by ``margin``
     to replace it, so a handful of labels does not throw away a good free order.
+
+    **Acquisition.** ``greedy`` (default) trains the chosen model's best candidates. With
+    ``ucb`` or ``thompson`` the chosen model is refitted on ``replicates`` bootstrap
+    resamples of the trained rows, and each replicate ranks the untrained candidates
+    (percentile ranks :math:`r_b(a) \\in (0, 1]`). ``ucb`` takes the candidates with the
+    highest :math:`\\bar r(a) + \\beta\\, s_r(a)` (mean and standard deviation over the
+    replicates), and keeps a batch diverse: after each pick, every candidate at Hamming
+    distance :math:`d` from it (architecture encoding) loses
+    :math:`\\text{diversity} \\cdot e^{-d/2}` for the rest of the batch. ``thompson``
+    fills each slot of a batch with the best candidate of one replicate drawn without
+    replacement (Thompson sampling from the bootstrap posterior; Osband & Van Roy 2015).
+    While the chosen model is the warm start or the consensus (no labels), there is
+    nothing to be uncertain about and every acquisition is greedy.
     """
 
     folds: int = 5
     learn_after: int = 15
     margin: float = 0.15
+    #: ``greedy`` (the chosen model's best first), ``ucb`` or ``thompson``
+    acquisition: str = "greedy"
+    #: bootstrap replicates of the chosen model (``ucb``, ``thompson``)
+    replicates: int = 8
+    #: ``ucb``: weight of the replicates' standard deviation of the percentile rank
+    beta: float = 1.0
+    #: ``ucb``: most acquisition a pick takes from its neighbours in the same batch
+    diversity: float = 0.25
     #: the model chosen before each batch, with its criterion (for reports and tests)
     chosen: list = field(default_factory=list, repr=False)
 
@@ -547,16 +594,53 @@ class OnlineStrategy(PredictorStrategy):
         self.chosen.append((ctx.seed, len(labelled), best[1], best[0]))
         if best[2] is None:
             return None
-        try:
-            scorer, j = best[2](np.arange(len(labelled))), best[3]
-        except (RankzcError, ValueError):
+        return _column_scorer(best[2], best[3])
+
+    def ensemble(self, ctx: Context, labelled: list[str], fit, cand_pos: np.ndarray) -> np.ndarray:
+        """``(replicates, candidates)`` percentile ranks of the candidates (1 = best) under
+        the chosen model refitted on ``replicates`` bootstrap resamples of the trained rows."""
+        rng = ctx.rng(31)
+        n = len(labelled)
+        out = []
+        for _ in range(self.replicates):
+            rows = np.sort(rng.integers(0, n, n))
+            score = fit(rows)
+            if score is None:
+                continue  # a resample the model cannot fit on adds no replicate
+            s = np.asarray(score(cand_pos), dtype=float)
+            s = np.where(np.isfinite(s), s, -np.inf)
+            out.append(_ranks(s[:, None])[:, 0] / len(s))
+        return np.array(out).reshape(len(out), len(cand_pos))
+
+    def acquire(self, ctx: Context, labelled: list[str], fit, k: int, warm: np.ndarray):
+        """``k`` candidates by upper confidence bound or Thompson sampling over the
+        bootstrap ensemble (see :class:`OnlineStrategy`); None if no replicate fitted."""
+        ids = ctx.candidates
+        R = self.ensemble(ctx, labelled, fit, ctx.pool.table.index.get_indexer(ids))
+        if len(R) < 2:
             return None
-
-        def score(p):
-            s = np.asarray(scorer(p), dtype=float)
-            return s[:, j] if s.ndim == 2 else s
-
-        return score
+        ties = (tie_break(ids, ctx.seed), -warm)
+        picked: list[int] = []
+        if self.acquisition == "thompson":
+            draws = ctx.rng(37).permutation(len(R))
+            for slot in range(min(k, len(ids))):
+                a = R[draws[slot % len(R)]].copy()
+                a[picked] = -np.inf
+                picked.append(int(np.lexsort((*ties, -a))[0]))
+            return [ids[i] for i in picked]
+        a = R.mean(axis=0) + self.beta * R.std(axis=0, ddof=1)
+        A = ctx.pool.arch_matrix().set_axis(ctx.pool.table.index).loc[ids].to_numpy(float)
+        penalty = np.zeros(len(ids))
+        for _ in range(min(k, len(ids))):
+            b = a - penalty
+            b[picked] = -np.inf
+            i = int(np.lexsort((*ties, -b))[0])
+            picked.append(i)
+            # diversity: candidates close to a pick (Hamming distance of the encoding)
+            # lose up to ``diversity`` of acquisition for the rest of the batch
+            near = np.exp(-np.abs(A - A[i]).sum(axis=1) / 2.0)
+            penalty = np.maximum(penalty, self.diversity * near)
+        return [ids[i] for i in picked]
 
     def propose(self, ctx: Context, k: int) -> list[str]:
         labelled = [a for a in ctx.trained if math.isfinite(ctx.labels.get(a, math.nan))]
@@ -564,7 +648,14 @@ class OnlineStrategy(PredictorStrategy):
         ys = [ctx.labels[a] for a in labelled]
         if len(labelled) < self.init or np.ptp(ys) == 0:
             return top_k(ctx.candidates, warm, min(k, max(1, self.init - len(labelled))), ctx.seed)
-        score = self.choose(ctx, labelled)
+        chosen = self.choose(ctx, labelled)
+        if chosen is None:
+            return top_k(ctx.candidates, warm, k, ctx.seed)
+        if self.acquisition != "greedy":
+            picked = self.acquire(ctx, labelled, chosen, k, warm)
+            if picked is not None:
+                return picked
+        score = chosen(np.arange(len(labelled)))
         if score is None:
             return top_k(ctx.candidates, warm, k, ctx.seed)
         s = np.asarray(score(ctx.pool.table.index.get_indexer(ctx.candidates)), dtype=float)
@@ -684,15 +775,34 @@ def parse_strategy(text: str, *, batch: int = 1, init: int = 5) -> Strategy:
     if kind in ("online", "evolve"):
         from rankzc.ranking.registry import RANKERS
 
-        model = arg or ONLINE_DEFAULT_MODEL
-        if model not in RANKERS:
+        parts = [a.strip().lower() for a in arg.split(":")] if arg else []
+        acquisition = "greedy"
+        if kind == "online" and parts and parts[-1] in ACQUISITIONS:
+            acquisition = parts.pop()
+        if kind == "online" and len(parts) == 2 and parts[0] in RANKERS:
             raise RankzcError(
-                f"--strategy {text}: unknown model {model!r}; choose from {', '.join(RANKERS)}"
+                f"--strategy {text}: unknown acquisition {parts[1]!r}; choose from "
+                f"{', '.join(ACQUISITIONS)}"
+            )
+        if len(parts) > 1:
+            raise RankzcError(
+                f"--strategy {text}: expected {kind}[:<model>]"
+                + ("[:<acquisition>]" if kind == "online" else "")
+            )
+        model = (parts[0] if parts else "") or ONLINE_DEFAULT_MODEL
+        if model not in RANKERS:
+            extra = f"; or an acquisition: {', '.join(ACQUISITIONS)}" if kind == "online" else ""
+            raise RankzcError(
+                f"--strategy {text}: unknown model {model!r}; choose from "
+                f"{', '.join(RANKERS)}{extra}"
             )
         if batch < 1:
             raise RankzcError(f"--batch: must be >= 1, got {batch}")
-        cls = OnlineStrategy if kind == "online" else EvolveStrategy
-        return cls(text, batch=batch, model=model, init=init)
+        if kind == "online":
+            return OnlineStrategy(
+                text, batch=batch, model=model, init=init, acquisition=acquisition
+            )
+        return EvolveStrategy(text, batch=batch, model=model, init=init)
     raise RankzcError(
         f"--strategy {text!r}: expected random, proxy:<name>, vote[:p,...], wam[:p,...], "
         "ranker:<file.rzc>, online[:<model>], evolve[:<model>] or depth"
