@@ -40,7 +40,9 @@ __all__ = [
     "single_proxy_report",
     "warmup_report",
     "plot_warmup",
+    "warmup_figure",
     "plot_proxy_correlations",
+    "proxy_correlations_figure",
 ]
 
 #: Baselines reported beside every result: architecture size and depth.
@@ -348,41 +350,54 @@ def warmup_report(bench: Benchmark, proxies: Iterable[str] | None = None) -> dic
     return {"epochs": epochs}
 
 
-def plot_warmup(report: dict[str, Any], path: str, *, min_n: int = 1) -> None:
-    """Line plot of Spearman against scoring epoch, one line per proxy."""
-    import matplotlib
+def warmup_figure(report: dict[str, Any], *, min_n: int = 1):
+    """The figure of :func:`plot_warmup`: Spearman against scoring epoch, one line per
+    proxy, each with its own colour and marker; the legend beside the axes; a tick on
+    every epoch scored (-1 labelled "init")."""
+    from rankzc.plotting import legend_outside, line_styles, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     epochs = sorted((int(e), v) for e, v in report["epochs"].items() if v["n"] >= min_n)
     names = sorted({p for _, v in epochs for p in v["proxies"]})
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    colors = plt.get_cmap("tab20").colors
-    for i, name in enumerate(names):
+    for name, style in zip(names, line_styles(len(names)), strict=True):
         xs = [e for e, v in epochs if name in v["proxies"]]
         ys = [v["proxies"][name]["spearman"] for e, v in epochs if name in v["proxies"]]
-        style = "-" if i < len(colors) // 2 else "--"
-        ax.plot(
-            xs, ys, style, marker="o", markersize=3, label=name, color=colors[2 * i % len(colors)]
-        )
+        ax.plot(xs, ys, markersize=5, linewidth=1.2, label=name, **style)
     ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_xlabel("scored after epoch (-1 = initialisation)")
+    ticks = [e for e, _ in epochs]
+    if len(ticks) > 20:  # every epoch would crowd the axis: whole numbers only
+        from rankzc.plotting import integer_ticks
+
+        integer_ticks(ax.xaxis)
+    else:
+        ax.set_xticks(ticks, ["init" if e == -1 else str(e) for e in ticks])
+    ax.set_xlabel("proxies scored after epoch (init = at initialisation)")
     ax.set_ylabel("Spearman rho with final accuracy")
     ax.set_title("Proxy rank correlation during warm-up")
-    ax.legend(ncol=2, fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    legend_outside(ax, fontsize=8, title="proxy")
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)  # whole or not at all
-    plt.close(fig)
+    return fig
 
 
-def plot_proxy_correlations(report: dict[str, Any], path: str) -> None:
-    """Bar chart of each proxy's Spearman with its bootstrap interval."""
-    import matplotlib
+def plot_warmup(report: dict[str, Any], path: str, *, min_n: int = 1) -> None:
+    """Line plot of Spearman against scoring epoch, one line per proxy
+    (:func:`warmup_figure`)."""
+    from rankzc.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = warmup_figure(report, min_n=min_n)
+    try:
+        save_figure(fig, path, dpi=120, bbox_inches="tight")  # whole or not at all
+    finally:
+        pyplot().close(fig)
 
+
+def proxy_correlations_figure(report: dict[str, Any]):
+    """The figure of :func:`plot_proxy_correlations`."""
+    from rankzc.plotting import pyplot
+
+    plt = pyplot()
     items = sorted(report["proxies"].items(), key=lambda kv: np.nan_to_num(kv[1]["spearman"]))
     names = [k for k, _ in items]
     rho = np.array([v["spearman"] for _, v in items], dtype=float)
@@ -390,13 +405,29 @@ def plot_proxy_correlations(report: dict[str, Any], path: str) -> None:
     err = np.abs(np.vstack([rho - ci[:, 0], ci[:, 1] - rho]))
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.5))
     ax.barh(names, rho, xerr=np.nan_to_num(err), color="tab:blue", alpha=0.8)
-    for base, value in report.get("baselines", {}).items():
-        if base == "depth":
-            ax.axvline(value["spearman"], color="tab:red", linestyle="--", label="depth baseline")
+    depth = report.get("baselines", {}).get("depth")
+    if depth:
+        ax.axvline(depth["spearman"], color="tab:red", linestyle="--", label="depth baseline")
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("Spearman rho with accuracy (95% bootstrap interval)")
-    if report.get("baselines", {}).get("depth"):
-        ax.legend(loc="lower right")
+    when = (
+        "at initialisation" if report.get("epoch", -1) == -1 else f"after epoch {report['epoch']}"
+    )
+    ax.set_title(f"Single proxies {when} (n = {report.get('n', '?')})")
+    if depth:
+        from rankzc.plotting import legend_outside
+
+        legend_outside(ax, fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)  # whole or not at all
-    plt.close(fig)
+    return fig
+
+
+def plot_proxy_correlations(report: dict[str, Any], path: str) -> None:
+    """Bar chart of each proxy's Spearman with its bootstrap interval."""
+    from rankzc.plotting import pyplot
+
+    fig = proxy_correlations_figure(report)
+    try:
+        save_figure(fig, path, dpi=120, bbox_inches="tight")  # whole or not at all
+    finally:
+        pyplot().close(fig)

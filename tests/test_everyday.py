@@ -238,7 +238,7 @@ def test_export_and_features_share_columns_and_exports_score_with_arch_rankers(t
 # ------------------------------------------------------------------ 8. paths and flags
 def test_space_sample_creates_a_missing_directory(tmp_path):
     out = tmp_path / "nodir" / "a.json"
-    res = run("space", "sample", "2", "--out", out)
+    res = run("space", "sample", "--sample", "2", "--out", out)
     assert res.exit_code == 0, res.output
     assert out.exists() and "Errno" not in res.output
 

@@ -243,6 +243,71 @@ def test_one_spelling_per_idea():
     assert not clashes, clashes
 
 
+#: the one option of each idea, and the spellings it had before (now hidden aliases that
+#: print one deprecation line); a visible option spelled like one of these fails the test
+SECOND_SPELLINGS = {
+    # N sampled architectures: --sample N (--archs FILE.json reads them)
+    "--pool": "--sample", "--n": "--sample", "--num": "--sample", "--count": "--sample",
+    "--num-archs": "--sample", "--n-archs": "--sample", "--size": "--sample",
+    # the store read: --benchmark/-b
+    "--simulate": "--benchmark", "--train": "--benchmark", "--test": "--transfer-to",
+    "--store": "--benchmark", "--db": "--benchmark", "--bench": "--benchmark",
+    "--input": "--benchmark",
+    # the rest
+    "--output": "--out", "--json": "--format", "--silent": "--quiet",
+    "--verbose": "--quiet", "--n-repeats": "--repeats",
+}  # fmt: skip
+#: options that name a store without being --benchmark or --out, and why they are
+#: another idea
+OTHER_STORES = {
+    "--transfer-to": "the second store of a transfer (fit, evaluate): the one ranked with "
+    "what was learnt on --benchmark, its labels never used for fitting; a role --benchmark "
+    "cannot take, and one spelling in both commands",
+}
+#: int options whose help speaks of sampling architectures without being --sample, and why
+OTHER_COUNTS: dict[str, str] = {}
+STORE_WORDS = re.compile(r"\b(store|benchmark)\b", re.I)
+SAMPLE_WORDS = re.compile(r"\b(sampl\w*|draw\w*|random)\b[^.]*\barchitecture", re.I)
+
+
+def test_no_second_spelling_of_an_idea():
+    """One option per idea: no visible option spelled as an old spelling; N sampled
+    architectures is --sample everywhere (never a positional count or another name); a
+    store read is --benchmark (written: --out) unless OTHER_STORES says why not."""
+    import click
+
+    wrong = []
+    for name, cmd in _walk(main):
+        ctx = click.Context(cmd)
+        for p in cmd.params:
+            if isinstance(p, click.Argument):
+                if isinstance(p.type, click.types.IntParamType) and p.get_usage_pieces(ctx):
+                    wrong.append(f"{name}: positional {p.name}: a count is --sample N")
+                continue
+            if p.hidden:
+                continue
+            for o in p.opts:
+                if o in SECOND_SPELLINGS:
+                    wrong.append(f"{name}: {o} is spelled {SECOND_SPELLINGS[o]}")
+            long = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+            text = p.help or ""
+            if (
+                isinstance(p.type, click.types.IntParamType)
+                and SAMPLE_WORDS.search(text)
+                and long != "--sample"
+                and long not in OTHER_COUNTS
+            ):
+                wrong.append(f"{name}: {long} counts sampled architectures: spell it --sample")
+            if (
+                isinstance(p.type, click.Path)
+                and STORE_WORDS.search(text)
+                and long not in ("--benchmark", "--out")
+                and long not in OTHER_STORES
+            ):
+                wrong.append(f"{name}: {long} names a store: spell it --benchmark")
+    assert not wrong, wrong
+
+
 def test_the_test_catches_a_second_meaning(monkeypatch):
     import click
 
@@ -256,18 +321,90 @@ def test_the_test_catches_a_second_meaning(monkeypatch):
         test_every_writer_has_out_and_every_long_command_has_quiet()
 
 
-def test_old_spellings_are_hidden_aliases_with_one_warning(tmp_path):
+@pytest.mark.parametrize(
+    "command, option, match",
+    [
+        ("search", ("--pool", int, "Candidates."), "--pool is spelled --sample"),
+        ("export", ("--store", "path", "Store to read."), "--store is spelled --benchmark"),
+        ("export", ("--from", "path", "The benchmark store to read."), "--from names a store"),
+        ("score", ("--draw", int, "Draw N random architectures."), "--draw counts sampled"),
+        ("space sample", ("N", int, None), "positional n: a count is --sample N"),
+    ],
+)
+def test_a_second_spelling_fails_the_test(monkeypatch, command, option, match):
+    import click
+
+    cmd = main
+    for part in command.split():
+        cmd = cmd.commands[part]
+    name, kind, help_text = option
+    kind = click.Path(path_type=Path) if kind == "path" else kind
+    if name.startswith("--"):
+        extra = click.Option([name], type=kind, default=None, help=help_text)
+    else:
+        extra = click.Argument([name.lower()], type=kind, required=False)
+    monkeypatch.setattr(cmd, "params", [*cmd.params, extra])
+    with pytest.raises(AssertionError, match=re.escape(match)):
+        test_no_second_spelling_of_an_idea()
+
+
+def _deprecations(res) -> list[str]:
+    return [line for line in res.stderr.splitlines() if "deprecated" in line]
+
+
+def test_old_spellings_are_hidden_aliases_with_one_warning(store):
     db = ROOT / "rankzc" / "data" / "default.db"
-    args = ["search", "--simulate", db, "-s", "random", "--train-budget", "3", "--format", "json"]
+    args = ["search", "-b", db, "-s", "random", "--train-budget", "3", "--format", "json"]
     new = run(*args, "--repeats", "2")
     old = run(*args, "--seeds", "2")
     assert new.exit_code == 0 and old.exit_code == 0, old.output
     assert len(json.loads(old.stdout)["strategies"][0]["runs"]) == 2
-    assert json.loads(old.stdout) == json.loads(new.stdout) or True  # timings differ
-    warning = [line for line in old.stderr.splitlines() if "deprecated" in line]
-    assert warning == ["Warning: --seeds is deprecated; use --repeats (--seeds lists seeds in "
-                       "bench build)."]  # fmt: skip
-    assert "--seeds" not in run("search", "-h").stdout
+    assert _deprecations(old) == [
+        "Warning: --seeds is deprecated; use --repeats (--seeds lists seeds in bench build)."
+    ]
+    help_text = run("search", "-h").stdout
+    assert "--seeds" not in help_text and "--pool" not in help_text
+    assert "--simulate" not in help_text and "--sample" in help_text
+    # search --simulate FILE and --pool N: --benchmark and --sample
+    args = ["search", "-s", "random", "--train-budget", "3", "--format", "json", "-q"]
+    new = run(*args, "-b", store, "--sample", "30")
+    old = run(*args, "--simulate", store, "--pool", "30")
+    assert new.exit_code == 0 and old.exit_code == 0, old.output
+    runs = [json.loads(r.stdout)["strategies"][0]["runs"][0]["trained"] for r in (new, old)]
+    assert runs[0] == runs[1] and json.loads(old.stdout)["strategies"][0]["pool_size"] == 30
+    assert _deprecations(old) == [
+        "Warning: --simulate is deprecated; use --benchmark (-b).",
+        "Warning: --pool is deprecated; use --sample N.",
+    ]
+    # evaluate --train A --test B: -b A --transfer-to B, as in fit
+    args = ["evaluate", "--models", "wam", "--format", "json", "-q"]
+    new = run(*args, "-b", store, "--transfer-to", store)
+    old = run(*args, "--train", store, "--test", store)
+    assert new.exit_code == 0 and old.exit_code == 0, old.output
+    spearman = [json.loads(r.stdout)["models"]["wam"]["spearman"] for r in (new, old)]
+    assert spearman[0] == spearman[1]
+    assert _deprecations(old) == [
+        "Warning: --train is deprecated; use --benchmark (-b).",
+        "Warning: --test is deprecated; use --transfer-to.",
+    ]
+    help_text = run("evaluate", "-h").stdout
+    assert "--transfer-to" in help_text and "--test " not in help_text
+    # space sample N: --sample N
+    new = run("space", "sample", "--sample", "2")
+    old = run("space", "sample", "2")
+    assert json.loads(new.stdout) == json.loads(old.stdout) and len(json.loads(new.stdout)) == 2
+    assert _deprecations(old) == ["Warning: the positional N is deprecated; use --sample N."]
+    assert "[OPTIONS]\n" in run("space", "sample", "-h").stdout  # no N in the usage line
+    res = run("space", "sample")
+    assert res.exit_code == 2 and "--sample N" in res.output
+
+
+def test_search_without_a_store_simulates_on_the_shipped_benchmark():
+    res = run("search", "-s", "random", "--train-budget", "2", "--format", "json", "-q")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["source"].endswith("default.db")
+    res = run("search", "-b", "x.db", "-o", "y.db", "-s", "random", "--train-budget", "2")
+    assert res.exit_code == 1 and "give one of --benchmark B.db" in res.output
 
 
 def test_help_lists_commands_without_cutting_them():
@@ -278,7 +415,7 @@ def test_help_lists_commands_without_cutting_them():
 
 def test_space_info_defaults_to_cpu_and_space_sample_reports_on_stdout(tmp_path):
     out = tmp_path / "a.json"
-    res = run("space", "sample", "2", "-o", out)
+    res = run("space", "sample", "--sample", "2", "-o", out)
     assert res.exit_code == 0 and res.stdout.strip() == f"wrote 2 architectures to {out}"
     res = run("space", "info", out)
     assert res.exit_code == 0, res.output
@@ -309,12 +446,12 @@ def test_score_out_and_every_written_file_is_named(store, tmp_path):
     assert res.exit_code == 0 and f"results written to {ev}" in res.stdout
     assert json.loads(ev.read_text())["verdict"].startswith("Verdict:")
     png = tmp_path / "c.png"
-    res = run("search", "--simulate", store, "-s", "random", "--train-budget", "3",
+    res = run("search", "-b", store, "-s", "random", "--train-budget", "3",
               "--plot", png)  # fmt: skip
     assert res.exit_code == 0, res.output
     assert f"plot written to {png}" in res.stdout
     assert res.stderr.startswith("simulating 1 strategies x 1 seeds")
-    assert "simulating" not in run("search", "--simulate", store, "-s", "random",
+    assert "simulating" not in run("search", "-b", store, "-s", "random",
                                    "--train-budget", "3", "-q").stderr  # fmt: skip
 
 

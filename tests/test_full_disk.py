@@ -163,12 +163,12 @@ def test_valid_json_file_is_kept_when_the_disk_fills(tmp_path, monkeypatch):
     from rankzc.cli import main
 
     out = tmp_path / "archs.json"
-    res = CliRunner().invoke(main, ["space", "sample", "3", "--out", str(out)])
+    res = CliRunner().invoke(main, ["space", "sample", "--sample", "3", "--out", str(out)])
     assert res.exit_code == 0, res.output
     before = out.read_bytes()
     json.loads(before)
     monkeypatch.setattr(Path, "write_text", enospc_write_text)
-    res = CliRunner().invoke(main, ["space", "sample", "2000", "--out", str(out)])
+    res = CliRunner().invoke(main, ["space", "sample", "--sample", "2000", "--out", str(out)])
     assert res.exit_code == 1, res.output
     (line,) = res.output.strip().splitlines()
     assert line.startswith("Error: ") and str(out) in line and "No space left" in line, line

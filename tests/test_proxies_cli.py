@@ -28,19 +28,26 @@ def run(*args: str):
 
 # --------------------------------------------------------------------- rankzc proxies
 def test_proxies_lists_every_proxy_with_needs_cost_and_paper():
+    """A table like every other command's (issue 23): a title, a header, one row each."""
     res = run("proxies")
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    assert lines[0].split()[:5] == ["proxy", "direction", "data", "labels", "gradients"]
-    for name in proxy_names():
-        (row,) = [ln for ln in lines if ln.split() and ln.split()[0] == name]
-        assert "higher" in row or "lower" in row
-    synflow = next(ln for ln in lines if ln.startswith("synflow "))
-    assert "shape only" in synflow and "Tanaka" in synflow
-    snip = next(ln for ln in lines if ln.startswith("snip "))
-    assert snip.split()[3:5] == ["yes", "yes"] and "SNIP" in snip
+    assert "zero-cost proxies" in lines[0]
+    header = next(ln for ln in lines if ln.startswith("┃"))
+    assert [c.strip() for c in header.strip("┃").split("┃")][:5] == [
+        "proxy", "direction", "data", "labels", "gradients"
+    ]  # fmt: skip
+    rows = {
+        cells[0]: cells
+        for cells in ([c.strip() for c in ln.strip("│").split("│")] for ln in lines)
+        if len(cells) == 8
+    }
+    assert sorted(rows) == proxy_names()
+    assert all(r[1] in ("higher", "lower") for r in rows.values())
+    assert rows["synflow"][2] == "shape only" and "Tanaka" in rows["synflow"][7]
+    assert rows["snip"][3:5] == ["yes", "yes"] and "SNIP" in rows["snip"][7]
     assert any("tie rule" in ln for ln in lines)  # synflow's note
-    assert all(len(ln) < 200 for ln in lines[:15])  # one line per proxy, never cut
+    assert "one training step (" in res.output and "training steps" not in res.output
 
 
 def test_proxies_json_and_csv_agree():

@@ -77,12 +77,16 @@ def test_cli_transfer_and_disjoint_error(tmp_path):
     b = make_store(tmp_path / "b.db", ["p2", "p3"], seed=1, scale=1e3, labels=False)
     c = make_store(tmp_path / "c.db", ["x1"], seed=2)
     runner = CliRunner()
-    res = runner.invoke(main, ["evaluate", "--train", str(a), "--test", str(c), "--models", "wam"])
+    res = runner.invoke(
+        main, ["evaluate", "-b", str(a), "--transfer-to", str(c), "--models", "wam"]
+    )
     assert res.exit_code == 1
     assert res.output.startswith("Error: transfer: A and B share no proxy")
     assert len(res.output.strip().splitlines()) == 1
-    res = runner.invoke(main, ["evaluate", "--train", str(a), "--models", "wam"])
-    assert res.exit_code == 1 and "both --train" in res.output
+    res = runner.invoke(
+        main, ["evaluate", "-b", str(a), "--transfer-to", str(b), "--models", "wam", "-o", "x.json"]
+    )
+    assert res.exit_code == 1 and "--out: not with --transfer-to" in res.output
     # fit on A for B, score B from its store (B has no labels)
     out = tmp_path / "r.rzc"
     res = runner.invoke(

@@ -227,7 +227,7 @@ def test_cli_table_json_and_plot(store, tmp_path):
     path, _, _ = store
     png = tmp_path / "c.png"
     res = search(
-        "--simulate", str(path), "-s", "random", "-s", "proxy:zen", "-s", "online",
+        "-b", str(path), "-s", "random", "-s", "proxy:zen", "-s", "online",
         "--train-budget", "8", "--repeats", "3", "--format", "json", "--plot", str(png),
     )  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -239,7 +239,7 @@ def test_cli_table_json_and_plot(store, tmp_path):
         assert s["cost"]["train_seconds_mean"] > 0
     assert out["strategies"][0]["cost"]["proxy_seconds_mean"] == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
-    res = search("--simulate", str(path), "-s", "random", "--train-budget", "3")
+    res = search("-b", str(path), "-s", "random", "--train-budget", "3")
     assert res.exit_code == 0 and "regret" in res.output and "N=3" in res.output
 
 
@@ -252,7 +252,7 @@ def test_cli_ranker_strategy(store, tmp_path):
     rzc = tmp_path / "r.rzc"
     res = CliRunner().invoke(main, ["fit", "-m", "single", "-b", str(other), "-o", str(rzc)])
     assert res.exit_code == 0, res.output
-    res = search("--simulate", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3",
+    res = search("-b", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3",
                  "--format", "json")  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)["strategies"][0]
@@ -266,12 +266,12 @@ def test_cli_ranker_strategy(store, tmp_path):
     res = CliRunner().invoke(main, ["fit", "-m", "single", "-b", str(copy), "-o", str(leak)])
     assert res.exit_code == 0, res.output
     before = digest(path)
-    res = search("--simulate", str(path), "-s", f"ranker:{leak}", "--train-budget", "3")
+    res = search("-b", str(path), "-s", f"ranker:{leak}", "--train-budget", "3")
     lines = res.output.strip().splitlines()
     assert res.exit_code != 0 and len(lines) == 1, res.output
     assert "fitted on labels of 60 of the 60" in lines[0] and "--allow-leak" in lines[0]
     assert digest(path) == before
-    res = search("--simulate", str(path), "-s", f"ranker:{leak}", "--train-budget", "3",
+    res = search("-b", str(path), "-s", f"ranker:{leak}", "--train-budget", "3",
                  "--allow-leak")  # fmt: skip
     assert res.exit_code == 0, res.output
 
@@ -373,7 +373,7 @@ def test_heldout_pairwise_scores_orders():
 
 def test_cli_reports_free_orders_and_difference(store):
     path, _, _ = store
-    res = search("--simulate", str(path), "-s", "random", "-s", "proxy:params",
+    res = search("-b", str(path), "-s", "random", "-s", "proxy:params",
                  "--train-budget", "20", "--format", "json")  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -392,7 +392,7 @@ def test_cli_reports_free_orders_and_difference(store):
         for s in out["strategies"]:
             r = s["curve"]["regret_mean"][int(n) - 1]
             assert s["vs_free"][n] == pytest.approx(r - b["regret"])
-    text = search("--simulate", str(path), "-s", "random", "--train-budget", "12")
+    text = search("-b", str(path), "-s", "random", "--train-budget", "12")
     assert text.exit_code == 0 and "depth (free)" in text.stdout and "vs best free" in text.stdout
 
 
@@ -403,7 +403,7 @@ def test_cli_reports_free_orders_and_difference(store):
         (["--max-params", "10"], "no architecture of the pool"),
         (["-s", "proxy:nope"], "nope"),
         (["--gpu-hours", "1"], "exactly one of --train-budget and --gpu-hours"),
-        (["--out", "x.db"], "exactly one of --simulate"),
+        (["--out", "x.db"], "give one of --benchmark B.db"),
         (["-s", "online:nomodel"], "unknown model"),
         (["-s", "random"], "the same strategy is given twice"),
     ],
@@ -411,7 +411,7 @@ def test_cli_reports_free_orders_and_difference(store):
 def test_cli_bad_input_one_line_store_unchanged(store, args, message):
     path, _, _ = store
     before = digest(path)
-    base = ["--simulate", str(path), "-s", "random", "--train-budget", "5"]
+    base = ["-b", str(path), "-s", "random", "--train-budget", "5"]
     res = search(*base, *args)
     assert res.exit_code != 0
     lines = res.output.strip().splitlines()
@@ -423,7 +423,7 @@ def test_cli_store_without_labels_and_ranker_of_other_space(tmp_path, store):
     bare = tmp_path / "bare.db"
     make_store(bare, n=10, labelled=False)
     before = digest(bare)
-    res = search("--simulate", str(bare), "-s", "random", "--train-budget", "3")
+    res = search("-b", str(bare), "-s", "random", "--train-budget", "3")
     assert res.exit_code == 1 and "no labelled architectures" in res.output
     assert len(res.output.strip().splitlines()) == 1 and digest(bare) == before
     # a ranker fitted on another space
@@ -445,7 +445,7 @@ def test_cli_store_without_labels_and_ranker_of_other_space(tmp_path, store):
     )
     path = store[0]
     before = digest(path)
-    res = search("--simulate", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3")
+    res = search("-b", str(path), "-s", f"ranker:{rzc}", "--train-budget", "3")
     assert res.exit_code == 1 and "fitted on space 'nasbench201'" in res.output, res.output
     assert len(res.output.strip().splitlines()) == 1 and digest(path) == before
     res = search("--out", str(tmp_path / "live.db"), "-s", f"ranker:{rzc}", "--train-budget", "3")
@@ -466,7 +466,7 @@ def test_study_zen_order_matches_reference(thesis_dir, tmp_path):
 
 
 def test_pool_drawn_per_seed_is_ranked_on_its_own(store):
-    """--pool N draws a pool per seed; every seed's order is that pool's proxy order."""
+    """--sample N draws a pool per seed; every seed's order is that pool's proxy order."""
     path, _, _ = store
     pool = _pool(path)
     traces = simulate(pool, [parse_strategy("proxy:zen")], Budget(archs=4), range(6), pool_size=20)

@@ -93,7 +93,7 @@ def test_resume_after_deterministic_interruptions(tmp_path):
 
 def test_cli_live_limits_and_options_checked(tmp_path):
     out = tmp_path / "s.db"
-    args = ["search", "--out", str(out), "-s", "random", "--train-budget", "2", "--pool", "4"]
+    args = ["search", "--out", str(out), "-s", "random", "--train-budget", "2", "--sample", "4"]
     args += [*FAST, "--proxies", "params", "-q"]
     res = CliRunner().invoke(main, [*args, "--max-params", "1"])
     assert res.exit_code == 1 and "--max-params 1: none of the 4 sampled" in res.output
@@ -112,7 +112,7 @@ def test_cli_live_limits_and_options_checked(tmp_path):
         assert settings["preset"] == "tiny" and settings["resample"] is False
     # the same store with another pool size is refused before any work, unchanged
     before = hashlib.sha256(out.read_bytes()).hexdigest()
-    res = CliRunner().invoke(main, [*args[:-5], "--pool", "5", *FAST, "--proxies", "params"])
+    res = CliRunner().invoke(main, [*args[:-5], "--sample", "5", *FAST, "--proxies", "params"])
     assert res.exit_code == 1 and "pool=4" in res.output, res.output
     assert hashlib.sha256(out.read_bytes()).hexdigest() == before
 
@@ -135,7 +135,7 @@ def test_sigkill_twice_then_rerun_gives_the_uninterrupted_set(tmp_path):
     """The issue's command, killed with SIGKILL twice at random moments and rerun."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cmd = [sys.executable, "-c", "from rankzc.cli import main; main()", "search"]
-    args = ["--strategy", "online", "--train-budget", "6", "--pool", "40", "--preset", "tiny"]
+    args = ["--strategy", "online", "--train-budget", "6", "--sample", "40", "--preset", "tiny"]
     args += ["--data", "synthetic:n=60", "--epochs", "1", "--proxies", "params,synflow", "-q"]
     whole = tmp_path / "whole.db"
     t0 = time.perf_counter()

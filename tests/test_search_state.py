@@ -27,7 +27,7 @@ from rankzc.store import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "search:random:0"
-ARGS = ["-s", "random", "--train-budget", "2", "--pool", "4", "--preset", "tiny"]
+ARGS = ["-s", "random", "--train-budget", "2", "--sample", "4", "--preset", "tiny"]
 ARGS += ["--data", "synthetic:n=60", "--epochs", "1", "--proxies", "params", "-q"]
 
 

@@ -275,15 +275,30 @@ def _cli(args):
 
 def test_cli_sample_and_info(tmp_path):
     out = tmp_path / "archs.json"
-    res = _cli(["space", "sample", "5", "--depths", "4,6", "--seed", "3", "--out", str(out)])
+    res = _cli(
+        ["space", "sample", "--sample", "5", "--depths", "4,6", "--seed", "3", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert len(data) == 5 and all(d["space"] == SPACE and d["depth"] in (4, 6) for d in data)
     archs = load_architectures(out)
     assert archs == sample_architectures(5, depths=[4, 6], seed=3)
-    res = _cli(["space", "sample", "2", "--seed", "3"])
+    res = _cli(["space", "sample", "--sample", "2", "--seed", "3"])
     assert res.exit_code == 0 and len(json.loads(res.stdout)) == 2
-    excl = _cli(["space", "sample", "5", "--depths", "4,6", "--seed", "3", "--exclude", str(out)])
+    excl = _cli(
+        [
+            "space",
+            "sample",
+            "--sample",
+            "5",
+            "--depths",
+            "4,6",
+            "--seed",
+            "3",
+            "--exclude",
+            str(out),
+        ]
+    )
     assert not set(load_architectures_text(excl.stdout)) & set(archs)
 
     first = tmp_path / "first.json"
@@ -310,9 +325,9 @@ def load_architectures_text(text):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["space", "sample", "3", "--depths", "5"], "rule depth"),
-        (["space", "sample", "3", "--depths", "x"], "--depths"),
-        (["space", "sample", "--", "-1"], "n: must be"),
+        (["space", "sample", "--sample", "3", "--depths", "5"], "rule depth"),
+        (["space", "sample", "--sample", "3", "--depths", "x"], "--depths"),
+        (["space", "sample", "--sample", "0"], "--sample"),
         (["space", "info", "MISSING"], "No such file"),
     ],
 )

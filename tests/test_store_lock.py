@@ -46,7 +46,7 @@ def writer_args(writer: str, store: Path) -> list[str]:
         return ["bench", "build", "--out", str(store), "--sample", "1", *FAST, "--quiet"]
     if writer == "search":
         args = ["search", "--out", str(store), "-s", "random", "--train-budget", "1"]
-        return [*args, "--pool", "2", *FAST, "--proxies", "params", "-q"]
+        return [*args, "--sample", "2", *FAST, "--proxies", "params", "-q"]
     if writer == "import":
         src = store.with_name("thesis")
         if not src.exists():
@@ -143,7 +143,7 @@ def test_refused_second_and_third_search_leave_the_running_search_alone(tmp_path
     store = tmp_path / "S.db"
     cmd = [sys.executable, "-m", "rankzc.cli", *writer_args("search", store)]
     cmd[cmd.index("--train-budget") + 1] = "2"
-    cmd[cmd.index("--pool") + 1] = "4"
+    cmd[cmd.index("--sample") + 1] = "4"
     first = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lock = lock_path(store)
     deadline = time.monotonic() + 120

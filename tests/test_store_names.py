@@ -67,9 +67,9 @@ def test_every_reader_takes_store_hash(tmp_path):
     res = invoke("score", "-r", str(ranker), "-b", second, "--format", "json", "-q")
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.stdout)["ranking"] if "ranking" in res.stdout else res.stdout)
-    res = invoke("search", "--simulate", first, "-s", "random", "--train-budget", "3", "-q")
+    res = invoke("search", "-b", first, "-s", "random", "--train-budget", "3", "-q")
     assert res.exit_code == 0, res.output
-    res = invoke("evaluate", "--train", first, "--test", second, "--models", "single", "-q")
+    res = invoke("evaluate", "-b", first, "--transfer-to", second, "--models", "single", "-q")
     assert res.exit_code == 0, res.output
     bare = tmp_path / "bare.db"  # features: a store without scores of other settings
     h3, _ = mixed_store(bare, n=3, proxies=False)
@@ -92,7 +92,7 @@ def test_every_reader_takes_store_hash(tmp_path):
     "command",
     [
         ["bench", "build", "--sample", "1", "--preset", "tiny", "--epochs", "1", "-q"],
-        ["search", "-s", "random", "--train-budget", "1", "--pool", "2", "--preset", "tiny"],
+        ["search", "-s", "random", "--train-budget", "1", "--sample", "2", "--preset", "tiny"],
         ["import", "thesis", "{src}"],
     ],
     ids=["build", "search", "import"],
@@ -137,7 +137,7 @@ READERS = [
     ["evaluate", "--benchmark", "{db}", "-q"],
     ["fit", "-m", "single", "-b", "{db}", "-o", "{tmp}/r.rzc", "-q"],
     ["features", "--benchmark", "{db}", "--proxies", "params", "-q"],
-    ["search", "--simulate", "{db}", "-s", "random", "--train-budget", "1", "-q"],
+    ["search", "-b", "{db}", "-s", "random", "--train-budget", "1", "-q"],
     ["bench", "build", "--out", "{db}", "--sample", "1", "--preset", "tiny", "-q"],
 ]
 

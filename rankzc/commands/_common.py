@@ -390,6 +390,35 @@ def deprecated_alias(old: str, new: str, *, dest: str, type: Any = None, is_flag
     )
 
 
+class DeprecatedArgument(click.Argument):
+    """An optional positional argument kept from an old spelling: left out of the usage
+    line, and one deprecation line on stderr when given (see :func:`deprecated_argument`)."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def deprecated_argument(name: str, new: str, *, dest: str, type: Any = None):
+    """A hidden old positional spelling of the option ``new`` (e.g. ``space sample 10``
+    for ``--sample 10``): sets ``dest`` as :func:`deprecated_alias` does."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None:
+            return
+        click.echo(f"Warning: the positional {name} is deprecated; use {new}.", err=True)
+        ctx.meta.setdefault("rankzc_aliases", {})[dest] = value
+
+    return click.argument(
+        f"_positional_{dest}",
+        cls=DeprecatedArgument,
+        type=type,
+        required=False,
+        default=None,
+        expose_value=False,
+        callback=callback,
+    )
+
+
 def aliased(dest: str, value: Any) -> Any:
     """``value``, or the value given through a deprecated alias of ``dest``'s option."""
     ctx = click.get_current_context(silent=True)

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from rankzc.commands._common import (
+    aliased,
     atomic_write_frame,
     benchmark_option,
     check_output_path,
+    deprecated_alias,
     echo_csv,
     echo_json,
-    ensure_directory,
     epoch_option,
     features_option,
     fmt_num,
@@ -561,19 +562,15 @@ def _evaluate_csv(result: dict) -> list[dict]:
     help="Also report correlations within each depth (where the space has depth).",
 )
 @click.option(
-    "--train",
-    "train_db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Transfer: fit --models on this benchmark (with --test).",
-)
-@click.option(
-    "--test",
+    "--transfer-to",
     "test_db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Transfer: rank this benchmark with the models fitted on --train (no labels used).",
+    help="Transfer: fit --models on --benchmark and rank this benchmark with them (its "
+    "labels only score the ranking), as fit --transfer-to.",
 )
+@deprecated_alias("--train", "--benchmark (-b)", dest="benchmark", type=click.Path(path_type=Path))
+@deprecated_alias("--test", "--transfer-to", dest="test_db", type=click.Path(path_type=Path))
 @click.option(
     "--proxies",
     "proxy_list",
@@ -604,7 +601,6 @@ def evaluate(
     epoch,
     bootstrap,
     group_by,
-    train_db,
     test_db,
     proxy_list,
     keep_going,
@@ -621,10 +617,12 @@ def evaluate(
     from rankzc.analysis import check_evaluable, label_noise, single_proxy_report
     from rankzc.ranking.features import check_proxy_subset, parse_proxy_list
 
+    benchmark = aliased("benchmark", benchmark)
+    test_db = aliased("test_db", test_db)
     model_names = _parse_models(models)
     names = parse_proxy_list(proxy_list)
-    if names is not None and (train_db is not None or test_db is not None):
-        raise RankzcError("--proxies: not with --train/--test (transfer uses the shared proxies)")
+    if names is not None and test_db is not None:
+        raise RankzcError("--proxies: not with --transfer-to (transfer uses the shared proxies)")
     if models.strip() == "all" and features == "proxies":
         # "all" means every ranker that can read the chosen features
         from rankzc.ranking.registry import ranker_class
@@ -641,11 +639,13 @@ def evaluate(
     if out is not None:
         check_output_path(out, suffixes=(".json", ".csv"))
     apply_threads(threads)
-    if train_db is not None or test_db is not None:
+    if test_db is not None:
         from rankzc.ranking.transfer import run_transfer_command
+        from rankzc.store import default_benchmark_path
 
         if out is not None:
-            raise RankzcError("--out: not with --train/--test")
+            raise RankzcError("--out: not with --transfer-to")
+        train_db = default_benchmark_path() if benchmark is None else benchmark
         run_transfer_command(train_db, test_db, model_names, features, epoch, fmt)
         return
     if names is not None:  # before --report makes its directory
@@ -654,7 +654,9 @@ def evaluate(
     if report_dir is not None:
         if not model_names:
             raise RankzcError("--report needs --models (the report compares rankers)")
-        ensure_directory(report_dir, option="--report")
+        from rankzc.ranking.report import check_report_dir
+
+        check_report_dir(report_dir)  # new, empty or a previous report (replaced whole)
     with open_benchmark(benchmark) as bench:
         labels, feats = check_evaluable(bench, epoch)
         start_line(

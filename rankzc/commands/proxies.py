@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from importlib import resources
 from typing import Any
 
 import click
 
-from rankzc.commands._common import echo_json, format_option
+from rankzc.commands._common import echo_json, format_option, print_table
 
 #: Relative costs measured by ``benchmarks/proxies.py --write-costs`` (package data).
 COSTS_FILE = "data/proxy_costs.json"
@@ -60,8 +61,10 @@ def _notes(costs: dict[str, Any] | None) -> list[str]:
     from rankzc.proxies.synflow import SYNFLOW_NOTE
 
     if costs:
+        # the recorded unit is a plural ("training steps (forward + ...)"): one of them
+        unit = re.sub(r"^(\w+ )?steps\b", r"\1step", str(costs.get("unit", "training step")))
         cost = (
-            f"cost: seconds in the shared run as a multiple of one {costs.get('unit', 'step')}"
+            f"cost (cost d4, cost d10): seconds in the shared run as a multiple of one {unit}"
             f", {costs.get('preset')} preset, batch {costs.get('batch_size')}, depths 4 / 10; "
             f"measured by `{costs.get('command')}`."
         )
@@ -111,11 +114,13 @@ def proxies(fmt: str) -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
-    for row in [header, *table]:
-        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)]
-        click.echo("  ".join([*cells, str(row[-1])]).rstrip())
-    click.echo("")
+    print_table(
+        header,
+        table,
+        title=f"The {len(rows)} zero-cost proxies: which direction is better, what each "
+        "needs, relative cost",
+        right={"cost d4", "cost d10"},
+    )
     for note in _notes(costs):
         click.echo(note)
 

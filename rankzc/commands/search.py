@@ -39,10 +39,16 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
     "online[:<model>] | evolve[:<model>]; repeat to compare.",
 )
 @click.option(
-    "--simulate",
+    "--benchmark",
+    "-b",
+    "simulate",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Simulate on the labelled architectures of this store (training reveals labels).",
+    help="Simulate on the labelled architectures of this store (training reveals labels; "
+    "default without --out: the benchmark shipped with rankzc).",
+)
+@deprecated_alias(
+    "--simulate", "--benchmark (-b)", dest="simulate", type=click.Path(path_type=Path)
 )
 @click.option(
     "--out",
@@ -56,13 +62,14 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
     "--gpu-hours", type=float, default=None, help="Budget in recorded training hours instead."
 )
 @click.option(
-    "--pool",
+    "--sample",
     "pool_size",
     type=int,
     default=None,
-    help="Candidates scored with proxies (live: sampled, default 100; simulated: drawn per "
-    "seed from the store, default all).",
+    help="The pool: N candidate architectures sampled (live: from the space and scored "
+    "with proxies, default 100; simulated: drawn per seed from the store, default all).",
 )
+@deprecated_alias("--pool", "--sample N", dest="pool_size", type=int)
 @click.option("--max-params", type=float, default=None, help="Never train above this size.")
 @click.option("--max-flops", type=float, default=None, help="Never train above these FLOPs.")
 @click.option(
@@ -170,18 +177,28 @@ def search(
 ) -> None:
     """Search architectures: train within a budget, end with the best one found.
 
-    Simulated (--simulate B.db): the pool is the store's labelled architectures; training
-    one reveals its label and charges its recorded seconds; regret is the pool's best
-    (within the limits) minus the best found, in accuracy points. Live (--out S.db): the
-    pool is sampled from the GCN-NAS space and scored with proxies, the chosen
-    architectures are trained by the label pipeline; rerun the same command after an
-    interruption to continue (nothing is trained twice).
+    Simulated (--benchmark B.db, or no --out: the shipped benchmark): the pool is the
+    store's labelled architectures; training one reveals its label and charges its
+    recorded seconds; regret is the pool's best (within the limits) minus the best found,
+    in accuracy points. Live (--out S.db): the pool is --sample N architectures of the
+    GCN-NAS space, scored with proxies, the chosen ones trained by the label pipeline;
+    rerun the same command after an interruption to continue (nothing is trained twice).
     """
     from rankzc.search.loop import Budget
     from rankzc.search.strategies import parse_strategy
 
-    if (simulate is None) == (out is None):
-        raise RankzcError("give exactly one of --simulate B.db and --out S.db")
+    simulate = aliased("simulate", simulate)
+    pool_size = aliased("pool_size", pool_size)
+    if simulate is not None and out is not None:
+        raise RankzcError(
+            "give one of --benchmark B.db (simulate on its labels) and --out S.db (live)"
+        )
+    if simulate is None and out is None:
+        from rankzc.store import default_benchmark_path
+
+        simulate = default_benchmark_path()
+    if pool_size is not None and pool_size < 1:
+        raise RankzcError(f"--sample: must be >= 1, got {pool_size}")
     budget = Budget(train_budget, None if gpu_hours is None else float(gpu_hours) * 3600.0)
     seeds = aliased("seeds", seeds)
     if seeds < 1:
@@ -247,12 +264,12 @@ def _simulate(
     path, strategies, budget, seeds, pool_size, max_params, max_flops, allow_leak=False
 ) -> dict:
     from rankzc.search.pool import pool_from_store
-    from rankzc.search.simulate import simulate
+    from rankzc.search.simulate import random_expectation, simulate
     from rankzc.search.strategies import free_references, parse_strategy
     from rankzc.store import Benchmark, store_file
 
     if not store_file(path).exists():  # STORE#HASH too
-        raise RankzcError(f"--simulate {path}: no such benchmark file")
+        raise RankzcError(f"--benchmark {path}: no such benchmark file")
     with Benchmark.open(path, readonly=True) as bench:
         pool = pool_from_store(bench)
     refs = free_references(pool.without_labels())
@@ -270,6 +287,10 @@ def _simulate(
     )
     result = _result("simulated", str(path), traces, pool, budget, max_params, max_flops)
     _add_references(result, refs, {s.name for s in extra})
+    n_max = max((len(t.steps) for t in traces), default=0)
+    result["random_expected"] = random_expectation(
+        pool, seeds, n_max, pool_size=pool_size, max_params=max_params, max_flops=max_flops
+    )
     return result
 
 
@@ -540,41 +561,78 @@ def _fmt_big(x) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def _plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def search_figure(result: dict):
+    """The figure of ``--plot``: best accuracy found (and, simulated, regret) against
+    architectures trained, mean and band over seeds per strategy; both panels share one
+    linear x axis with whole-number ticks. Simulated, two reference lines: random search
+    in expectation (exact, over the same pools) and the pool's best (regret 0)."""
     import numpy as np
 
-    from rankzc.atomicfile import save_figure
+    from rankzc.plotting import integer_ticks, line_styles, pyplot
 
+    plt = pyplot()
     simulated = result["mode"] == "simulated"
     panels = [("best", "best accuracy found (%)")]
     if simulated:
         panels.append(("regret", "regret (accuracy points)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels) + 2.5, 4.2), squeeze=False, sharex=True
+    )
+    entries = [*result["strategies"], *result.get("references", [])]
+    random = result.get("random_expected") or {}
     for ax, (key, label) in zip(axes[0], panels, strict=True):
-        for s in result["strategies"]:
+        for s, style in zip(entries, line_styles(len(entries)), strict=True):
             x = np.asarray(s["curve"]["trained"])
             m = np.asarray(s["curve"][f"{key}_mean"], dtype=float)
             sd = np.asarray(s["curve"][f"{key}_std"], dtype=float)
-            (line,) = ax.plot(x, m, label=s["strategy"])
-            ax.fill_between(x, m - sd, m + sd, color=line.get_color(), alpha=0.15)
+            name = s["strategy"] + (" (free)" if s.get("reference") else "")
+            style = {**style, "markevery": max(1, len(x) // 10), "markersize": 4}
+            ax.plot(x, m, label=name, **style)
+            ax.fill_between(x, m - sd, m + sd, color=style["color"], alpha=0.12)
+        if random.get("trained"):
+            ax.plot(
+                random["trained"],
+                random[f"{key}_mean"],
+                color="black",
+                linestyle=(0, (4, 2)),
+                linewidth=1.2,
+                label="random search (expected)",
+            )
+        if simulated and random.get("pool_best") is not None:
+            level = random["pool_best"] if key == "best" else 0.0
+            ax.axhline(level, color="tab:red", linestyle=":", linewidth=1.2, label="pool best")
         ax.set_xlabel("architectures trained")
         ax.set_ylabel(label)
+        ax.set_title(label.split(" (")[0].capitalize() + " after N trained")
         ax.grid(alpha=0.3)
-        if key == "regret":
-            ax.set_xscale("log")
-    axes[0][0].legend(fontsize=8)
+        integer_ticks(ax.xaxis)
+        ax.set_xlim(left=1)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if simulated:  # "pool best" is on both panels; once in the legend
+        h2, l2 = axes[0][-1].get_legend_handles_labels()
+        for h, lab in zip(h2, l2, strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    from rankzc.plotting import legend_outside
+
+    legend_outside(axes[0][-1], handles, labels, fontsize=8)
     fig.suptitle(
         f"{result['mode']} search on {Path(result['source']).name} (mean ± std over seeds)"
     )
     fig.tight_layout()
+    return fig
+
+
+def _plot(result: dict, path: Path) -> None:
+    from rankzc.atomicfile import save_figure
+    from rankzc.plotting import pyplot
+
+    fig = search_figure(result)
     try:
-        save_figure(fig, path, dpi=120)  # whole or not at all
+        save_figure(fig, path, dpi=120, bbox_inches="tight")  # whole or not at all
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
 
 
 COMMANDS = [search]

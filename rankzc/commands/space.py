@@ -9,7 +9,9 @@ import click
 
 from rankzc.atomicfile import write_text
 from rankzc.commands._common import (
+    aliased,
     check_output_path,
+    deprecated_argument,
     echo_csv,
     format_option,
     out_option,
@@ -41,7 +43,14 @@ def space() -> None:
 
 
 @space.command("sample")
-@click.argument("n", type=int)
+@click.option(
+    "--sample",
+    "n",
+    type=int,
+    default=None,
+    help="Draw N architectures (required).",
+)
+@deprecated_argument("N", "--sample N", dest="n", type=int)
 @click.option(
     "--depths",
     default=",".join(map(str, DEPTHS)),
@@ -57,7 +66,14 @@ def space() -> None:
 )
 @out_option("Write the JSON list here (default: standard output).")
 def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | None) -> None:
-    """Draw N distinct valid architectures (JSON list of {space, depth, blocks})."""
+    """Draw --sample N distinct valid architectures (JSON list of {space, depth, blocks})."""
+    n = aliased("n", n)
+    if n is None:
+        from rankzc.errors import UsageError
+
+        raise UsageError("--sample N: how many architectures to draw (e.g. --sample 10)")
+    if n < 1:
+        raise RankzcError(f"--sample: must be >= 1, got {n}")
     if out is not None:
         check_output_path(out)
     excluded = load_architectures(exclude) if exclude else []

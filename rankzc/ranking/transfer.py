@@ -14,7 +14,7 @@ r"""Transfer: fit a ranker on one benchmark (A), rank another (B) with no labels
   transfer can use) and beside ``rankagg`` fitted on B without labels (the label-free
   alternative to transfer).
 
-:func:`transfer_evaluate` does all this; ``rankzc evaluate --train A.db --test B.db`` prints
+:func:`transfer_evaluate` does all this; ``rankzc evaluate -b A.db --transfer-to B.db`` prints
 it. ``rankzc fit --transfer-to B.db`` aligns and rank-normalises the same way and records it
 in the ranker file, so that ``rankzc score --benchmark B.db`` ranks B's architectures.
 """
@@ -193,7 +193,7 @@ def run_transfer_command(
     epoch: int,
     fmt: str,
 ) -> None:
-    """``rankzc evaluate --train A.db --test B.db``: print :func:`transfer_evaluate`."""
+    """``rankzc evaluate -b A.db --transfer-to B.db``: print :func:`transfer_evaluate`."""
     import click
     from rich.console import Console
     from rich.table import Table
@@ -201,7 +201,7 @@ def run_transfer_command(
     from rankzc.commands._common import echo_json, fmt_num
 
     if train_db is None or test_db is None:
-        raise RankzcError("transfer needs both --train A.db and --test B.db")
+        raise RankzcError("transfer needs --benchmark A.db and --transfer-to B.db")
     from rankzc.store import store_file
 
     for p in (train_db, test_db):

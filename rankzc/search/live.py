@@ -84,7 +84,7 @@ class LiveSearch:
         from rankzc.training.trainer import resolve_device
 
         if self.pool_size < 1:
-            raise RankzcError(f"--pool: must be >= 1, got {self.pool_size}")
+            raise RankzcError(f"--sample: must be >= 1, got {self.pool_size}")
         check_output(self.out)
         check_executor(self.executor, self.workers, self.ray_address)
         resolve_device(self.device)

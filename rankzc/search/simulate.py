@@ -98,7 +98,7 @@ def simulate(
             "use --train-budget"
         )
     if pool_size is not None and pool_size < 1:
-        raise RankzcError(f"--pool: must be >= 1, got {pool_size}")
+        raise RankzcError(f"--sample: must be >= 1, got {pool_size}")
     check_constraints(pool, max_params, max_flops)
     check_leaks(pool, strategies, allow_leak)
     public = pool.without_labels()  # what strategies see; the oracle reads `table`
@@ -136,6 +136,59 @@ def simulate(
             if progress is not None:
                 progress(s.name, seed)
     return traces
+
+
+def random_expectation(
+    pool: Pool,
+    seeds: Sequence[int],
+    n: int,
+    *,
+    pool_size: int | None = None,
+    max_params: float | None = None,
+    max_flops: float | None = None,
+    scale: float = 100.0,
+) -> dict[str, Any]:
+    """Random search in expectation, exactly: for 1..``n`` architectures trained, the
+    expected best label of that many drawn without replacement from each seed's feasible
+    pool, and the expected regret, averaged over ``seeds`` (times ``scale``: percent,
+    points); ``pool_best`` is the mean best label of those pools.
+
+    With the labels a_1 <= ... <= a_M of a pool, P(best of k draws <= a_j) = C(j, k) /
+    C(M, k), so E[best] = sum_j a_j (C(j, k) - C(j - 1, k)) / C(M, k).
+    """
+    best_rows, regret_rows, tops = [], [], []
+    cache: dict[tuple, np.ndarray] = {}
+    for seed in seeds:
+        sp = seed_pool(pool, pool_size, seed)
+        ids = feasible_ids(sp, max_params, max_flops)
+        a = np.sort(sp.table.loc[ids, "val_acc"].to_numpy(dtype=float))
+        a = a[np.isfinite(a)]
+        m = len(a)
+        if m == 0:
+            continue
+        key = tuple(sorted(ids))
+        if key not in cache:
+            # F[j] = P(best of k draws <= a_j) = C(j, k) / C(m, k), updated k by k:
+            # C(j, k) / C(m, k) = C(j, k - 1) / C(m, k - 1) * (j - k + 1) / (m - k + 1)
+            j = np.arange(0, m + 1, dtype=float)  # F[0] = 0: nothing is below a_1
+            cdf = np.ones(m + 1)
+            row = np.full(n, a[-1])
+            for k in range(1, min(n, m) + 1):
+                cdf = cdf * np.clip(j - k + 1, 0.0, None) / (m - k + 1)
+                row[k - 1] = float(np.dot(np.diff(cdf), a))
+            cache[key] = row
+        row = cache[key]
+        best_rows.append(row)
+        regret_rows.append(a[-1] - row)
+        tops.append(a[-1])
+    if not best_rows:
+        return {"trained": [], "best_mean": [], "regret_mean": [], "pool_best": None}
+    return {
+        "trained": list(range(1, n + 1)),
+        "best_mean": (np.mean(best_rows, axis=0) * scale).tolist(),
+        "regret_mean": (np.mean(regret_rows, axis=0) * scale).tolist(),
+        "pool_best": float(np.mean(tops) * scale),
+    }
 
 
 # ---------------------------------------------------------------- summaries
