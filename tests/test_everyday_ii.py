@@ -478,7 +478,18 @@ def test_gitignore_covers_what_the_readme_writes_but_not_the_shipped_store():
     if subprocess.run(["git", "rev-parse"], cwd=ROOT, capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
     for path in ("t.db", "n.db", "my.db", "s.db", "r.rzc", "warmup.png", "curve.png",
-                 "rep/report.md", "t.parquet", "f.csv", "archs.json"):  # fmt: skip
+                 "rep/report.md", "rep/models.csv", "rep/.rankzc-report",
+                 "rep-nb201/learning_curve.json", "t.parquet", "f.csv", "f.csv.json",
+                 "archs.json", "my.db.ckpt/run-1.pt", "my.db.lock"):  # fmt: skip
         assert ignored(path), path
+    # every file the README's commands name as an output is covered
+    text = (ROOT / "README.md").read_text()
+    outputs = set(re.findall(r"(?:--out|-o|--plot|--report) (\S+)", text))
+    outputs = {o.rstrip("`),.;") for o in outputs if re.match(r"^[\w.-]+/?$", o.rstrip("`),.;"))}
+    outputs -= {"FILE.json", "F.csv", "B.db", "S.db", "STORE.db", "DIR", "PATH"}
+    assert outputs, "no README outputs found"
+    for out in sorted(outputs):
+        probe = out + "report.md" if out.endswith("/") else out
+        assert ignored(probe), f"{out}: written by a README command, not in .gitignore"
     assert not ignored("rankzc/data/default.db")
     assert not ignored("benchmarks/output/new.png")
