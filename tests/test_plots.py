@@ -348,3 +348,20 @@ def test_a_report_that_fails_half_way_keeps_the_previous_one(db, tmp_path, monke
     assert res.exit_code != 0
     assert {p.name: p.read_bytes() for p in rep.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # no temporary folder left
+
+
+def test_live_search_plot_has_one_panel_and_no_reference_it_cannot_know():
+    from rankzc.commands.search import search_figure
+
+    curve = {"trained": [1, 2, 3, 4], "best_mean": [60.0, 61.5, 61.5, 63.0], "best_std": [0] * 4}
+    result = {
+        "mode": "live",
+        "source": "s.db",
+        "strategies": [{"strategy": "online", "curve": curve}],
+    }
+    fig = search_figure(result)
+    (ax,) = fig.axes
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert "online" in labels and "pool best" not in labels  # live: the pool's labels are unknown
+    assert _integer_ticks(ax.xaxis) and ax.get_title() and fig.get_suptitle()
+    assert _outside(fig, ax, ax.get_legend())
