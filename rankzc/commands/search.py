@@ -601,6 +601,9 @@ def search_figure(result: dict):
         if simulated and random.get("pool_best") is not None:
             level = random["pool_best"] if key == "best" else 0.0
             ax.axhline(level, color="tab:red", linestyle=":", linewidth=1.2, label="pool best")
+            lo, hi = ax.get_ylim()  # keep the reference line off the frame
+            pad = 0.04 * (hi - lo)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel("architectures trained")
         ax.set_ylabel(label)
         ax.set_title(label.split(" (")[0].capitalize() + " after N trained")
