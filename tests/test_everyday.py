@@ -272,7 +272,7 @@ def test_unwritable_output_fails_before_any_work(tmp_path, monkeypatch):
     blocker.write_text("x")
     for args in (
         ["export", "--out", blocker / "t.csv"],
-        ["space", "sample", "2", "--out", blocker / "a.json"],
+        ["space", "sample", "--sample", "2", "--out", blocker / "a.json"],
         ["warmup", "--plot", blocker / "w.png"],
         ["fit", "--model", "single", "--out", blocker / "r.rzc"],
     ):
