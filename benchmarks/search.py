@@ -56,6 +56,18 @@ def load_pool(path: Path):
         return pool_from_store(b)
 
 
+def _applies(name: str, pool) -> bool:
+    """Whether strategy ``name`` can run on ``pool`` (e.g. proxy:zen needs zen scores)."""
+    from rankzc.errors import RankzcError
+    from rankzc.search.strategies import prepare
+
+    try:
+        prepare(parse_strategy(name), pool.without_labels())
+    except RankzcError:
+        return False
+    return True
+
+
 def regret_study(
     pool,
     seeds: list[int],
@@ -78,7 +90,8 @@ def regret_study(
     ]
     target = float(rand.loc[100, "regret_mean"])
     refs = free_references(pool.without_labels())
-    cheap = CHEAP + [r for r in refs if r not in CHEAP]
+    cheap = [c for c in CHEAP if _applies(c, pool)]
+    cheap += [r for r in refs if r not in cheap]
     traces = simulate(
         pool, [parse_strategy(s) for s in cheap], Budget(archs=50), seeds, max_params=max_params
     )
