@@ -10,6 +10,15 @@ the corrected resampled t-test of Nadeau and Bengio (2003) on the per-split Spea
 (splits share training rows, so a plain paired test would be anti-conservative); the
 headline comparison is with the strongest baseline.
 
+**One fold engine.** :func:`run_folds` fits every ranker of a run (:func:`fold_rankers`:
+the models, their no-proxy ablations and the baselines, which are rankers too:
+:class:`~rankzc.ranking.single.SingleProxyRanker` for the best proxy and the best encoding
+column, :class:`~rankzc.ranking.single.SignedColumnRanker` for depth, params and flops)
+through the one fit/predict path, :func:`_fit_predict`, with each split's training rows,
+and returns a long table (:class:`FoldRun`: one row per split and ranker, every metric).
+:func:`evaluate_models` then summarises and compares from that table and writes the
+result; a learning curve runs the same engine on each size's subsamples.
+
 ``cv="none"`` fits and scores on all architectures: optimistic, in-sample figures, labelled
 as such (the study's WAM 0.766 is one). ``train_size=N`` trains on ``N`` architectures drawn
 from each training part; a list of sizes adds a learning curve.
@@ -39,6 +48,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +61,21 @@ from rankzc.jsonfile import jsonable
 from rankzc.ranking.features import FeatureSet, feature_matrix
 from rankzc.ranking.metrics import METRICS, POINTS, ranking_metrics
 from rankzc.ranking.registry import RANKERS, make_ranker
-from rankzc.ranking.single import SingleProxyRanker
-from rankzc.stats import corrected_resampled_ttest, holm, spearman
+from rankzc.ranking.single import SignedColumnRanker, SingleProxyRanker
+from rankzc.stats import corrected_resampled_ttest, holm
 
-__all__ = ["evaluate_models", "make_folds", "check_label_spread", "BASELINES", "BASELINE_NAMES"]
+__all__ = [
+    "evaluate_models",
+    "make_folds",
+    "run_folds",
+    "fold_rankers",
+    "FoldRanker",
+    "FoldRun",
+    "check_label_spread",
+    "BASELINES",
+    "BASELINE_NAMES",
+    "BASELINE_RANKERS",
+]
 
 #: trivial rules compared with every model when the data has them (sign from training rows)
 BASELINES = ("depth", "params", "flops")
@@ -79,70 +100,256 @@ def make_folds(
     return [(np.asarray(tr), np.asarray(te)) for tr, te in rkf.split(np.zeros(n))]
 
 
-def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
+# ------------------------------------------------------------------ the fold engine
+#: columns of the engine's long table (one row per split and ranker), in this order
+TABLE_COLUMNS = (
+    "split",
+    "model",
+    "kind",
+    "train_size",
+    "n_train",
+    "n_test",
+    *METRICS,
+    "fit_seconds",
+    "chosen",
+)
+#: what a ranker of the engine is: a model of the registry, the same model on the
+#: architecture features alone (the no-proxy ablation), or a baseline
+KINDS = ("model", "arch_only", "baseline")
+
+
+def _best_proxy() -> SingleProxyRanker:
+    return SingleProxyRanker()
+
+
+#: baseline name -> a new, unfitted ranker. ``best proxy`` and ``best encoding column``
+#: choose their column on the training rows (among the proxies, or the encoding columns);
+#: ``depth``, ``params`` and ``flops`` take the one column they are given, with the sign of
+#: its training Spearman. Fitted and scored by :func:`run_folds` like every model.
+BASELINE_RANKERS: dict[str, Callable[[], Any]] = {
+    "best proxy": _best_proxy,
+    **{b: SignedColumnRanker for b in BASELINES},
+    "best encoding column": _best_proxy,
+}
+
+
+def _new_ranker(name: str, params: dict):
+    """A new, unfitted ranker: a baseline (:data:`BASELINE_RANKERS`) or a registry model."""
+    if name in BASELINE_RANKERS:
+        return BASELINE_RANKERS[name](**params)
+    return make_ranker(name, **params)
+
+
+def _fit_predict(name: str, params: dict, X_tr, y_tr, X_te) -> tuple[np.ndarray, float, Any]:
+    """Fit a new ranker ``name`` on the training rows, score the test rows: the one
+    fit/predict path of models, ablations and baselines. (predictions, fit seconds, the
+    fitted ranker)."""
+    start = time.perf_counter()
+    model = _new_ranker(name, params).fit(X_tr, y_tr)
+    seconds = time.perf_counter() - start
+    return model.predict(X_te), seconds, model
+
+
+@dataclass(frozen=True)
+class FoldRanker:
+    """One ranker of :func:`run_folds`.
+
+    Attributes:
+        name: a registry model or a :data:`BASELINE_RANKERS` name.
+        kind: one of :data:`KINDS`.
+        X: the features it reads (rows as the labels).
+        params: constructor parameters.
+        on_error: when a fit fails on a split: ``"fail"`` records the failure and skips the
+            ranker on the later splits (a model), ``"nan"`` scores that split as NaN when
+            the error is a :class:`RankzcError` (a baseline whose choice is impossible, e.g.
+            training labels without spread), ``"raise"`` lets the error through.
+        after: the name of a model whose failure also skips this ranker (an ablation).
+        counted: whether its fits count in the progress (baselines do not).
+    """
+
+    name: str
+    kind: str
+    X: pd.DataFrame
+    params: dict = field(default_factory=dict)
+    on_error: str = "fail"
+    after: str | None = None
+    counted: bool = True
+
+
+@dataclass
+class FoldRun:
+    """What :func:`run_folds` returns.
+
+    Attributes:
+        table: the long table, one row per split and ranker (:data:`TABLE_COLUMNS`;
+            ``spearman`` is the held-out rho), splits in order.
+        failed: ``(kind, name) -> (split index, reason)`` for the rankers that failed.
+        oof: model name -> out-of-fold predictions of the first ``oof_splits`` splits (NaN
+            elsewhere).
+    """
+
+    table: pd.DataFrame
+    failed: dict[tuple[str, str], tuple[int, str]]
+    oof: dict[str, np.ndarray]
+
+    def rows(self, kind: str, name: str) -> pd.DataFrame:
+        t = self.table
+        return t[(t["kind"] == kind) & (t["model"] == name)]
+
+    def error(self, kind: str, name: str, *, split: bool = True) -> str | None:
+        """Why ``name`` failed (``"split N: reason"``), or None."""
+        if (kind, name) not in self.failed:
+            return None
+        f, reason = self.failed[(kind, name)]
+        return f"split {f + 1}: {reason}" if split else reason
+
+
+def run_folds(
+    rankers: Sequence[FoldRanker],
+    y: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    train: Sequence[np.ndarray] | None = None,
+    *,
+    depth: np.ndarray | None = None,
+    train_size: int | None = None,
+    tick: Callable[[], None] = lambda: None,
+    oof_splits: int = 0,
+) -> FoldRun:
+    """Fit every ranker on each split's training rows and score its test rows.
+
+    ``splits`` are ``(train, test)`` index pairs (:func:`make_folds`); ``train`` replaces
+    each split's training rows by a subsample of them (``train_size``), shared by every
+    ranker. Every ranker, baselines included, goes through :func:`_fit_predict` with the
+    training rows only: a choice made on a test row cannot happen here.
+    """
+    y = np.asarray(y, dtype=float)
+    train = [tr for tr, _ in splits] if train is None else list(train)
+    rows: list[dict] = []
+    failed: dict[tuple[str, str], tuple[int, str]] = {}
+    oof = {r.name: np.full(len(y), np.nan) for r in rankers if r.kind == "model"}
+    for f, ((_, te), tr) in enumerate(zip(splits, train, strict=True)):
+        for r in rankers:
+            skip = (r.kind, r.name) in failed or ("model", r.after) in failed
+            if not skip:
+                try:
+                    pred, seconds, model = _fit_predict(
+                        r.name, r.params, r.X.iloc[tr], y[tr], r.X.iloc[te]
+                    )
+                except (KeyboardInterrupt, SystemExit, MemoryError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one ranker must not stop the others
+                    if r.on_error == "fail":
+                        failed[(r.kind, r.name)] = (f, describe_error(exc))
+                        skip = True
+                    elif r.on_error == "nan" and isinstance(exc, RankzcError):
+                        pred, seconds, model = np.full(len(te), np.nan), math.nan, None
+                    else:
+                        raise
+            if r.counted:
+                tick()
+            if skip:
+                continue
+            chosen = getattr(model, "proxy_", "-") if model is not None else "-"
+            rows.append(
+                {
+                    "split": f,
+                    "model": r.name,
+                    "kind": r.kind,
+                    "train_size": train_size,
+                    "n_train": len(tr),
+                    "n_test": len(te),
+                    **ranking_metrics(
+                        pred, y[te], None if depth is None else depth[te], regret_scale=POINTS
+                    ),
+                    "fit_seconds": seconds,
+                    "chosen": chosen,
+                }
+            )
+            if r.kind == "model" and f < oof_splits:
+                oof[r.name][te] = pred
+    return FoldRun(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), failed, oof)
+
+
+def fold_rankers(
+    fs: FeatureSet,
+    X: pd.DataFrame,
+    models: Sequence[str],
+    params: dict[str, dict],
+    *,
+    depth: np.ndarray | None = None,
+    arch_X: pd.DataFrame | None = None,
+    ablated: Sequence[str] = (),
+    baselines: bool = True,
+    on_error: str = "fail",
+) -> list[FoldRanker]:
+    """The rankers of one evaluation: every model, each ``ablated`` model again on
+    ``arch_X`` (architecture features alone), and the baselines the data has (see
+    :func:`evaluate_models`), in report order."""
+    out = [FoldRanker(m, "model", X, params.get(m, {}), on_error) for m in models]
+    if arch_X is not None:
+        out += [
+            FoldRanker(m, "arch_only", arch_X, params.get(m, {}), "fail", after=m) for m in ablated
+        ]
+    if not baselines:
+        return out
+
+    def baseline(name: str, data: pd.DataFrame) -> FoldRanker:
+        return FoldRanker(name, "baseline", data, on_error="nan", counted=False)
+
+    if fs.proxies:
+        out.append(baseline("best proxy", X[list(fs.proxies)]))
+    for b in BASELINES:
+        if b == "depth" and depth is not None and np.isfinite(depth).any():
+            out.append(baseline(b, pd.DataFrame({b: depth}, index=X.index)))
+        elif b != "depth" and b in fs.proxies:
+            out.append(baseline(b, X[[b]]))
+    encoding_cols = [c for c in X.columns if c not in set(fs.proxies)]
+    if fs.features in ("arch", "all") and encoding_cols:
+        out.append(baseline("best encoding column", X[encoding_cols]))
+    return out
+
+
+# ------------------------------------------------------------------ summaries and tests
+def _summary(rows: pd.DataFrame) -> dict[str, float]:
     out: dict[str, float] = {}
     for m in METRICS:
-        vals = np.array([r[m] for r in rows], dtype=float)
+        vals = rows[m].to_numpy(dtype=float)
         ok = vals[~np.isnan(vals)]
         out[f"{m}_mean"] = float(ok.mean()) if len(ok) else math.nan
         out[f"{m}_std"] = float(ok.std(ddof=1)) if len(ok) > 1 else (0.0 if len(ok) else math.nan)
     return out
 
 
-def _guarded_fit(name, params, X, y, tr, te, failed: dict, split: int):
-    """:func:`_fit_predict` on one split, or None after recording the failure in
-    ``failed`` (one model, or the ablation, must not stop the others)."""
-    try:
-        return _fit_predict(name, params, X.iloc[tr], y[tr], X.iloc[te])
-    except (KeyboardInterrupt, SystemExit, MemoryError):
-        raise
-    except Exception as exc:  # noqa: BLE001
-        failed[name] = f"split {split + 1}: {describe_error(exc)}"
-        return None
-
-
-def _fit_predict(name: str, params: dict, X_tr, y_tr, X_te) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
-    model = make_ranker(name, **params).fit(X_tr, y_tr)
-    seconds = time.perf_counter() - start
-    return model.predict(X_te), seconds
-
-
-def _as_feature_set(bench, features: str, epoch: int, proxies=None) -> FeatureSet:
-    if isinstance(bench, FeatureSet):
-        return bench
-    if isinstance(bench, (str, Path)):
-        from rankzc.store import Benchmark
-
-        with Benchmark.open(bench, readonly=True) as b:
-            return feature_matrix(b, features, epoch=epoch, proxies=proxies)
-    return feature_matrix(bench, features, epoch=epoch, proxies=proxies)
-
-
-def _baseline_columns(fs: FeatureSet, X: pd.DataFrame, depth: np.ndarray | None) -> dict:
-    """Trivial baselines the data has: name -> column (depth, then params and flops)."""
-    out: dict[str, np.ndarray] = {}
-    for b in BASELINES:
-        if b == "depth" and depth is not None and np.isfinite(depth).any():
-            out[b] = depth
-        elif b != "depth" and b in fs.proxies:
-            out[b] = X[b].to_numpy(float)
+def _baseline_summaries(run: FoldRun, rankers: Sequence[FoldRanker]) -> dict[str, dict]:
+    """Every baseline's summary: metrics, per-split Spearman, and the columns chosen
+    (best proxy / best encoding column) or its rule."""
+    out: dict[str, dict] = {}
+    for r in rankers:
+        if r.kind != "baseline":
+            continue
+        rows = run.rows("baseline", r.name)
+        entry = _summary(rows)
+        entry["per_fold_spearman"] = rows["spearman"].astype(float).tolist()
+        if r.name in BASELINES:
+            entry["rule"] = f"{r.name}, sign chosen on the training rows"
+        else:
+            counts: dict[str, int] = {}
+            for name in rows["chosen"]:  # in split order: ties keep the first chosen first
+                counts[name] = counts.get(name, 0) + 1
+            entry["chosen"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        out[r.name] = entry
     return out
 
 
-def _oriented(col: np.ndarray, tr: np.ndarray, te: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``col`` on the test rows, negated when its training Spearman with ``y`` is negative."""
-    rho = spearman(col[tr], y[tr])
-    return -col[te] if rho < 0 else col[te]
+def _strongest(baselines: dict[str, dict]) -> str | None:
+    """The baseline with the highest mean held-out Spearman (None without one)."""
+    means = {b: e["spearman_mean"] for b, e in baselines.items() if np.isfinite(e["spearman_mean"])}
+    return max(means, key=means.get) if means else None
 
 
-def _best_column(X: pd.DataFrame, cols: list[str], tr, te, y) -> tuple[np.ndarray, str]:
-    """The best single column among ``cols`` chosen on the training rows, scored on the test rows."""
-    try:
-        model = SingleProxyRanker().fit(X.iloc[tr][cols], y[tr])
-    except RankzcError:
-        return np.full(len(te), np.nan), "-"
-    return model.predict(X.iloc[te][cols]), model.proxy_
+def _ratio(splits, train) -> float:
+    """Mean n_test / n_train over the splits (the corrected t-test's correlation term)."""
+    return float(np.mean([len(te) / len(tr) for (_, te), tr in zip(splits, train, strict=True)]))
 
 
 def _compare(rho: np.ndarray, ref: np.ndarray, ratio: float | None, name: str) -> dict[str, Any]:
@@ -165,6 +372,73 @@ def _compare(rho: np.ndarray, ref: np.ndarray, ratio: float | None, name: str) -
         "n_splits": res["n_splits"],
         "test": res["test"],
     }
+
+
+def _proxies_add(rho: np.ndarray, arch: np.ndarray, ratio, features: str) -> dict:
+    """What the proxies add to one model: per-split Spearman with them minus without."""
+    arch = np.asarray(arch, dtype=float)
+    comp = _compare(rho, arch, ratio, "architecture features alone")
+    comp.pop("baseline", None)
+    ok = arch[np.isfinite(arch)]
+    return {
+        "features": features,
+        "compared": f"features {features} minus architecture features alone (no proxy)",
+        "arch_only_spearman_mean": float(ok.mean()) if len(ok) else math.nan,
+        "arch_only_spearman_std": float(ok.std(ddof=1)) if len(ok) > 1 else math.nan,
+        "per_fold_spearman_arch_only": arch.tolist(),
+        **comp,
+    }
+
+
+def _model_entries(
+    run: FoldRun,
+    models: Sequence[str],
+    baselines: dict[str, dict],
+    ratio: float | None,
+    features: str,
+) -> dict[str, dict]:
+    """Every model's summary, its comparison with every baseline (the strongest one as
+    ``vs_baseline``) and, when it was ablated, what the proxies add; Holm-adjusted p."""
+    strongest = _strongest(baselines)
+    out: dict[str, dict] = {}
+    for m in models:
+        if run.error("model", m) is not None:
+            out[m] = {"failed": True, "error": run.error("model", m)}
+            continue
+        rows = run.rows("model", m)
+        rho = rows["spearman"].to_numpy(dtype=float)
+        entry: dict[str, Any] = _summary(rows)
+        entry["fit_seconds_mean"] = float(np.mean(rows["fit_seconds"].to_numpy(dtype=float)))
+        entry["per_fold_spearman"] = rho.tolist()
+        comps = {
+            b: _compare(rho, np.asarray(e["per_fold_spearman"], float), ratio, b)
+            for b, e in baselines.items()
+        }
+        entry["compared_with"] = strongest
+        entry["vs_baseline"] = comps.get(strongest) if strongest else None
+        entry["comparisons"] = comps
+        arch = run.rows("arch_only", m)
+        if run.error("arch_only", m) is not None:
+            entry["proxies_add"] = {"failed": True, "error": run.error("arch_only", m)}
+        elif len(arch):
+            entry["proxies_add"] = _proxies_add(
+                rho, arch["spearman"].to_numpy(dtype=float), ratio, features
+            )
+        out[m] = entry
+    _add_holm(out, "comparisons")
+    _add_holm(out, "proxies_add")
+    return out
+
+
+def _as_feature_set(bench, features: str, epoch: int, proxies=None) -> FeatureSet:
+    if isinstance(bench, FeatureSet):
+        return bench
+    if isinstance(bench, (str, Path)):
+        from rankzc.store import Benchmark
+
+        with Benchmark.open(bench, readonly=True) as b:
+            return feature_matrix(b, features, epoch=epoch, proxies=proxies)
+    return feature_matrix(bench, features, epoch=epoch, proxies=proxies)
 
 
 def _architecture_only(bench, fs: FeatureSet, X: pd.DataFrame, epoch: int):
@@ -219,6 +493,7 @@ def _add_holm(out_models: dict, key: str) -> None:
         c["holm_family"] = len([f for f in family if np.isfinite(f.get("p_value", math.nan))])
 
 
+# ------------------------------------------------------------------ evaluate_models
 def evaluate_models(
     bench,
     models: Sequence[str],
@@ -246,6 +521,10 @@ def evaluate_models(
     by the corrected resampled t-test (:func:`rankzc.stats.corrected_resampled_ttest`) on
     the per-split Spearman values; its headline comparison is with the *strongest*
     baseline (highest mean held-out Spearman over the same splits).
+
+    Three steps: :func:`run_folds` fits and scores every model, ablation and baseline on
+    every split (a long table); the summaries and comparisons read that table; the
+    result (and the report) is written from them.
 
     A model that cannot be fitted on a split (too few distinct labels, a library error) is
     reported as failed with its reason; the others go on.
@@ -298,125 +577,112 @@ def evaluate_models(
     y = fs.y.to_numpy(dtype=float)
     check_label_spread(y)
     depth = None if fs.depth is None else fs.depth.to_numpy(dtype=float)
-    n = len(y)
-    splits = make_folds(n, folds=folds, repeats=repeats, seed=seed, cv=cv)
+    splits = make_folds(len(y), folds=folds, repeats=repeats, seed=seed, cv=cv)
     if isinstance(train_size, (list, tuple)) and len(train_size) == 1:
         train_size = int(train_size[0])
     sizes = list(train_size) if isinstance(train_size, (list, tuple)) else None
     main_size = None if sizes is not None else train_size
     rng = np.random.default_rng(seed)
-    # draw every fold's subsample once, so that all models share it
+    # draw every fold's subsample once, so that all models and baselines share it
     sub = [_subsample(tr, main_size, rng) for tr, _ in splits]
-    dep = (lambda te: None) if depth is None else (lambda te: depth[te])
-
-    # ---- baselines on the same splits
-    trivial = _baseline_columns(fs, X, depth)
-    encoding_cols = [c for c in X.columns if c not in set(fs.proxies)]
-    brows: dict[str, list[dict]] = {}
-    chosen: dict[str, dict[str, int]] = {}
-    if fs.proxies:
-        brows["best proxy"], chosen["best proxy"] = [], {}
-    for b in trivial:
-        brows[b] = []
-    if fs.features in ("arch", "all") and encoding_cols:
-        brows["best encoding column"], chosen["best encoding column"] = [], {}
-    for (_, te), tr in zip(splits, sub, strict=True):
-        for b in brows:
-            if b in trivial:
-                pred = _oriented(trivial[b], tr, te, y)
-            else:
-                cols = list(fs.proxies) if b == "best proxy" else encoding_cols
-                pred, name = _best_column(X, cols, tr, te, y)
-                chosen[b][name] = chosen[b].get(name, 0) + 1
-            brows[b].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
-    baselines: dict[str, dict] = {}
-    for b, rows_b in brows.items():
-        baselines[b] = _summary(rows_b)
-        baselines[b]["per_fold_spearman"] = [r["spearman"] for r in rows_b]
-        if b in chosen:
-            baselines[b]["chosen"] = dict(sorted(chosen[b].items(), key=lambda kv: -kv[1]))
-        else:
-            baselines[b]["rule"] = f"{b}, sign chosen on the training rows"
-    finite_means = {
-        b: e["spearman_mean"] for b, e in baselines.items() if np.isfinite(e["spearman_mean"])
-    }
-    strongest = max(finite_means, key=finite_means.get) if finite_means else None
-
-    # ---- models
-    rows: dict[str, list[dict]] = {m: [] for m in models}
-    secs: dict[str, list[float]] = {m: [] for m in models}
-    failed: dict[str, str] = {}
-    oof = {m: np.full(n, np.nan) for m in models}
-    n_per_repeat = len(splits) if cv == "none" else folds
     arch_X, no_ablation = (
         _architecture_only(bench, fs, X, epoch) if ablation else (None, "not asked")
     )
     ablated = _learned(models) if arch_X is not None else []
-    arch_rows: dict[str, list[dict]] = {m: [] for m in ablated}
-    arch_failed: dict[str, str] = {}
+
+    # ---- 1. the fold engine: every model, ablation and baseline on the same splits
+    rankers = fold_rankers(fs, X, models, params, depth=depth, arch_X=arch_X, ablated=ablated)
     total_fits = len(splits) * (len(models) + len(ablated)) * (1 + len(sizes or ()))
     tick = _ticker(progress, total_fits)
-    for f, ((_, te), tr) in enumerate(zip(splits, sub, strict=True)):
-        for m in models:
-            if m in failed:
-                tick()
-                continue
-            got = _guarded_fit(m, params.get(m, {}), X, y, tr, te, failed, f)
-            tick()
-            if got is None:
-                continue
-            pred, s = got
-            rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
-            secs[m].append(s)
-            if f < n_per_repeat:
-                oof[m][te] = pred
-        for m in ablated:  # the same split, architecture features alone
-            if m in failed or m in arch_failed:
-                tick()
-                continue
-            got = _guarded_fit(m, params.get(m, {}), arch_X, y, tr, te, arch_failed, f)
-            tick()
-            if got is not None:
-                pred = got[0]
-                arch_rows[m].append(ranking_metrics(pred, y[te], dep(te), regret_scale=POINTS))
-    ratio = (
-        None
-        if cv == "none"
-        else float(np.mean([len(te) / len(tr) for (_, te), tr in zip(splits, sub, strict=True)]))
+    run = run_folds(
+        rankers,
+        y,
+        splits,
+        sub,
+        depth=depth,
+        train_size=main_size,
+        tick=tick,
+        oof_splits=len(splits) if cv == "none" else folds,
     )
-    out_models = {}
-    for m in models:
-        if m in failed:
-            out_models[m] = {"failed": True, "error": failed[m]}
-            continue
-        rho = np.array([r["spearman"] for r in rows[m]])
-        entry = _summary(rows[m])
-        entry["fit_seconds_mean"] = float(np.mean(secs[m]))
-        entry["per_fold_spearman"] = rho.tolist()
-        comps = {
-            b: _compare(rho, np.asarray(e["per_fold_spearman"], float), ratio, b)
-            for b, e in baselines.items()
-        }
-        entry["compared_with"] = strongest
-        entry["vs_baseline"] = comps.get(strongest) if strongest else None
-        entry["comparisons"] = comps
-        if m in arch_failed:
-            entry["proxies_add"] = {"failed": True, "error": arch_failed[m]}
-        elif m in arch_rows:
-            entry["proxies_add"] = _proxies_add(rho, arch_rows[m], ratio, fs.features)
-        out_models[m] = entry
-    _add_holm(out_models, "comparisons")
-    _add_holm(out_models, "proxies_add")
 
-    result: dict[str, Any] = {
+    # ---- 2. summaries and comparisons, from the long table
+    ratio = None if cv == "none" else _ratio(splits, sub)
+    baselines = _baseline_summaries(run, rankers)
+    out_models = _model_entries(run, models, baselines, ratio, fs.features)
+    result = _result(
+        out_models,
+        baselines,
+        ratio=ratio,
+        cv=cv,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        main_size=main_size,
+        sizes=sizes,
+        arch_X=arch_X,
+        ablated=ablated,
+        no_ablation=no_ablation,
+        n=len(y),
+        fs=fs,
+        n_features=int(X.shape[1]),
+        epoch=epoch,
+    )
+    if sizes is not None:
+        ok = [m for m in models if ("model", m) not in run.failed]
+        result["learning_curve"] = _learning_curve(
+            ok,
+            params,
+            X,
+            y,
+            depth,
+            splits,
+            sizes,
+            seed,
+            tick,
+            arch_X=arch_X,
+            ablated=[m for m in ablated if m in ok and ("arch_only", m) not in run.failed],
+            features=fs.features,
+        )
+
+    # ---- 3. the report
+    result["seconds"] = time.perf_counter() - start
+    if report_dir is not None:
+        from rankzc.ranking.report import write_report
+
+        result["report"] = str(write_report(report_dir, result, fs, run.oof, bench=bench))
+    return jsonable(result)
+
+
+def _result(
+    out_models: dict,
+    baselines: dict,
+    *,
+    ratio: float | None,
+    cv: str,
+    folds: int,
+    repeats: int,
+    seed: int,
+    main_size: int | None,
+    sizes: list | None,
+    arch_X: pd.DataFrame | None,
+    ablated: Sequence[str],
+    no_ablation: str | None,
+    n: int,
+    fs: FeatureSet,
+    n_features: int,
+    epoch: int,
+) -> dict[str, Any]:
+    """The result of :func:`evaluate_models` (less the learning curve, seconds and report)."""
+    nb = "Nadeau & Bengio 2003"
+    return {
         "models": out_models,
         "cv_baselines": baselines,
-        "strongest_baseline": strongest,
+        "strongest_baseline": _strongest(baselines),
         "units": "regret_top1 in accuracy points (100 x the label's fraction)",
         "test": (
             "none (in-sample figures)"
             if cv == "none"
-            else f"corrected resampled t-test (Nadeau & Bengio 2003; n_test/n_train = {ratio:.3f})"
+            else f"corrected resampled t-test ({nb}; n_test/n_train = {ratio:.3f})"
             + ("" if main_size is None else "; conservative for barely-overlapping subsamples")
         ),
         "comparison": (
@@ -425,7 +691,7 @@ def evaluate_models(
                 "no test: in-sample figures"
                 if cv == "none"
                 else "95% interval and p from the corrected resampled t-test "
-                f"(Nadeau & Bengio 2003; n_test/n_train = {ratio:.3f})"
+                f"({nb}; n_test/n_train = {ratio:.3f})"
             )
         ),
         "cv": {
@@ -458,7 +724,7 @@ def evaluate_models(
         },
         "ablation": (
             {
-                "models": ablated,
+                "models": list(ablated),
                 "architecture_features": int(arch_X.shape[1]),
                 "note": "every learned model also fitted on the architecture features "
                 "alone, on the same splits; proxies_add = with proxies minus without",
@@ -468,45 +734,8 @@ def evaluate_models(
         ),
         "n_architectures": n,
         "features": fs.features,
-        "n_features": int(X.shape[1]),
+        "n_features": n_features,
         "epoch": epoch,
-    }
-    if sizes is not None:
-        result["learning_curve"] = _learning_curve(
-            [m for m in models if m not in failed],
-            params,
-            X,
-            y,
-            depth,
-            splits,
-            sizes,
-            seed,
-            tick,
-            arch_X=arch_X,
-            ablated=[m for m in ablated if m not in failed and m not in arch_failed],
-            features=fs.features,
-        )
-    result["seconds"] = time.perf_counter() - start
-    if report_dir is not None:
-        from rankzc.ranking.report import write_report
-
-        result["report"] = str(write_report(report_dir, result, fs, oof, bench=bench))
-    return jsonable(result)
-
-
-def _proxies_add(rho: np.ndarray, arch_rows: list[dict], ratio, features: str) -> dict:
-    """What the proxies add to one model: per-split Spearman with them minus without."""
-    arch = np.array([r["spearman"] for r in arch_rows], dtype=float)
-    comp = _compare(rho, arch, ratio, "architecture features alone")
-    comp.pop("baseline", None)
-    ok = arch[np.isfinite(arch)]
-    return {
-        "features": features,
-        "compared": f"features {features} minus architecture features alone (no proxy)",
-        "arch_only_spearman_mean": float(ok.mean()) if len(ok) else math.nan,
-        "arch_only_spearman_std": float(ok.std(ddof=1)) if len(ok) > 1 else math.nan,
-        "per_fold_spearman_arch_only": arch.tolist(),
-        **comp,
     }
 
 
@@ -562,47 +791,38 @@ def _learning_curve(
     ablated: Sequence[str] = (),
     features: str = "proxies",
 ) -> dict[str, list[dict]]:
-    """Held-out Spearman at each training size; a model in ``ablated`` is also fitted on
-    ``arch_X`` (architecture features alone) on the same subsamples, and its point gets
-    ``proxies_add`` (with minus without, corrected interval at that size's ratio)."""
+    """Held-out Spearman at each training size (the fold engine on each size's
+    subsamples); a model in ``ablated`` is also fitted on ``arch_X`` (architecture
+    features alone) on the same subsamples, and its point gets ``proxies_add`` (with minus
+    without, corrected interval at that size's ratio). A model failing here stops the
+    evaluation (it was fitted on every whole training part already)."""
     rng = np.random.default_rng(seed + 1)
     curve: dict[str, list[dict]] = {m: [] for m in models}
-
-    def score(m, data, subs):
-        rows = []
-        for (_, te), tr in zip(splits, subs, strict=True):
-            pred, _ = _fit_predict(m, params.get(m, {}), data.iloc[tr], y[tr], data.iloc[te])
-            tick()
-            rows.append(
-                ranking_metrics(
-                    pred, y[te], None if depth is None else depth[te], regret_scale=POINTS
-                )
-            )
-        return rows
-
+    rankers = [FoldRanker(m, "model", X, params.get(m, {}), "raise") for m in models]
+    if arch_X is not None:
+        rankers += [
+            FoldRanker(m, "arch_only", arch_X, params.get(m, {}), "fail", after=m) for m in ablated
+        ]
     for size in sorted(int(s) for s in sizes):
         subs = [_subsample(tr, size, rng) for tr, _ in splits]
-        ratio = float(
-            np.mean([len(te) / len(tr) for (_, te), tr in zip(splits, subs, strict=True)])
-        )
+        ratio = _ratio(splits, subs)
+        run = run_folds(rankers, y, splits, subs, depth=depth, train_size=size, tick=tick)
         for m in models:
-            rows = score(m, X, subs)
+            rows = run.rows("model", m)
             s = _summary(rows)
-            point = {
+            point: dict[str, Any] = {
                 "train_size": size,
                 "spearman_mean": s["spearman_mean"],
                 "spearman_std": s["spearman_std"],
             }
             if m in ablated and arch_X is not None:
-                try:
-                    arch_rows = score(m, arch_X, subs)
-                except (KeyboardInterrupt, SystemExit, MemoryError):
-                    raise
-                except Exception as exc:  # noqa: BLE001 - the ablation must not stop the curve
-                    point["proxies_add"] = {"failed": True, "error": describe_error(exc)}
+                if run.error("arch_only", m) is not None:
+                    error = run.error("arch_only", m, split=False)
+                    point["proxies_add"] = {"failed": True, "error": error}
                 else:
-                    rho = np.array([r["spearman"] for r in rows], dtype=float)
-                    point["proxies_add"] = _proxies_add(rho, arch_rows, ratio, features)
+                    rho = rows["spearman"].to_numpy(dtype=float)
+                    arch = run.rows("arch_only", m)["spearman"].to_numpy(dtype=float)
+                    point["proxies_add"] = _proxies_add(rho, arch, ratio, features)
             curve[m].append(point)
     return curve
 

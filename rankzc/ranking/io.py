@@ -44,7 +44,7 @@ from rankzc.ranking.features import (
     encoding_features,
     feature_matrix,
 )
-from rankzc.ranking.registry import RANKERS, make_ranker, ranker_class
+from rankzc.ranking.registry import RANKERS, current_params, make_ranker, ranker_class
 
 __all__ = ["FittedRanker", "fit_ranker", "save_ranker", "load_ranker", "FORMAT", "FORMAT_VERSION"]
 
@@ -733,7 +733,7 @@ def load_ranker(path: str | Path) -> FittedRanker:
         arrays = st_load(blob) if blob else {}
         texts = {k[5:]: v.decode() for k, v in members.items() if k.startswith("text/")}
         cls = ranker_class(manifest["model"])
-        model = cls(**manifest["params"])
+        model = cls(**current_params(cls, manifest["params"]))  # old names mapped
         model.feature_names_in_ = list(manifest["feature_names"])
         model._import(manifest["state"], arrays, texts)
         probe = (  # a model may need a valid row, e.g. gnn an architecture

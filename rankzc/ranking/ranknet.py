@@ -85,13 +85,20 @@ class RankNetRanker(BaseRanker):
         valid_fraction: training rows held out for early stopping (none below 20 rows).
         patience: epochs without validation improvement before stopping.
         dropout: dropout after each hidden layer.
-        transform: preprocessing transform (``quantile``, ``standard``, ``none``).
+        input_transform: preprocessing transform of the inputs (``quantile``,
+            ``standard``, ``none``). It was called ``transform``, but an estimator
+            attribute of that name makes scikit-learn take the ranker for a transformer;
+            the old name is still read (``RENAMED_PARAMS``) by
+            :func:`~rankzc.ranking.registry.make_ranker` (so ``--param transform=...``)
+            and from ranker files written before the rename.
         max_rows: most training rows used; above, a seeded random subset of this many
             (bounds the fitting time on large benchmarks; ``None``: every row).
         seed: seed of the split, the pair sampling and the initial weights.
     """
 
     name = "ranknet"
+    #: old parameter name -> new one (ranker files and ``--param`` written before the rename)
+    RENAMED_PARAMS = {"transform": "input_transform"}
 
     def __init__(
         self,
@@ -104,7 +111,7 @@ class RankNetRanker(BaseRanker):
         valid_fraction: float = 0.15,
         patience: int = 10,
         dropout: float = 0.0,
-        transform: str = "quantile",
+        input_transform: str = "quantile",
         max_rows: int | None = 20_000,
         seed: int = 0,
     ):
@@ -117,7 +124,7 @@ class RankNetRanker(BaseRanker):
         self.valid_fraction = valid_fraction
         self.patience = patience
         self.dropout = dropout
-        self.transform = transform
+        self.input_transform = input_transform
         self.max_rows = max_rows
         self.seed = seed
 
@@ -127,9 +134,11 @@ class RankNetRanker(BaseRanker):
     def fit(self, X, y) -> RankNetRanker:
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)
+        if X.shape[1] == 0:  # an MLP with no input would fit and score a constant
+            raise RankzcError("ranknet: no feature columns to learn from")
         X, y = subsample_rows(X, y, self.max_rows, self.seed)
         self.feature_names_in_ = names
-        self.pre_ = ProxyPreprocessor(transform=self.transform).fit(X, y, names)
+        self.pre_ = ProxyPreprocessor(transform=self.input_transform).fit(X, y, names)
         Z = torch.as_tensor(self.pre_.transform_matrix(X), dtype=torch.float32)
         rng = np.random.default_rng(self.seed)
         n = len(y)

@@ -10,7 +10,7 @@ from rankzc.errors import RankzcError
 if TYPE_CHECKING:  # the CLI lists RANKERS without importing scikit-learn
     from rankzc.ranking.base import BaseRanker
 
-__all__ = ["RANKERS", "make_ranker", "ranker_class"]
+__all__ = ["RANKERS", "make_ranker", "ranker_class", "current_params"]
 
 #: name -> "module:Class" (imported lazily so that torch and LightGBM load only when used)
 RANKERS: dict[str, str] = {
@@ -31,6 +31,22 @@ def ranker_class(name: str) -> type[BaseRanker]:
     return getattr(importlib.import_module(module), cls)
 
 
+def current_params(cls: type[BaseRanker], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with renamed parameters under their current names (a class lists them in
+    ``RENAMED_PARAMS``, old -> new; e.g. RankNet's ``transform``, now ``input_transform``),
+    so old ranker files and ``--param`` spellings keep working."""
+    renamed = getattr(cls, "RENAMED_PARAMS", {})
+    out = dict(params)
+    for old, new in renamed.items():
+        if old in out:
+            if new in out:
+                raise RankzcError(f"{cls.name}: give {new!r} or its old name {old!r}, not both")
+            out[new] = out.pop(old)
+    return out
+
+
 def make_ranker(name: str, **params: Any) -> BaseRanker:
-    """A new, unfitted ranker ``name`` with ``params``."""
-    return ranker_class(name)(**params)
+    """A new, unfitted ranker ``name`` with ``params`` (old parameter names accepted,
+    :func:`current_params`)."""
+    cls = ranker_class(name)
+    return cls(**current_params(cls, params))
