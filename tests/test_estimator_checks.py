@@ -95,8 +95,8 @@ EXPECTED_FAILED: dict[str, dict[str, str]] = {
     "single": TABULAR,
     "vote": TABULAR
     | {
-        "check_estimators_empty_data_messages": "a table without feature columns ends in an "
-        "IndexError in the subset search (vote does not check for an empty feature table)"
+        "check_estimators_empty_data_messages": "a table without feature columns is refused "
+        "in rankzc's words ('vote: no feature column to vote with')"
     },
     "wam": TABULAR,
     "ranknet": TABULAR

@@ -170,3 +170,10 @@ def test_prediction_does_not_scale_with_training_rows():
     new = rng.normal(size=(200, 3))
     assert np.abs(full.predict(new) - small.predict(new)).max() < 0.15
     assert np.corrcoef(full.predict(new), small.predict(new))[0, 1] > 0.99
+
+
+def test_vote_refuses_a_table_without_feature_columns():
+    import pandas as pd
+
+    with pytest.raises(RankzcError, match="vote: no feature column to vote with"):
+        MajorityVoteRanker().fit(pd.DataFrame(index=range(5)), np.arange(5.0))

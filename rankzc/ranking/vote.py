@@ -272,6 +272,8 @@ class MajorityVoteRanker(BaseRanker):
         _check_ties(self.ties)
         X, names = as_matrix(X, fitting=True)
         y = self._check_y(X, y)
+        if X.shape[1] == 0:
+            raise RankzcError("vote: no feature column to vote with")
         self.feature_names_in_ = names
         rho = spearman_columns(X, y)
         signs = np.where(np.nan_to_num(rho) < 0, -1.0, 1.0) if self.orient else np.ones(X.shape[1])
