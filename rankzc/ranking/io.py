@@ -65,7 +65,7 @@ def row_fingerprints(encodings: Iterable[Any], labels: Iterable[float]) -> list[
     """Short content hashes of labelled rows: canonical encoding and label (6 decimals).
 
     A ranker fitted on labels records them (``info["label_rows"]``) so that ``rankzc
-    search --simulate`` can tell a store holding the same labelled architectures (by
+    search --benchmark`` can tell a store holding the same labelled architectures (by
     content, whatever the file) and refuse to let the ranker read the answers.
     """
     out = []

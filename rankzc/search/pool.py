@@ -131,7 +131,7 @@ def pool_from_store(bench, proxies: Sequence[str] | None = None, epoch: int = -1
     """
     labels = bench.labels()
     if labels.empty:
-        raise RankzcError(f"--simulate {bench.path}: the store holds no labelled architectures")
+        raise RankzcError(f"--benchmark {bench.path}: the store holds no labelled architectures")
     archs = bench.architectures().reindex(labels.index)
     feats = bench.features(epoch, proxies=proxies).reindex(labels.index)
     feats = feats.loc[:, feats.notna().any(axis=0)]
