@@ -1,15 +1,19 @@
 """Cost of the zero-cost proxies, and their agreement with the study.
 
-Cost (default): for depths 4 and 10 on the ``cpu`` preset and a minibatch of 20, the
-seconds of each proxy and of all 14 together, as a ratio to ONE training step (forward,
-cross-entropy backward and a Nesterov-SGD step) on the same model and batch; once with
-the shared pass (:func:`compute_proxies`) and once one proxy at a time
-(``share=False``: every proxy runs its own forward/backward). Every figure is the
+Cost (default): for depths 4, 6, 8 and 10 (``--depths``) on the ``cpu`` preset and a
+minibatch of 20, the seconds of each proxy and of all 14 together, as a ratio to ONE
+training step (forward, cross-entropy backward and a Nesterov-SGD step) on the same
+model and batch; once with the shared pass (:func:`compute_proxies`) and once one proxy
+at a time (``share=False``: every proxy runs its own forward/backward), and whether the
+two give the same scores (``shared_vs_alone_rel``: 0.0 where equal). Every figure is the
 fastest of ``--repeats`` runs (the least disturbed on a shared machine); per-proxy
 seconds are those of that fastest run, shared-pass time split as documented in
-:mod:`rankzc.proxies.context`.
+:mod:`rankzc.proxies.context`. ``--passes`` adds where the time goes: every shared pass
+by part and each proxy's own work, in training steps. ``--clock cpu`` times totals in
+this process's CPU time (steadier when other processes load the machine); the load
+averages before and after are printed with the results.
 
-    OMP_NUM_THREADS=1 python benchmarks/proxies.py [--repeats 3] [--threads 1]
+    OMP_NUM_THREADS=1 python benchmarks/proxies.py [--repeats 3] [--threads 1] [--passes]
 
 Study agreement (``--study DIR``): on ``--n`` architectures of the study (every k-th
 file in sorted order) at the ``ntu60`` preset with the study's input shape (T=300):
@@ -29,6 +33,7 @@ import argparse
 import contextlib
 import copy
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +43,7 @@ import torch.nn.functional as F
 
 from rankzc.models import build_model
 from rankzc.proxies import compute_proxies, proxy_names
+from rankzc.proxies import context as proxy_context
 from rankzc.proxies.features import ProxySettings, load_minibatch
 from rankzc.space import Architecture, sample_architectures
 
@@ -55,19 +61,71 @@ def train_step(model: torch.nn.Module, x, y):
     return step
 
 
-def timed_interleaved(fns: dict, repeats: int) -> dict:
+def timed_interleaved(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
     """``{name: (fastest seconds, result of the fastest call)}`` over ``repeats`` rounds.
 
     Each round calls every function once, in turn, so a slow spell of the shared machine
-    hits all of them alike; the minimum is the least disturbed figure."""
+    hits all of them alike; the minimum is the least disturbed figure. ``clock``:
+    :func:`time.perf_counter` (wall) or :func:`time.process_time` (this process's CPU
+    time, less disturbed by other processes on a loaded machine)."""
     best = {k: (float("inf"), None) for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             res = fn()
-            seconds = time.perf_counter() - t0
+            seconds = clock() - t0
             if seconds < best[k][0]:
                 best[k] = (seconds, res)
+    return best
+
+
+def max_rel_diff(a: dict, b: dict) -> dict[str, float | None]:
+    """Per proxy, ``|a - b| / |b|`` of two ``compute_proxies`` results (0 when equal,
+    None when one is missing)."""
+    out = {}
+    for name, rb in b.items():
+        va, vb = a[name].score, rb.score
+        if va is None or vb is None:
+            out[name] = None
+        else:
+            out[name] = 0.0 if va == vb else abs(va - vb) / max(abs(vb), 1e-300)
+    return out
+
+
+def pass_seconds(model, x, y, names: list[str], repeats: int, clock) -> dict[str, float]:
+    """Where the time of the shared computation goes: the fastest of ``repeats`` runs of
+    every shared pass (``group:part`` seconds, the parts of
+    :attr:`~rankzc.proxies.context.SharedResult.seconds`, one group per
+    :func:`~rankzc.proxies.compute.share_groups` entry: ``hooked pass`` for fisher's,
+    ``main pass`` for the rest), and of each proxy's own work after the passes
+    (``proxy:name``)."""
+    from rankzc.proxies.compute import HOOKED_PARTS, share_groups
+    from rankzc.proxies.context import ModelState, ProxyContext
+    from rankzc.proxies.registry import get_proxy
+
+    best: dict[str, float] = {}
+    state = ModelState(model)
+    for _ in range(repeats):
+        for group in share_groups(names):
+            wants = {part for n in group for part in get_proxy(n).needs}
+            label = "hooked pass" if wants & HOOKED_PARTS else "main pass"
+            ctx = ProxyContext(model, x, y, F.cross_entropy, wants=wants)
+            if wants:
+                try:
+                    shared = ctx.shared()
+                finally:
+                    state.restore()
+                for part, sec in shared.seconds.items():
+                    key = f"{label}:{part}"
+                    best[key] = min(best.get(key, float("inf")), sec)
+            for name in group:
+                t0 = clock()
+                try:
+                    get_proxy(name).fn(ctx)
+                finally:
+                    state.restore()
+                key = f"proxy:{name}"
+                best[key] = min(best.get(key, float("inf")), clock() - t0)
     return best
 
 
@@ -75,8 +133,18 @@ def cost(args: argparse.Namespace) -> dict:
     settings = ProxySettings(preset="cpu", data=args.data, batch_size=args.batch_size)
     x, y, _ = load_minibatch(settings)
     names = proxy_names()
-    report = {"preset": "cpu", "batch_size": args.batch_size, "threads": args.threads, "depths": {}}
-    for depth in (4, 10):
+    depths = [int(d) for d in args.depths.split(",")]
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    proxy_context.TIMER = clock  # the per-proxy and per-pass seconds on the same clock
+    report = {
+        "preset": "cpu",
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "clock": args.clock,
+        "load_before": _load(),
+        "depths": {},
+    }
+    for depth in depths:
         arch = sample_architectures(1, depths=(depth,), seed=args.seed)[0]
         torch.manual_seed(args.seed)
         model = build_model(arch, "cpu")
@@ -90,6 +158,7 @@ def cost(args: argparse.Namespace) -> dict:
                 "alone": lambda m=model: compute_proxies(m, (x, y), share=False),
             },
             args.repeats,
+            clock,
         )
         step = best["step"][0]
         shared_s, shared = best["shared"]
@@ -112,27 +181,54 @@ def cost(args: argparse.Namespace) -> dict:
             "all_alone_steps": alone_s / step,
             "sharing_speedup": alone_s / shared_s,
             "missing": sorted(n for n in names if shared[n].score is None),
+            # shared and one-at-a-time scores: 0.0 where they are equal
+            "shared_vs_alone_rel": max_rel_diff(shared, alone),
             "proxies": rows,
         }
+        if args.passes:
+            secs = pass_seconds(model, x, y, names, args.repeats, clock)
+            report["depths"][depth]["passes_steps"] = {k: v / step for k, v in secs.items()}
+    report["load_after"] = _load()
     print(f"{'proxy':<10}" + "".join(f"{'d' + str(d) + ' shared':>14}{'d' + str(d) + ' alone':>13}"
-                                     for d in (4, 10)))  # fmt: skip
+                                     for d in depths))  # fmt: skip
     print(f"{'(steps)':<10}")
     for n in names:
         cells = "".join(
             f"{report['depths'][d]['proxies'][n]['shared_steps']:>14.3f}"
             f"{report['depths'][d]['proxies'][n]['alone_steps']:>13.3f}"
-            for d in (4, 10)
+            for d in depths
         )
         print(f"{n:<10}{cells}")
-    for d in (4, 10):
+    if args.passes:
+        keys = sorted({k for d in depths for k in report["depths"][d]["passes_steps"]})
+        print(f"\n{'pass:part (steps, fastest of ' + str(args.repeats) + ')':<32}"
+              + "".join(f"{'d' + str(d):>8}" for d in depths))  # fmt: skip
+        for k in keys:
+            cells = "".join(
+                f"{report['depths'][d]['passes_steps'].get(k, float('nan')):>8.2f}" for d in depths
+            )
+            print(f"{k:<32}{cells}")
+    for d in depths:
         r = report["depths"][d]
+        diffs = [v for v in r["shared_vs_alone_rel"].values() if v is not None]
         print(
             f"depth {d}: train step {r['train_step_s']:.3f} s; all 14 shared "
             f"{r['all_shared_s']:.2f} s = {r['all_shared_steps']:.2f} steps; one at a time "
             f"{r['all_alone_s']:.2f} s = {r['all_alone_steps']:.2f} steps; sharing "
-            f"{r['sharing_speedup']:.2f}x faster; missing {r['missing']}"
+            f"{r['sharing_speedup']:.2f}x faster; shared vs alone max rel. difference "
+            f"{max(diffs, default=0.0):.1e}; missing {r['missing']}"
         )
+    print(f"clock {args.clock}; load average {report['load_before']} before, "
+          f"{report['load_after']} after")  # fmt: skip
     return report
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the system has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 #: Proxies that need no data (the minibatch's shape at most): scored on every architecture.
@@ -353,6 +449,20 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--data", default="synthetic:n=200")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--depths", default="4,6,8,10", help="comma-separated depths to time")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="every figure in wall time, or in this process's CPU time (steadier on a "
+        "loaded machine)",
+    )
+    p.add_argument(
+        "--passes",
+        action="store_true",
+        help="also time every shared pass by part and each proxy's own work (the table of "
+        "where the time goes)",
+    )
     p.add_argument(
         "--write-costs",
         default=None,
@@ -392,7 +502,8 @@ def main() -> None:
 
 def write_costs(report: dict, path: Path, argv: str) -> None:
     """The relative costs that ``rankzc proxies`` lists: per proxy, its seconds in the
-    shared run as a multiple of one training step, at depths 4 and 10."""
+    shared run as a multiple of one training step, at the timed depths (the listing
+    reads depths 4 and 10)."""
     costs = {
         "command": f"OMP_NUM_THREADS=1 python benchmarks/proxies.py {argv}".strip(),
         "preset": report["preset"],
@@ -403,7 +514,7 @@ def write_costs(report: dict, path: Path, argv: str) -> None:
                 str(d): round(report["depths"][d]["proxies"][name]["shared_steps"], 3)
                 for d in report["depths"]
             }
-            for name in report["depths"][4]["proxies"]
+            for name in next(iter(report["depths"].values()))["proxies"]
         },
     }
     path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n")

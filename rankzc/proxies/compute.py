@@ -4,17 +4,19 @@ Guarantees:
 
 * shared passes (:class:`~rankzc.proxies.context.ProxyContext`) serve every proxy
   that needs the loss gradients, Fisher hooks, input Jacobian or ReLU codes: one pass
-  for the proxies that hook the forward (fisher, nwot) and one for the rest (the loss
-  gradients of grad_norm, snip, plain and grasp, grasp's Hessian product, and the input
-  Jacobian of jacov), see :func:`share_groups`; grad_sign and epe_nas share one pass
-  over a BatchNorm-free copy of the network (as the study computes them);
+  for the proxy that hooks the forward (fisher) and one for the rest (the loss
+  gradients of grad_norm, snip, plain and grasp, grasp's Hessian product, the input
+  Jacobian of jacov and, from its forward, nwot's codes), see :func:`share_groups`;
+  grad_sign and epe_nas share one pass over a BatchNorm-free copy of the network (as
+  the study computes them);
 * after every proxy the model is restored exactly (weights, buffers incl. BatchNorm
   running statistics, train/eval flags, ``requires_grad``, ``.grad``), so scores do not
   depend on the order of ``names``;
 * a proxy that raises, or gives NaN/inf, is recorded as missing (``score=None``) with
   the reason and a :func:`warnings.warn`; the others go on;
-* nwot's codes come from a forward of their own over the whole minibatch without a
-  graph, so they never force the gradient passes to run unsplit;
+* nwot's codes come from a forward over the whole minibatch: the gradient pass's own
+  forward when that pass runs unsplit, else a forward of their own without a graph, so
+  they never force the gradient passes to run unsplit;
 * ``recompute=True`` runs the gradient pass on the whole minibatch while keeping only
   each block's input (activations recomputed in the backward: the same values, a
   fraction of the memory), and grasp's Hessian-vector product in ``hess_splits``
@@ -30,7 +32,6 @@ Guarantees:
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ from rankzc.proxies import (  # noqa: F401
     synflow,
     zen,
 )
-from rankzc.proxies.context import LossFn, ModelState, ProxyContext, is_oom
+from rankzc.proxies.context import LossFn, ModelState, ProxyContext, is_oom, now
 from rankzc.proxies.registry import get_proxy, proxy_names
 
 
@@ -168,19 +169,21 @@ def compute_proxies(
 
 
 #: Shared-pass parts that hook into the forward pass: fisher's activation hooks make the
-#: network take its unfused (per-convolution) path, and the NAS-WOT ReLU tap intercepts
-#: every operation.
-HOOKED_PARTS = frozenset({"fisher", "relu_codes"})
+#: network take its unfused (per-convolution) path.
+HOOKED_PARTS = frozenset({"fisher"})
 
 
 def share_groups(names: list[str]) -> list[list[str]]:
-    """The proxies that share one pass: those that hook the forward, and the rest.
+    """The proxies that share one pass: those that hook the forward (fisher), and the rest.
 
-    Hooks slow every backward that runs through their graph, the loss gradients and
-    grasp's double backward included. One extra forward/backward for the hooked
-    proxies (fisher, nwot) costs less than that: measured with the ``cpu`` preset on one
-    thread (interleaved, fastest of 5), all 14 proxies took 4.69-4.88 s in two passes
-    against 4.91-5.29 s in one at depth 10, and the same at depth 4.
+    Hooks make the GCN-NAS network call every convolution on its own (its unfused path)
+    and slow every backward that runs through their graph, the loss gradients and
+    grasp's double backward included; one extra forward/backward for fisher costs less
+    (measured with the ``cpu`` preset on one thread: all 14 proxies took 4.69-4.88 s in
+    two passes against 4.91-5.29 s in one at depth 10, and the same at depth 4). nwot
+    shares the unhooked pass: its codes come from that pass's forward, which is the
+    forward of nwot's own codes pass (the whole minibatch, the fused path), so its
+    kernel is the one it gets alone.
     """
     hooked = [n for n in names if HOOKED_PARTS & set(get_proxy(n).needs)]
     rest = [n for n in names if n not in hooked]
@@ -213,7 +216,7 @@ def _run(
         if spec.needs and shared_error is not None:
             results[name] = _missing(name, shared_error, 0.0)
             continue
-        t0 = time.perf_counter()
+        t0 = now()
         try:
             score = float(spec.fn(ctx))
             error = None if math.isfinite(score) else f"non-finite score {score}"
@@ -223,7 +226,7 @@ def _run(
                 torch.cuda.empty_cache()
         finally:
             state.restore()
-        seconds = time.perf_counter() - t0 + shared_seconds.get(name, 0.0)
+        seconds = now() - t0 + shared_seconds.get(name, 0.0)
         if error is not None:
             results[name] = _missing(name, error, seconds)
         else:

@@ -13,16 +13,21 @@ train mode and, from that one graph, every part that the requested proxies need:
   adds its binary codes to the NAS-WOT kernel;
 * ``loss_grad``: gradients of the loss w.r.t. the layer weights;
 * ``fisher``: tensor hooks on the layer outputs accumulate activation x gradient
-  during that same backward;
-* ``hessian_grad``: ``H g`` by double backward through the loss gradient graph (GraSP);
-* ``jacobian``: ``d sum(out) / d x`` for every sample (jacov, EPE-NAS).
+  during that same backward (which, where no other part needs the loss gradients,
+  runs to the layer outputs only: no weight gradient is computed);
+* ``hessian_grad``: ``H g`` by double backward through the loss gradient graph (GraSP),
+  the same graph that gives ``loss_grad``;
+* ``jacobian``: ``d sum(out) / d x`` for every sample (jacov).
 
-nwot's binary codes come from a forward of their own over the whole minibatch without a
-graph (:meth:`ProxyContext._codes_pass`): the codes depend on BatchNorm's batch
-statistics, so that forward is never split, and, keeping no graph, it fits where the
-gradient passes do not. With ``recompute`` the gradient pass keeps only each block's
-input and recomputes the block in the backward (:func:`recompute_blocks`; same values,
-a fraction of the memory); grasp's ``H g`` then runs in a pass of its own, in
+nwot's binary codes need one forward of the whole minibatch (they depend on BatchNorm's
+batch statistics, so that forward is never split). Where the gradient pass runs the
+whole minibatch at once on the unhooked network (no chunks, no recomputation, no fisher
+hooks), its own forward gives them: the same operations on the same values as a forward
+of their own, so the same kernel. Otherwise they come from a forward of their own
+without a graph (:meth:`ProxyContext._codes_pass`), which, keeping no graph, fits where
+the gradient passes do not. With ``recompute`` the gradient pass keeps only each
+block's input and recomputes the block in the backward (:func:`recompute_blocks`; same
+values, a fraction of the memory); grasp's ``H g`` then runs in a pass of its own, in
 ``hess_splits`` chunks where needed.
 
 A second, BatchNorm-free pass (the study computes grad_sign and epe_nas on its
@@ -33,7 +38,8 @@ without BatchNorm nothing couples the samples, so this is the Jacobian of the wh
 minibatch). It runs one sample at a time whichever of the two asks, so a score does not
 depend on which proxies share the pass; it needs no splitting on out-of-memory. It runs
 in float64 (definitions version 3), so that signs and Jacobians do not depend on the
-summation order (threads, machine); see :func:`exact_sign`.
+summation order (threads, machine); see :func:`exact_sign`. The signs of many samples
+are taken at once (:func:`sign_counts`, the same values).
 
 Its seconds are attributed to proxies as follows: the forward time is split equally
 between all proxies that use the pass; the time of each backward part is split
@@ -57,6 +63,17 @@ from torch.overrides import TorchFunctionMode
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+#: The clock of every ``seconds`` figure of the shared passes and of
+#: :func:`~rankzc.proxies.compute.compute_proxies` (wall time); a benchmark on a loaded
+#: machine may set :func:`time.process_time`.
+TIMER: Callable[[], float] = time.perf_counter
+
+
+def now() -> float:
+    """:data:`TIMER`'s current reading."""
+    return TIMER()
+
+
 #: Relative dead zone of :func:`exact_sign`.
 SIGN_RTOL = 1e-9
 
@@ -72,6 +89,55 @@ def exact_sign(g: torch.Tensor, rtol: float = SIGN_RTOL) -> torch.Tensor:
     scale = g.abs().amax()
     keep = g.abs() > rtol * scale
     return torch.where(keep, torch.sign(g), torch.zeros_like(g)).float()
+
+
+#: Bytes of the gradient rows (float64, with :func:`sign_counts`'s temporaries: 32 bytes
+#: per weight and row) that the BatchNorm-free pass buffers before taking their signs;
+#: at least one row.
+SIGN_CHUNK_BYTES = 64 * 2**20
+
+
+def sign_rows(samples: int, weights: int) -> int:
+    """Rows of the BatchNorm-free pass's gradient buffer for ``samples`` samples of
+    ``weights`` layer weights: as many as fit in :data:`SIGN_CHUNK_BYTES`, at least 1."""
+    return max(1, min(int(samples), SIGN_CHUNK_BYTES // max(1, 32 * int(weights))))
+
+
+def sign_counts(rows: torch.Tensor, sizes: list[int], rtol: float = SIGN_RTOL) -> torch.Tensor:
+    """``sum_r exact_sign(t_r)`` over the rows ``r`` of ``rows``, tensor by tensor.
+
+    Each row holds one sample's gradients, flattened and concatenated, of tensors of
+    ``sizes`` entries; the result (float32, one entry per column) is the sum over the
+    rows of :func:`exact_sign` of every tensor, each with its own row's scale: the same
+    values as calling :func:`exact_sign` per row and tensor (integer sums, exact).
+    """
+    mag = rows.abs()
+    scales = torch.stack(
+        [p.amax(1) if p.shape[1] else p.new_zeros(p.shape[0]) for p in mag.split(sizes, dim=1)],
+        dim=1,
+    )
+    limit = torch.repeat_interleave(
+        rtol * scales, torch.tensor(sizes, device=rows.device), dim=1, output_size=rows.shape[1]
+    )
+    signs = torch.where(mag > limit, torch.sign(rows), torch.zeros((), dtype=rows.dtype))
+    return signs.sum(0).float()
+
+
+def code_agreement(codes: torch.Tensor) -> torch.Tensor:
+    """``C C^T + (1 - C)(1 - C)^T`` (float64) of binary codes ``C`` (rows x units, bool):
+    the number of units where two rows agree.
+
+    Computed as ``2 C C^T - s 1^T - 1 s^T + units`` (``s``: the rows' sums), one product
+    instead of two; in float32 when there are fewer than ``2**24`` units, where every
+    partial sum is an integer that float32 holds exactly. The entries are integers, so
+    the result is exact, whatever the order of summation.
+    """
+    units = codes.shape[1]
+    dtype = torch.float32 if units < 2**24 else torch.float64
+    c = codes.to(dtype)
+    gram = (c @ c.T).double()
+    s = gram.diagonal()  # C C^T's diagonal: the rows' sums
+    return 2.0 * gram - s[:, None] - s[None, :] + float(units)
 
 
 def find_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -97,6 +163,12 @@ def bn_free_copy(model: nn.Module) -> nn.Module:
     net = copy.deepcopy(model)
     _strip_batchnorm(net)
     return net
+
+
+def _tensor_versions(net: nn.Module) -> list[int]:
+    """The version counters of ``net``'s parameters and buffers (in-place changes raise
+    them)."""
+    return [t._version for t in (*net.parameters(), *net.buffers())]
 
 
 def _strip_batchnorm(net: nn.Module) -> None:
@@ -275,6 +347,9 @@ class ProxyContext:
         #: recompute each block's activations in the backward (see :func:`recompute_blocks`)
         self.recompute = False
         self._shared: SharedResult | None = None
+        # the BatchNorm-free pass's float64 copy, once that pass is done with it, and
+        # the versions of its tensors when it was made (see bn_free_double)
+        self._bn_free_net: tuple[nn.Module, list[int]] | None = None
 
     @property
     def weights(self) -> list[nn.Parameter]:
@@ -307,31 +382,73 @@ class ProxyContext:
     def reset_shared(self, splits: int) -> None:
         """Forget the shared pass; the next :meth:`shared` runs it in ``splits`` chunks."""
         self._shared = None
+        self._bn_free_net = None
         self.splits = splits
+
+    def bn_free_double(self) -> nn.Module:
+        """``bn_free_copy(model).double()`` for the caller to change as it likes.
+
+        Where the BatchNorm-free pass has run in this context, its copy (which that pass
+        no longer needs) is handed over once instead of making another, provided none of
+        its parameters and buffers changed since it was made (their version counters):
+        the same values as a fresh copy, without copying. Its modules' train/eval flags
+        and ``requires_grad`` are the pass's; the caller sets those it relies on.
+        """
+        kept, self._bn_free_net = self._bn_free_net, None
+        if kept is not None:
+            net, versions = kept
+            if _tensor_versions(net) == versions:
+                return net
+        return bn_free_copy(self.model).double()
 
     # ------------------------------------------------------------------ shared pass
     def _run_shared(self, wants: set[str], splits: int) -> SharedResult:
         res = SharedResult()
         seconds: dict[str, float] = defaultdict(float)
-        if "relu_codes" in wants:
-            t0 = time.perf_counter()
-            self._codes_pass(res)
-            seconds["codes"] += time.perf_counter() - t0
         main_parts = {"loss_grad", "fisher", "hessian_grad", "jacobian"}
-        if main_parts & wants:
-            self._main_pass(wants, splits, res, seconds)
+        run_main = bool(main_parts & wants)
+        # nwot's codes from the gradient pass's own forward when that forward is the
+        # codes pass's forward: the whole minibatch at once, on the network's unhooked
+        # (fused) path, so the same operations on the same values (see _codes_tap)
+        tap_codes = (
+            "relu_codes" in wants
+            and run_main
+            and splits == 1
+            and not self.recompute
+            and "fisher" not in wants
+        )
+        if "relu_codes" in wants and not tap_codes:
+            t0 = now()
+            self._codes_pass(res)
+            seconds["codes"] += now() - t0
+        if run_main:
+            self._main_pass(wants, splits, res, seconds, tap_codes=tap_codes)
         want_signs = "bn_free_signs" in wants
         want_bn_free_jac = "bn_free_jacobian" in wants
         if want_signs or want_bn_free_jac:
-            t0 = time.perf_counter()
+            t0 = now()
             self._bn_free_pass(want_signs, want_bn_free_jac, res)
-            seconds["bn_free"] += time.perf_counter() - t0
+            seconds["bn_free"] += now() - t0
         res.seconds = dict(seconds)
         return res
 
     def _bn_free_pass(self, want_signs: bool, want_jac: bool, res: SharedResult) -> None:
-        """The BatchNorm-free pass (see the module docstring), on a copy of the model."""
+        """The BatchNorm-free pass (see the module docstring), on a copy of the model.
+
+        One sample at a time: in float64 on a CPU the convolutions of one sample (small
+        im2col products that stay in the cache) cost no more per sample than those of
+        the whole minibatch, and the batched alternatives measured slower at depths 4
+        and 10 of the ``cpu`` preset on one thread: ``torch.func.vmap`` over ``grad``, or
+        over ``vjp`` with both cotangents, in chunks of 1 to 20 samples took 1.05-1.7x
+        the loop's time, and one float64 forward of the whole minibatch with hooks for
+        the per-sample weight gradients 1.2-2x. What is vectorised is the bookkeeping:
+        every sample's gradients go into one flat row of a buffer of up to
+        :data:`SIGN_CHUNK_BYTES`, and the signs of all rows are taken together
+        (:func:`sign_counts`, the same values as :func:`exact_sign` per sample and
+        tensor).
+        """
         net = bn_free_copy(self.model).double()
+        versions = _tensor_versions(net)
         net.train()
         weights = [m.weight for _, m in find_layers(net)]
         for p in net.parameters():
@@ -339,23 +456,35 @@ class ProxyContext:
         for w in weights:
             w.requires_grad_(want_signs)
         n = self.batch_size
-        bounds = list(range(n + 1))  # one sample at a time, whoever asks
-        signs = [torch.zeros_like(w, dtype=torch.float32) for w in weights] if want_signs else None
+        sizes = [w.numel() for w in weights]
+        total = sum(sizes)
+        # rows of the gradient buffer: as many samples as fit in SIGN_CHUNK_BYTES
+        chunk = sign_rows(n, total)
+        buf = counts = None
+        if want_signs:
+            buf = torch.zeros((chunk, total), dtype=torch.float64, device=self.inputs.device)
+            counts = torch.zeros(total, dtype=torch.float32, device=self.inputs.device)
+            zeros = [torch.zeros(k, dtype=torch.float64, device=buf.device) for k in sizes]
         jac_rows: list[torch.Tensor] = []
+        filled = 0
         with self.seeded():
-            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-                if stop <= start:
-                    continue
-                x = self.inputs[start:stop].detach().double().requires_grad_(want_jac)
+            for i in range(n):  # one sample at a time, whoever asks
+                x = self.inputs[i : i + 1].detach().double().requires_grad_(want_jac)
                 out = net(x)
                 if want_signs:
-                    loss = self.loss_fn(out, self.targets[start:stop])
+                    loss = self.loss_fn(out, self.targets[i : i + 1])
                     grads = torch.autograd.grad(
                         loss, weights, retain_graph=want_jac, allow_unused=True
                     )
-                    for acc, g in zip(signs, grads, strict=True):
-                        if g is not None:
-                            acc.add_(exact_sign(g.detach()))
+                    flat = [
+                        z if g is None else g.detach().reshape(-1)
+                        for g, z in zip(grads, zeros, strict=True)
+                    ]
+                    torch.cat(flat, out=buf[filled])
+                    filled += 1
+                    if filled == chunk:
+                        counts.add_(sign_counts(buf, sizes))
+                        filled = 0
                 if want_jac:
                     (jx,) = torch.autograd.grad(
                         out,
@@ -367,25 +496,27 @@ class ProxyContext:
                     jac_rows.append(jx.detach().float().reshape(jx.shape[0], -1))
                 del out
         if want_signs:
-            res.bn_free_signs = signs
+            if filled:
+                counts.add_(sign_counts(buf[:filled], sizes))
+            res.bn_free_signs = [
+                c.view_as(w) for c, w in zip(counts.split(sizes), weights, strict=True)
+            ]
         if want_jac:
             res.bn_free_jacobian = torch.cat(jac_rows, 0)
+        self._bn_free_net = (net, versions)  # for bn_free_double
 
-    def _codes_pass(self, res: SharedResult) -> None:
-        """The NAS-WOT kernel: one forward of the whole minibatch without a graph.
+    def _codes_tap(self, res: SharedResult):
+        """``(hook, finish)``: ``hook`` (for :class:`relu_calls`) adds every ReLU's binary
+        codes to the NAS-WOT kernel; ``finish()`` stores the kernel in ``res``.
 
-        The codes depend on BatchNorm's batch statistics (train mode), so the minibatch is
-        never split here; without a graph this forward keeps only the live tensors
-        (about a tenth of what the loss gradients keep), so it fits where the gradient
-        passes need recomputation or chunks.
+        One code per row of the ReLU's input (per person in the GCN-NAS network, whose
+        persons are folded into the batch axis), as in the study.
         """
         n = self.batch_size
         kernel: list[torch.Tensor] = []
         count = [0]
 
         def code_hook(a: torch.Tensor) -> None:
-            # one binary code per row of the ReLU's input (per person in the GCN-NAS
-            # network, whose persons are folded into the batch axis), as in the study
             if res.relu_error is not None:
                 return
             rows = int(a.shape[0])
@@ -402,10 +533,27 @@ class ProxyContext:
                     "row needs the same number of rows in every ReLU"
                 )
                 return
-            x = (a.detach().reshape(rows, -1) > 0).to(torch.float64)  # relu(a) > 0 iff a > 0
-            kernel[0].add_(x @ x.T).add_((1.0 - x) @ (1.0 - x).T)
+            kernel[0].add_(code_agreement(a.detach().reshape(rows, -1) > 0))
             count[0] += 1
 
+        def finish() -> None:
+            res.nwot_kernel = kernel[0] if kernel else None
+            res.relu_count = count[0]
+
+        return code_hook, finish
+
+    def _codes_pass(self, res: SharedResult) -> None:
+        """The NAS-WOT kernel: one forward of the whole minibatch without a graph.
+
+        The codes depend on BatchNorm's batch statistics (train mode), so the minibatch is
+        never split here; without a graph this forward keeps only the live tensors
+        (about a tenth of what the loss gradients keep), so it fits where the gradient
+        passes need recomputation or chunks. Where the gradient pass runs the whole
+        minibatch at once on the unhooked network, the codes come from its forward
+        instead (:meth:`_main_pass`, ``tap_codes``): the same operations on the same
+        values, so the same kernel, without this extra forward.
+        """
+        code_hook, finish = self._codes_tap(res)
         self.model.train()
         try:
             with self.seeded(), torch.no_grad(), relu_calls(code_hook):
@@ -419,11 +567,15 @@ class ProxyContext:
                 f"{type(err).__name__}: {err}"
             )
             return
-        res.nwot_kernel = kernel[0] if kernel else None
-        res.relu_count = count[0]
+        finish()
 
     def _main_pass(
-        self, wants: set[str], splits: int, res: SharedResult, seconds: dict[str, float]
+        self,
+        wants: set[str],
+        splits: int,
+        res: SharedResult,
+        seconds: dict[str, float],
+        tap_codes: bool = False,
     ) -> None:
         """The gradient pass on the model as it is (train mode, BatchNorm active).
 
@@ -432,12 +584,18 @@ class ProxyContext:
         (:func:`recompute_blocks`): the same operations on the same values, so the same
         results as without. Chunks (``splits > 1``) are exact only for models without
         batch coupling: BatchNorm's statistics then come from each chunk.
+
+        With ``tap_codes`` (one chunk, no hooks, no recomputation) its forward also
+        gives nwot's codes (:meth:`_codes_tap`). Where fisher is the only part that
+        needs the loss's backward, that backward runs to the layer outputs only (the
+        gradients fisher reads), not to the weights: no weight gradient is computed.
         """
         model, weights = self.model, self.weights
         n = self.batch_size
         want_fisher = "fisher" in wants
         want_hess = "hessian_grad" in wants
-        want_grad = "loss_grad" in wants or want_fisher or want_hess
+        want_loss_grad = "loss_grad" in wants or want_hess
+        want_grad = want_loss_grad or want_fisher
         want_jac = "jacobian" in wants
         hess_splits = self.hess_splits or splits
         # GraSP in the same graph (one double backward) or in a pass of its own
@@ -451,6 +609,9 @@ class ProxyContext:
         chunk_frac = [1.0]
         phase = [None]  # inside a recomputed block: "first" forward or "recompute"
         saved_acts: dict[int, torch.Tensor] = {}
+        # gradient edges of the hooked layer outputs (the backward's targets when only
+        # fisher needs it)
+        out_edges: list = []
 
         def fisher_hook_factory(index: int, linear_like: bool):
             def fwd_hook(module, inp, out):
@@ -479,12 +640,21 @@ class ProxyContext:
                     fisher[index] += float(fisher_k.sum()) * per_channel
 
                 out.register_hook(grad_hook)
+                out_edges.append(torch.autograd.graph.get_gradient_edge(out))
 
             return fwd_hook
 
         handles = []
         recompute = self.recompute and (want_grad or want_jac)
         blocks = recompute_blocks(model, phase) if recompute else contextlib.nullcontext()
+        codes_hook, codes_finish = self._codes_tap(res) if tap_codes else (None, None)
+        codes_seconds = [0.0]
+
+        def timed_codes_hook(a: torch.Tensor) -> None:
+            t0 = now()
+            codes_hook(a)
+            codes_seconds[0] += now() - t0
+
         try:
             if want_fisher:
                 for i, (_, layer) in enumerate(self.layers):
@@ -499,32 +669,44 @@ class ProxyContext:
                     if stop <= start:
                         continue
                     chunk_frac[0] = (stop - start) / n
-                    t0 = time.perf_counter()
+                    t0 = now()
                     x = self.inputs[start:stop].detach().clone().requires_grad_(want_jac)
-                    with torch.set_grad_enabled(want_grad or want_jac):
+                    out_edges.clear()
+                    tap = relu_calls(timed_codes_hook) if tap_codes else contextlib.nullcontext()
+                    with torch.set_grad_enabled(want_grad or want_jac), tap:
                         out = model(x)
-                    seconds["forward"] += time.perf_counter() - t0
+                    if tap_codes:
+                        codes_finish()
+                    seconds["forward"] += now() - t0
                     g = None
                     if want_grad:
-                        t0 = time.perf_counter()
+                        t0 = now()
                         loss = self.loss_fn(out, self.targets[start:stop]) * chunk_frac[0]
                         fisher_on[0] = want_fisher
-                        g = torch.autograd.grad(
-                            loss,
-                            weights,
-                            retain_graph=want_jac or hess_inline,
-                            create_graph=hess_inline,
-                            allow_unused=True,
+                        # fisher alone: the gradients of the layer outputs, no weight's
+                        targets = weights if want_loss_grad else list(out_edges)
+                        g = (
+                            torch.autograd.grad(
+                                loss,
+                                targets,
+                                retain_graph=want_jac or hess_inline,
+                                create_graph=hess_inline,
+                                allow_unused=True,
+                            )
+                            if targets
+                            else ()
                         )
                         fisher_on[0] = False
                         saved_acts.clear()
-                        for i, gi in enumerate(g):
-                            if gi is not None:
-                                gi_d = gi.detach()
-                                grads[i] = gi_d.clone() if grads[i] is None else grads[i] + gi_d
-                        seconds["loss_grad"] += time.perf_counter() - t0
+                        if want_loss_grad:
+                            for i, gi in enumerate(g):
+                                if gi is not None:
+                                    gi_d = gi.detach()
+                                    grads[i] = gi_d.clone() if grads[i] is None else grads[i] + gi_d
+                        seconds["loss_grad"] += now() - t0
+                    out_edges.clear()
                     if want_jac:
-                        t0 = time.perf_counter()
+                        t0 = now()
                         (jx,) = torch.autograd.grad(
                             out,
                             x,
@@ -534,20 +716,24 @@ class ProxyContext:
                             materialize_grads=True,
                         )
                         jac_rows.append(jx.detach().reshape(jx.shape[0], -1))
-                        seconds["jacobian"] += time.perf_counter() - t0
+                        seconds["jacobian"] += now() - t0
                     if hess_inline:
-                        t0 = time.perf_counter()
+                        t0 = now()
                         hgrads = self._hessian_grad(g, [gi for gi in grads])
-                        seconds["hessian_grad"] += time.perf_counter() - t0
+                        seconds["hessian_grad"] += now() - t0
                     del out, g
             if want_hess and not hess_inline:
-                t0 = time.perf_counter()
+                t0 = now()
                 hgrads = self._hessian_grad_chunked(grads, hess_splits)
-                seconds["hessian_grad"] += time.perf_counter() - t0
+                seconds["hessian_grad"] += now() - t0
         finally:
             for h in handles:
                 h.remove()
-        if want_grad:
+        if tap_codes:
+            # the ReLU codes' own work, out of the forward's seconds (nwot's share)
+            seconds["forward"] -= codes_seconds[0]
+            seconds["codes"] += codes_seconds[0]
+        if want_loss_grad:
             res.loss_grads = grads
         if want_fisher:
             res.fisher = fisher

@@ -194,6 +194,13 @@ def pass_bytes(
         out["grasp"] = act(hchunk, PASS_FACTORS["hessian"]) + 3 * params
     if needs & {"bn_free_signs", "bn_free_jacobian"}:
         out["per-sample"] = act(1, PASS_FACTORS["sample"]) + 3 * params
+        if "bn_free_signs" in needs:
+            # the float64 gradient rows whose signs are taken together (32 bytes per
+            # weight and row, temporaries included; params counts float32 bytes)
+            from rankzc.proxies.context import sign_rows
+
+            weights = params // 4
+            out["per-sample"] += 32 * weights * sign_rows(batch, weights)
     if "synflow" in names:
         out["synflow"] = act(2, PASS_FACTORS["float64"]) + 4 * params
     if "zen" in names:

@@ -8,7 +8,7 @@ import torch
 
 from rankzc.errors import RankzcError
 from rankzc.models.dynamic import tied_attention
-from rankzc.proxies.context import ProxyContext, bn_free_copy, find_layers
+from rankzc.proxies.context import ProxyContext, find_layers
 from rankzc.proxies.registry import proxy
 
 #: How synflow treats the attention (also printed by ``rankzc proxies``).
@@ -60,12 +60,11 @@ def synflow(ctx: ProxyContext) -> float:
     """
     mode = ctx.options.get("synflow_bn", "identity")
     if mode == "identity":
-        net = bn_free_copy(ctx.model)
+        net = ctx.bn_free_double()  # the BatchNorm-free pass's copy where it has one
     elif mode == "eval":
-        net = copy.deepcopy(ctx.model)
+        net = copy.deepcopy(ctx.model).double()
     else:
         raise RankzcError(f"synflow_bn: must be 'eval' or 'identity', got {mode!r}")
-    net = net.double()
     with torch.no_grad():
         for p in net.parameters():
             if p.is_floating_point():

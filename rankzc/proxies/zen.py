@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from rankzc.errors import RankzcError
 from rankzc.proxies.context import ProxyContext, find_layers, relu_calls
@@ -75,6 +75,19 @@ def pre_pool_features(model: nn.Module, x: torch.Tensor, rule: str = "study") ->
     return last[0] if last else out
 
 
+class _Features(nn.Module):
+    """``forward(x)``: :func:`pre_pool_features` of ``model`` (a module, so that
+    :func:`torch.func.functional_call` can run it with other parameters)."""
+
+    def __init__(self, model: nn.Module, rule: str) -> None:
+        super().__init__()
+        self.model = model
+        self.rule = rule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pre_pool_features(self.model, x, self.rule)
+
+
 @proxy(
     "zen",
     higher_is_better=True,
@@ -86,8 +99,10 @@ def pre_pool_features(model: nn.Module, x: torch.Tensor, rule: str = "study") ->
 def zen(ctx: ProxyContext) -> float:
     r"""Zen-score with BatchNorm rescaling.
 
-    On a copy of the model with layer weights drawn from :math:`N(0, 1)`, zero biases and
-    BatchNorm2d affine 1/0, in train mode: Gaussian inputs :math:`x, \epsilon` of the
+    On the model with layer weights drawn from :math:`N(0, 1)`, zero biases and
+    BatchNorm2d affine 1/0, in train mode (the model's own modules run with these
+    parameters and copies of its buffers, :func:`torch.func.functional_call`: the model
+    is not changed and not copied): Gaussian inputs :math:`x, \epsilon` of the
     batch's shape, :math:`\Delta = \operatorname{mean}_r \sum |f(x) - f(x + \gamma\epsilon)|`
     over the rows :math:`r` of the features :math:`f` (:func:`pre_pool_features`;
     :math:`\gamma = 10^{-2}`), and
@@ -103,22 +118,32 @@ def zen(ctx: ProxyContext) -> float:
     across architectures (Spearman 0.996), at a fifth of the cost.
     """
     rule = ctx.options.get("zen_block", "study")
-    net = copy.deepcopy(ctx.model)
+    model = ctx.model
     gen = ctx.generator(offset=1)
     device = ctx.inputs.device
     dtype = ctx.inputs.dtype if ctx.inputs.is_floating_point() else torch.float32
     with torch.no_grad():
-        for _, layer in find_layers(net):
+        # the reset weights, by tensor (a tied weight takes its last layer's draw, as
+        # copying the model and overwriting each layer's weight would)
+        new: dict[int, torch.Tensor] = {}
+        for _, layer in find_layers(model):
             w = torch.randn(layer.weight.shape, generator=gen, dtype=layer.weight.dtype)
-            layer.weight.copy_(w.to(device))
+            new[id(layer.weight)] = w.to(device)
             bias = getattr(layer, "bias", None)
             if isinstance(bias, torch.Tensor):
-                bias.zero_()
-        bns = [m for m in net.modules() if isinstance(m, ZEN_BN_TYPES)]
-        for bn in bns:
+                new[id(bias)] = torch.zeros_like(bias)
+        bns = [(n, m) for n, m in model.named_modules() if isinstance(m, ZEN_BN_TYPES)]
+        for _, bn in bns:
             if bn.affine:
-                bn.weight.fill_(1.0)
-                bn.bias.zero_()
+                new[id(bn.weight)] = torch.ones_like(bn.weight)
+                new[id(bn.bias)] = torch.zeros_like(bn.bias)
+        # the model's own modules with these parameters and copies of its buffers (which
+        # the train-mode forwards update): the model itself is not touched
+        state = {
+            f"model.{name}": new.get(id(p), p.detach()) for name, p in model.named_parameters()
+        }
+        buffers = {name: new.get(id(b), b.detach()).clone() for name, b in model.named_buffers()}
+        state.update({f"model.{name}": b for name, b in buffers.items()})
         shape = tuple(ctx.inputs.shape)
         batch = ctx.options.get("zen_batch")
         if batch is not None:
@@ -127,13 +152,15 @@ def zen(ctx: ProxyContext) -> float:
             shape = (batch, *shape[1:])
         x = torch.randn(shape, generator=gen, dtype=dtype).to(device)
         eps = torch.randn(shape, generator=gen, dtype=dtype).to(device)
-        net.train()
-        out = pre_pool_features(net, x, rule)
-        out_mix = pre_pool_features(net, x + ZEN_MIXUP_GAMMA * eps, rule)
+        model.train()
+        features = _Features(model, rule)
+        out = functional_call(features, state, (x,), strict=False)
+        out_mix = functional_call(features, state, (x + ZEN_MIXUP_GAMMA * eps,), strict=False)
         delta = (out - out_mix).abs().double()
         delta = delta.reshape(delta.shape[0], -1).sum(1).mean()
         score = math.log(float(delta))
-        for bn in bns:
-            if bn.running_var is not None:
-                score += 0.5 * math.log(float(bn.running_var.double().mean()))
+        for name, _bn in bns:
+            running_var = buffers.get(f"{name}.running_var" if name else "running_var")
+            if running_var is not None:
+                score += 0.5 * math.log(float(running_var.double().mean()))
     return score
