@@ -115,3 +115,38 @@ def test_scores_do_not_depend_on_the_other_architectures():
     assert not torch.equal(minibatch_index(50, 6, 0), minibatch_index(50, 6, 1))
     other_seed = score_architectures(archs[:1], ProxySettings(**{**settings.__dict__, "seed": 1}))
     assert other_seed["l2_norm"].iloc[0] != a["l2_norm"].iloc[0]
+
+
+@pytest.mark.slow  # two spawned workers: about 10 s on a quiet machine, 30 s under load
+def test_two_workers_give_the_same_table_and_store_as_one(tmp_path):
+    """Issue 26: scoring across worker processes (one minibatch per worker, one model per
+    candidate, deepest first) gives what one process gives, row for row."""
+    archs = sample_architectures(4, depths=(4, 6), seed=7)
+    path = tmp_path / "archs.json"
+    save_architectures(archs, path)
+    common = ["--archs", str(path), "--proxies", "params,grad_norm,nwot,synflow,jacov",
+              "--preset", "tiny", "--data", SMALL_DATA, "--batch-size", "6", "-q"]  # fmt: skip
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert run("features", *common, "--out", str(one)).exit_code == 0
+    res = run("features", *common, "--out", str(two), "--workers", "2")
+    assert res.exit_code == 0, res.output
+    a, b = pd.read_csv(one), pd.read_csv(two)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(b["encoding"]) == [str(x) for x in archs]  # the input's order
+    # a store filled by two workers holds the same scores
+    db = tmp_path / "b.db"
+    with Benchmark.create(db, space=SPACE, dataset="synthetic", source="test") as bench:
+        bench.add_architectures(
+            {"arch_id": x.arch_id, "space": SPACE, "encoding": str(x), "depth": x.depth}
+            for x in archs
+        )
+    res = run("features", "--benchmark", str(db), *common[2:], "--workers", "2")
+    assert res.exit_code == 0, res.output
+    with Benchmark.open(db, readonly=True) as bench:
+        feats = bench.features(-1)
+    names = ["params", "grad_norm", "nwot", "synflow", "jacov"]
+    pd.testing.assert_frame_equal(
+        feats.loc[a["arch_id"], names].reset_index(drop=True),
+        a[names],
+        check_names=False,
+    )

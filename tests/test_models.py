@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -340,3 +341,108 @@ def test_fused_and_module_calls_agree_and_hooks_see_every_conv(aggregation):
         h.remove()
     assert set(convs) - set(called) == set()
     assert torch.allclose(y_hooked, plain(x), atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- the fast path (issue 26)
+def _reference_forward():
+    """``benchmarks/model_reference.py``: the forward pass as it was before issue 26."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_reference.py"
+    spec = importlib.util.spec_from_file_location("model_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.reference_forward
+
+
+@pytest.mark.parametrize(("preset", "depth"), [("tiny", 4), ("tiny", 10), ("cpu", 6)])
+def test_fast_path_gives_the_previous_logits_and_gradients(preset, depth):
+    reference_forward = _reference_forward()
+    arch = sample_architectures(1, depths=[depth], seed=depth)[0]
+    torch.manual_seed(0)
+    model = build_model(arch, preset=preset)
+    with torch.no_grad():  # away from the near-zero initialisation: every unit shows
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = model.example_input(3)
+    y = torch.randint(0, model.num_classes, (3,))
+    new, old = model(x), reference_forward(model, x)
+    assert (new - old).abs().max() <= 1e-5
+    # gradients in float64: in float32 both sides' rounding flips the odd ReLU whose input
+    # is within rounding of 0, and then their gradients differ where it did
+    exact = copy.deepcopy(model).double()
+    params = list(exact.parameters())
+    loss = torch.nn.functional.cross_entropy
+    g_new = torch.autograd.grad(loss(exact(x.double()), y), params, allow_unused=True)
+    old = reference_forward(exact, x.double())
+    g_old = torch.autograd.grad(loss(old, y), params, allow_unused=True)
+    scale = max(float(g.abs().max()) for g in g_old if g is not None)
+    for a, b in zip(g_new, g_old, strict=True):
+        assert (a is None) == (b is None)  # the unused M_ST entries get none either way
+        if b is not None:
+            assert (a - b).abs().max() <= 1e-10 * scale
+
+
+def test_fast_path_double_backward_float64_and_vmap():
+    """GraSP's Hessian-vector product, the float64 pass and torch.func per-sample use."""
+    from torch.func import functional_call, grad, vmap
+
+    reference_forward = _reference_forward()
+    arch = Architecture.parse("10111111-01000111-11111011-00000001")
+    torch.manual_seed(0)
+    model = build_model(arch, preset="tiny").double()
+    x, y = model.example_input(2).double(), torch.tensor([1, 3])
+    params = list(model.parameters())
+    v = [torch.randn_like(p) for p in params]
+
+    def hvp(forward):
+        loss = torch.nn.functional.cross_entropy(forward(x), y)
+        g = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+        s = sum((a * b).sum() for a, b in zip(g, v, strict=True) if a is not None)
+        return torch.autograd.grad(s, params, allow_unused=True)
+
+    h_new, h_old = hvp(model), hvp(lambda z: reference_forward(model, z))
+    pairs = [(a, b) for a, b in zip(h_new, h_old, strict=True) if b is not None]
+    scale = max(float(b.abs().max()) for _, b in pairs)
+    assert all((a - b).abs().max() <= 1e-10 * scale for a, b in pairs)
+    model.eval()  # per-sample gradients without batch statistics
+    named = {k: p.detach() for k, p in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+
+    def loss(p, xi, yi):
+        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return torch.nn.functional.cross_entropy(out, yi.unsqueeze(0))
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))(named, x, y)
+    one = grad(loss)(named, x[1], y[1])
+    assert all(torch.allclose(per_sample[k][1], one[k], atol=1e-12) for k in one)
+
+
+def test_partition_without_pyg_equals_pygs():
+    from torch_geometric.utils import degree, to_dense_adj
+
+    def pyg(edge_index):
+        adj = to_dense_adj(edge_index, max_num_nodes=25)[0]
+        deg = degree(edge_index[0], num_nodes=25, dtype=adj.dtype)
+        inv = torch.where(deg > 0, 1.0 / deg.clamp(min=1), torch.zeros_like(deg))
+        return (adj * inv[:, None]).t()
+
+    g = ntu_skeleton()
+    A = spatial_partition()
+    assert torch.equal(A[1], pyg(g.edge_index)) and torch.equal(A[2], pyg(g.edge_index.flip(0)))
+
+
+def test_the_network_does_not_import_pyg():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from rankzc.models import build_model\n"
+        "m = build_model('00000100-00000100-00000100-00000100', 'tiny')\n"
+        "m(m.example_input(2)).sum().backward()\n"
+        "print('torch_geometric' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -29,7 +29,7 @@ from rankzc.training import TrainConfig
 cfg = TrainConfig.for_preset("tiny", data="synthetic:n=60", epochs=1, proxies="none")
 settings = LiveSearch(sys.argv[1], cfg, pool_size=2, proxies=("synflow",)).settings(["synflow"])
 archs = sample_architectures(40, depths=(10,), seed=5)
-score_pool(archs, settings, workers=2, chunk=1,
+score_pool(archs, settings, workers=2,
            on_result=lambda a, r: print("result", a, flush=True))
 print("done", flush=True)
 """

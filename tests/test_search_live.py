@@ -118,13 +118,17 @@ def test_cli_live_limits_and_options_checked(tmp_path):
 
 
 def test_parallel_pool_scoring_matches_serial(tmp_path):
+    """Issue 26: two workers (each with its own minibatch, deepest candidates first) give
+    exactly the scores of one process."""
     from rankzc.search.pool import score_pool
     from rankzc.space import sample_architectures
 
-    archs = sample_architectures(3, depths=(4,), seed=3)
-    settings = live(tmp_path / "x.db").settings(["synflow"])
+    archs = sample_architectures(3, depths=(4, 6), seed=3)
+    settings = live(tmp_path / "x.db").settings(["synflow", "grad_norm", "nwot"])
     one = score_pool(archs, settings, workers=1)
-    two = score_pool(archs, settings, workers=2)
+    seen = []
+    two = score_pool(archs, settings, workers=2, on_result=lambda a, r: seen.append(a))
+    assert sorted(seen) == sorted(a.arch_id for a in archs)
     assert {a: {n: r[0] for n, r in v.items()} for a, v in one.items()} == {
         a: {n: r[0] for n, r in v.items()} for a, v in two.items()
     }

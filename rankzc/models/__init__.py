@@ -1,4 +1,5 @@
-"""The GCN-NAS network on PyTorch Geometric: :func:`build_model` and its parts."""
+"""The GCN-NAS network: :func:`build_model` and its parts (PyTorch; PyTorch Geometric for
+the skeleton graph object and the optional sparse aggregation only)."""
 
 from rankzc.models.block import Block
 from rankzc.models.dynamic import DynamicGraph

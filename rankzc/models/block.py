@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -25,7 +26,8 @@ class Block(nn.Module):
         switches: the block's 8 switches (order of :data:`rankzc.space.OPS`).
         stride: temporal stride of the tcn and the residual projection.
         residual: ``False`` for the first block.
-        aggregation, fuse: passed to :class:`~rankzc.models.unit_gcn.UnitGCN`.
+        aggregation: passed to :class:`~rankzc.models.unit_gcn.UnitGCN`.
+        fuse: passed to the gcn unit and the temporal units (the fused path).
     """
 
     def __init__(
@@ -43,17 +45,19 @@ class Block(nn.Module):
         self.gcn = UnitGCN(
             in_channels, out_channels, A, switches, aggregation=aggregation, fuse=fuse
         )
-        self.tcn = UnitTCN(out_channels, out_channels, stride=stride)
+        self.tcn = UnitTCN(out_channels, out_channels, stride=stride, fuse=fuse)
         self.has_residual = residual
         if not residual:
             self.residual = None
         elif in_channels == out_channels and stride == 1:
             self.residual = nn.Identity()
         else:
-            self.residual = UnitTCN(in_channels, out_channels, kernel_size=1, stride=stride)
+            self.residual = UnitTCN(
+                in_channels, out_channels, kernel_size=1, stride=stride, fuse=fuse
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.tcn(self.gcn(x))
-        if self.residual is not None:
-            y = y + self.residual(x)
-        return F.relu(y)
+        if self.residual is None:
+            return F.relu(y)
+        return torch.relu_(y + self.residual(x))  # in place: the sum is this block's own

@@ -31,8 +31,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
-from torch_geometric.utils import degree, to_dense_adj
 
 from rankzc.errors import RankzcError
 
@@ -46,29 +44,43 @@ INWARD_1BASED: tuple[tuple[int, int], ...] = (
 FIXED_OPERATORS: tuple[str, ...] = ("L1", "Ln4", "L4", "L3", "L2")
 
 
-def ntu_skeleton() -> Data:
-    """The NTU skeleton as a :class:`~torch_geometric.data.Data` graph.
+def inward_edges() -> Tensor:
+    """The 24 inward bones as a ``2 x 24`` ``edge_index`` (row 0 child, row 1 parent), 0-based."""
+    return torch.tensor(INWARD_1BASED, dtype=torch.long, device="cpu").t() - 1
 
-    ``edge_index`` holds the 24 inward bones (row 0 child, row 1 parent), 0-based.
+
+def ntu_skeleton():
+    """The NTU skeleton as a :class:`~torch_geometric.data.Data` graph
+    (``edge_index``: :func:`inward_edges`).
+
+    PyTorch Geometric is imported here, not with the module: building and running the
+    network never needs it (worker processes that score or train start faster).
     """
-    edge_index = torch.tensor(INWARD_1BASED, dtype=torch.long, device="cpu").t() - 1
-    return Data(edge_index=edge_index, num_nodes=NUM_JOINTS)
+    from torch_geometric.data import Data
+
+    return Data(edge_index=inward_edges(), num_nodes=NUM_JOINTS)
 
 
 def _normalised_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """``M[j, i] = 1 / outdeg(i)`` for every edge ``i -> j`` (column-normalised)."""
-    adj = to_dense_adj(edge_index, max_num_nodes=num_nodes)[0]  # adj[i, j] = 1 for i -> j
-    deg = degree(edge_index[0], num_nodes=num_nodes, dtype=adj.dtype)
+    """``M[j, i] = 1 / outdeg(i)`` for every edge ``i -> j`` (column-normalised).
+
+    What ``torch_geometric.utils.to_dense_adj`` and ``degree`` give (repeated edges
+    counted), in plain torch.
+    """
+    adj = torch.zeros(num_nodes, num_nodes)  # adj[i, j] = 1 for i -> j
+    ones = torch.ones(edge_index.shape[1])
+    adj.index_put_((edge_index[0], edge_index[1]), ones, accumulate=True)
+    deg = torch.bincount(edge_index[0], minlength=num_nodes).to(adj.dtype)
     inv = torch.where(deg > 0, 1.0 / deg.clamp(min=1), torch.zeros_like(deg))
     return (adj * inv[:, None]).t().contiguous()
 
 
 @functools.lru_cache(maxsize=1)
 def _partition_cached() -> Tensor:
-    graph = ntu_skeleton()
-    inward = _normalised_adjacency(graph.edge_index, graph.num_nodes)
-    outward = _normalised_adjacency(graph.edge_index.flip(0), graph.num_nodes)
-    eye = torch.eye(graph.num_nodes, device="cpu")
+    edge_index = inward_edges()
+    inward = _normalised_adjacency(edge_index, NUM_JOINTS)
+    outward = _normalised_adjacency(edge_index.flip(0), NUM_JOINTS)
+    eye = torch.eye(NUM_JOINTS, device="cpu")
     return torch.stack([eye, inward, outward])
 
 

@@ -1,4 +1,4 @@
-r"""The GCN-NAS network (an exact port of the study's model on PyTorch Geometric).
+r"""The GCN-NAS network (an exact port of the study's model).
 
 Input :math:`x \in \mathbb{R}^{N \times C \times T \times V \times M}` (coordinates,
 frames, joints, persons). A BatchNorm1d over the :math:`M V C` channels (index
@@ -15,10 +15,15 @@ Channel plans at width 1 (``s2`` = temporal stride 2):
 
 ``width`` multiplies 64/128/256 (rounded; every width must keep >= 4 channels so that
 the attention embedding ``out // 4`` is not empty).
+
+Between blocks the activations have the shape ``(N M, C, T, V)``; on the fused path (no
+hook on any convolution) they are stored joint-major and channels last, memory
+``(N M, V, T, C)`` (:mod:`rankzc.models.layout`), otherwise contiguous.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -28,6 +33,7 @@ from rankzc.errors import RankzcError
 from rankzc.models.block import Block
 from rankzc.models.graph import NUM_JOINTS, spatial_partition
 from rankzc.models.init import bn_init
+from rankzc.models.layout import hooked, unhooked
 from rankzc.space import Architecture
 
 #: (base-channel index in (64, 128, 256), stride) per block, per depth.
@@ -70,7 +76,8 @@ class GCNNASNet(nn.Module):
         num_frames: frames :math:`T` the model is meant for (used by :meth:`example_input`;
             the network accepts any length).
         aggregation: ``"dense"`` or ``"sparse"`` (see :mod:`rankzc.models.unit_gcn`).
-        fuse: fuse the gcn units' convolutions when no hook watches them (same function).
+        fuse: take the fused path when no hook watches a convolution (same function;
+            :mod:`rankzc.models.layout`); ``False``: every convolution called as a module.
     """
 
     def __init__(
@@ -100,6 +107,8 @@ class GCNNASNet(nn.Module):
         self.num_frames = num_frames
         self.num_point = NUM_JOINTS
         self.width = width
+        self.fuse = fuse
+        self.aggregation = aggregation
         plan = channel_plan(arch.depth, in_channels, width)
         A = spatial_partition()
 
@@ -112,6 +121,12 @@ class GCNNASNet(nn.Module):
         self.fc = nn.Linear(self.out_channels, num_classes)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_classes))
         bn_init(self.data_bn, 1.0)
+        self._convs = tuple(m for m in self.modules() if isinstance(m, nn.Conv2d))
+
+    def _fast_layout(self) -> bool:
+        """Whether the blocks take the fused path, so that activations are best stored
+        joint-major and channels last (:mod:`rankzc.models.layout`)."""
+        return self.fuse and self.aggregation == "dense" and not hooked(self._convs)
 
     def example_input(self, batch_size: int = 2, num_frames: int | None = None) -> Tensor:
         """A random input of the shape the model expects, ``(N, C, T, V, M)``."""
@@ -131,11 +146,16 @@ class GCNNASNet(nn.Module):
             )
         N, C, T, V, M = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(N, M * V * C, T)
-        x = self.data_bn(x)
-        x = x.view(N, M, V, C, T).permute(0, 1, 3, 4, 2).reshape(N * M, C, T, V)
-        for block in self.blocks:
-            x = block(x)
-        x = x.reshape(N, M, self.out_channels, -1).mean(3).mean(1)
+        x = self.data_bn(x).view(N, M, V, C, T)
+        fast = self._fast_layout()
+        if fast:  # (N M, C, T, V) stored as (N M, V, T, C)
+            x = x.transpose(3, 4).contiguous().view(N * M, V, T, C).permute(0, 3, 2, 1)
+        else:
+            x = x.permute(0, 1, 3, 4, 2).reshape(N * M, C, T, V)
+        with unhooked() if fast else contextlib.nullcontext():  # checked: no unit looks again
+            for block in self.blocks:
+                x = block(x)
+        x = x.mean((2, 3)).view(N, M, self.out_channels).mean(1)
         return self.fc(x)
 
     def extra_repr(self) -> str:

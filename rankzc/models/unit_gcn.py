@@ -18,24 +18,30 @@ dynamic modules (:mod:`rankzc.models.dynamic`), :math:`x M_k` the per-frame prod
 The forward pass computes the same function as :meth:`UnitGCN.forward_reference`
 (the study's per-subset loop) but batches the attention products and softmaxes of all
 (module, subset) pairs and aggregates the three subsets in one product. With
-``fuse=True`` (default) it also runs all attention embeddings of one kernel height as one
-convolution and the three ``conv_d`` branches as one convolution over the stacked
-subsets (same arithmetic, fewer calls); whenever a hook is registered on one of those
-convolutions (or a global module hook exists, e.g. the ``fisher`` proxy's forward hooks),
-it calls every convolution as a module instead, so hooks see exactly the study's calls.
+``fuse=True`` (default) and the dense aggregation it takes the fast path
+(:meth:`UnitGCN.forward_vt`, layout in :mod:`rankzc.models.layout`): activations read as
+channels-last ``(N, C, V, T)``; per kernel height one convolution computes all pairs'
+embeddings ``[P_1; Q_1; P_2; ...]``, one product all their logits; :math:`x M_k` is one
+``(3V x V)(V x T C)`` product per sample whose output is, as it lies in memory, the
+channels-last input ``(N, C, 3, V T)`` of the three ``conv_d`` branches run as one
+convolution (kernel ``3 x 1``). Whenever a hook is registered on one of the unit's convolutions (or
+a global module hook exists, e.g. the ``fisher`` proxy's forward hooks), it calls every
+convolution as a module on ``(N, C, T, V)`` instead, so hooks see exactly the study's
+calls. ``fuse=False``: always so.
 
 ``aggregation`` selects how :math:`x M_k` is computed:
 
-- ``"dense"`` (default): one batched dense product with the full :math:`V \times V`
+- ``"dense"`` (default): batched dense products with the full :math:`V \times V`
   matrices (per sample when a dynamic module is on);
 - ``"sparse"``: the sparse part of :math:`F_k` (``L1, L2, L3, L4``: bones and the
   diagonal) goes through PyG's sparse-dense product :func:`torch_geometric.utils.spmm`
   on a CSR matrix; the dense remainder (``Ln4``, which a softmax makes dense, :math:`PA`
-  and the attention terms, which are dense and per sample) stays dense.
+  and the attention terms, which are dense and per sample) stays dense. It keeps the
+  ``(N, C, T, V)`` layout of the module path.
 
 Every block has a dynamic module on, so the total matrix is always dense and per sample;
-the sparse path therefore adds work (an extra sparse product) and measured slower on CPU
-(``python benchmarks/model_step.py --aggregation both``); ``"dense"`` is the default.
+the sparse path therefore adds work (an extra sparse product) and measured slower on
+CPU; ``"dense"`` is the default.
 """
 
 from __future__ import annotations
@@ -46,14 +52,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules import module as _module
-from torch_geometric.index import index2ptr
-from torch_geometric.utils import spmm
 
 from rankzc.errors import RankzcError
 from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph, attention_softmax
 from rankzc.models.graph import fixed_operator_sum
 from rankzc.models.init import bn_init, conv_branch_init, conv_init
+from rankzc.models.layout import hooked, pair_logits, split_pairs
 
 AGGREGATIONS = ("dense", "sparse")
 DYNAMIC_MODULES = ("M_S", "M_T", "M_ST")
@@ -100,9 +104,11 @@ class UnitGCN(nn.Module):
         # Split of `fixed` used by the sparse aggregation (not saved in the state dict).
         sparse_part = fixed_operator_sum(self.A, fixed_sw, ops=SPARSE_FIXED)
         # CSR matrix S of shape (3V, V) with S[k V + w, v] = F_k[v, w] (rows: subset and
-        # target joint, columns: source joint), built once with PyG.
+        # target joint, columns: source joint), built once.
         k, w, v = sparse_part.transpose(1, 2).nonzero(as_tuple=True)  # row-major in (k, w)
-        self.register_buffer("sparse_crow", index2ptr(k * V + w, NUM_SUBSETS * V), persistent=False)
+        rows = torch.bincount(k * V + w, minlength=NUM_SUBSETS * V)  # entries per CSR row
+        crow = torch.cat([rows.new_zeros(1), rows.cumsum(0)])
+        self.register_buffer("sparse_crow", crow, persistent=False)
         self.register_buffer("sparse_col", v, persistent=False)
         self.register_buffer("sparse_value", sparse_part[k, v, w], persistent=False)
         self.register_buffer("dense_rest", self.fixed - sparse_part, persistent=False)
@@ -155,20 +161,13 @@ class UnitGCN(nn.Module):
             persistent=False,
         )
         self._convs = [c for pair in self._pairs for c in pair] + list(self.conv_d)
+        # the fast path calls `down` on channels-last (N, C, V, T): hooks on its convolution
+        # take the module path, which calls it on (N, C, T, V) as the study did
+        self._convs += [m for m in self.down.modules() if isinstance(m, nn.Conv2d)]
 
     def _hooked(self) -> bool:
         """True when a hook watches one of the convolutions the fused path bypasses."""
-        if (
-            _module._global_forward_hooks
-            or _module._global_forward_pre_hooks
-            or _module._global_backward_hooks
-            or _module._global_backward_pre_hooks
-        ):
-            return True
-        return any(
-            c._forward_hooks or c._forward_pre_hooks or c._backward_hooks or c._backward_pre_hooks
-            for c in self._convs
-        )
+        return hooked(self._convs)
 
     def attention(self, x: Tensor, fused: bool = False) -> Tensor | None:
         """Sum of the switched-on dynamic modules' matrices, ``(N, 3, V, V)``, or ``None``.
@@ -224,6 +223,8 @@ class UnitGCN(nn.Module):
                     size=(NUM_SUBSETS * V, V),
                     check_invariants=False,
                 )
+            from torch_geometric.utils import spmm  # the sparse path only
+
             X = x.permute(3, 0, 1, 2).reshape(V, N * C * T)
             sp = spmm(S, X).view(NUM_SUBSETS, V, N, C, T).permute(2, 0, 3, 4, 1)
             out = out + sp
@@ -231,8 +232,10 @@ class UnitGCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C_in, T, V) -> (N, C_out, T, V)``."""
-        N, C, T, V = x.shape
         fused = self.fuse and not self._hooked()
+        if fused and self.aggregation == "dense":
+            return self.forward_vt(x.transpose(2, 3)).transpose(2, 3)
+        N, C, T, V = x.shape
         xa = self._aggregate(x, fused=fused)
         if fused:
             weight = torch.cat([c.weight for c in self.conv_d], dim=1)
@@ -241,6 +244,52 @@ class UnitGCN(nn.Module):
         else:
             y = self.conv_d[0](xa[:, 0]) + self.conv_d[1](xa[:, 1]) + self.conv_d[2](xa[:, 2])
         return F.relu(self.bn(y) + self.down(x))
+
+    # ---------------------------------------------------------------- fast path
+    def forward_vt(self, x: Tensor) -> Tensor:
+        """The fused dense path on ``(N, C_in, V, T) -> (N, C_out, V, T)`` (joints before
+        frames), fastest on channels-last memory (:mod:`rankzc.models.layout`).
+
+        Same function as :meth:`forward` (calls no convolution as a module; ``bn`` and
+        ``down`` are called as modules on the ``(N, C, V, T)`` tensors).
+        """
+        N, C, V, T = x.shape
+        Mt = (self.fixed + self.PA).transpose(1, 2)  # (3, W, V): M_k transposed
+        xm = x.permute(0, 2, 3, 1).reshape(N, V, T * C)  # a view of channels-last memory
+        if not self._pairs:
+            z = torch.matmul(Mt.reshape(NUM_SUBSETS * V, V), xm)
+        else:  # one (3V x V)(V x T C) product per sample; rows (k, w)
+            A = self._attention_vt(x, Mt)  # (N, 3, W, V): M_k + attention, transposed
+            z = torch.bmm(A.view(N, NUM_SUBSETS * V, V), xm)
+        # z's memory (N, 3, V T, C) is channels-last (N, C, 3, V T): the three conv_d
+        # branches are one convolution with kernel (3, 1) over the stacked subsets
+        z = z.view(N, NUM_SUBSETS, V * T, C).permute(0, 3, 1, 2)
+        weight = torch.cat([c.weight for c in self.conv_d], dim=2)  # (C_out, C_in, 3, 1)
+        bias = self.conv_d[0].bias + self.conv_d[1].bias + self.conv_d[2].bias
+        y = F.conv2d(z, weight, bias)  # (N, C_out, 1, V T)
+        y = y.permute(0, 2, 3, 1).reshape(N, V, T, -1).permute(0, 3, 1, 2)
+        return torch.relu_(self.bn(y) + self.down(x))  # in place: the sum is this unit's
+
+    def _attention_vt(self, x: Tensor, base: Tensor) -> Tensor:
+        """``base`` plus the transpose of :meth:`attention` (``(N, 3, W, V)``) on
+        ``(N, C, V, T)``: per kernel height one convolution for all pairs' embeddings
+        ``[P_1; Q_1; P_2; ...]``, one product for all their logits, transposed (``Q P^T``:
+        the softmax over source joints runs along the last axis)."""
+        N, C, V, T = x.shape
+        ce = self.inter_channels
+        ys = []
+        for kh, idx in self._fused_groups:
+            convs = [c for i in idx for c in self._pairs[i]]
+            weight = torch.cat([c.weight for c in convs]).reshape(2 * len(idx) * ce, C, 1, kh)
+            bias = torch.cat([c.bias for c in convs])
+            # a 1 x 1 kernel's dilation changes nothing; it makes PyTorch take oneDNN's
+            # channels-last kernel over its own one-thread 1 x 1 path (batches under 16)
+            dilation = (1, 2) if kh == 1 else (1, 1)
+            ys.append(F.conv2d(x, weight, bias, padding=(0, (kh - 1) // 2), dilation=dilation))
+        p, q = split_pairs(ce, *ys)  # (N G, V, T C_e) each
+        logits = pair_logits(q, p, 1.0 / (ce * T))
+        probs = attention_softmax(logits, dim=-1).view(N, len(self._pairs), V, V)
+        return base.expand(N, NUM_SUBSETS, V, V).index_add(1, self._fused_subset_of, probs)
 
     def forward_reference(self, x: Tensor) -> Tensor:
         """The study's per-subset loop (readable, slower); same result as :meth:`forward`."""

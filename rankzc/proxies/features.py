@@ -200,6 +200,7 @@ def iter_scores(
     batch: tuple[torch.Tensor, torch.Tensor, int] | None = None,
     report: Callable[[str], None] | None = None,
     check_memory: bool = True,
+    plan: Any = None,
 ) -> Iterator[tuple[Any, dict[str, ProxyResult]]]:
     """Yield ``(arch, {name: ProxyResult})`` for every architecture, in order.
 
@@ -208,7 +209,9 @@ def iter_scores(
     (:func:`~rankzc.proxies.memory.plan_scoring`): the shared passes' minibatch is split
     when that makes it fit, and a :class:`RankzcError` says what would be needed when
     nothing does. When the estimate is 2 GB or more (the study's scale), ``report`` gets
-    that estimate and one line per proxy as it finishes.
+    that estimate and one line per proxy as it finishes. ``plan``: a plan made before
+    (:func:`check_memory` of a whole pool, so that every part of the pool scored apart,
+    e.g. by worker processes, follows the same one); used as it is, without warnings.
     """
     from rankzc import threads
 
@@ -225,8 +228,8 @@ def iter_scores(
         )
     device = settings.resolved_device()
     x, y, num_classes = _prepared_batch(settings, batch, device)
-    plan, heavy = None, False
-    if check_memory and archs:
+    heavy = plan is not None and plan.unsplit_bytes >= HEAVY_BYTES
+    if plan is None and check_memory and archs:
         plan = _memory_plan(archs, settings, x, num_classes, device)
         heavy = plan.unsplit_bytes >= HEAVY_BYTES
         if report is not None and (heavy or not plan.exact or plan.recompute):

@@ -17,9 +17,10 @@ rankzc and the study; NAS-Bench-Suite-Zero records millions).
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,27 +157,69 @@ def pool_from_store(bench, proxies: Sequence[str] | None = None, epoch: int = -1
 
 
 # ---------------------------------------------------------------- live scoring
-def _score_chunk(
-    arch_texts: list[str], settings: dict[str, Any]
-) -> list[tuple[str, dict[str, tuple]]]:
-    """Worker body: score architectures with :func:`iter_scores` (one process / Ray task)."""
+#: What a worker process keeps between candidates: the settings it scores with and their
+#: minibatch (generated or loaded once per worker, not once per candidate).
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_state(settings: dict[str, Any]) -> tuple[Any, Any]:
+    """``(ProxySettings, minibatch)`` of ``settings`` in this process (made on first use)."""
+    from rankzc.proxies.features import ProxySettings, load_minibatch
+
+    key = json.dumps(settings, sort_keys=True, default=str)
+    if _WORKER.get("key") != key:
+        ps = ProxySettings.from_dict(settings)
+        _WORKER.clear()
+        _WORKER.update(key=key, settings=ps, batch=load_minibatch(ps))
+    return _WORKER["settings"], _WORKER["batch"]
+
+
+def _init_worker(parent: int, settings: dict[str, Any]) -> None:
+    """A local worker process: dies with the driver, one thread (the policy's count),
+    and its minibatch ready before the first candidate arrives."""
     import torch
 
-    from rankzc.proxies.features import ProxySettings, iter_scores
+    from rankzc.orphans import die_with_parent
+
+    die_with_parent(parent)  # no worker outlives a killed driver
+    torch.set_num_threads(env_threads())  # capped; never the raw variable
+    _worker_state(settings)
+
+
+def _started() -> int:
+    """A first task, so that every worker process starts (and imports) at once."""
+    return os.getpid()
+
+
+def _score_one(arch_text: str, settings: dict[str, Any], plan: Any) -> tuple[str, dict]:
+    """Worker body: one candidate, one model build, the worker's minibatch and ``plan``."""
+    from rankzc.proxies.features import iter_scores
     from rankzc.space import Architecture
 
-    torch.set_num_threads(env_threads())  # capped; never the raw variable
-    ps = ProxySettings.from_dict(settings)
-    archs = [Architecture.parse(t) for t in arch_texts]
-    return [
-        (arch.arch_id, {n: r.as_tuple() for n, r in res.items()})
-        for arch, res in iter_scores(archs, ps)
-    ]
+    ps, batch = _worker_state(settings)
+    arch = Architecture.parse(arch_text)
+    ((_, res),) = iter_scores([arch], ps, batch=batch, plan=plan)
+    return arch.arch_id, {n: r.as_tuple() for n, r in res.items()}
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for s in range(0, len(items), size):
-        yield list(items[s : s + size])
+class _RayScorer:
+    """A Ray actor: one worker of the pool (its minibatch loaded once)."""
+
+    def __init__(self, settings: dict[str, Any], plan: Any) -> None:
+        import torch
+
+        torch.set_num_threads(env_threads())
+        self.settings, self.plan = settings, plan
+        _worker_state(settings)
+
+    def score(self, arch_text: str) -> tuple[str, dict]:
+        return _score_one(arch_text, self.settings, self.plan)
+
+
+def _longest_first(archs: Sequence[Any]) -> list[Any]:
+    """Deeper (costlier) candidates first, so that no worker is left with a long one at
+    the end (the order candidates are scored in changes no score)."""
+    return sorted(archs, key=lambda a: -int(getattr(a, "depth", 0)))
 
 
 def score_pool(
@@ -186,63 +229,87 @@ def score_pool(
     executor: str = "local",
     workers: int = 1,
     ray_address: str | None = None,
-    chunk: int = 2,
     on_result: Callable[[str, dict[str, tuple]], None] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, tuple]]:
     """Score ``archs`` (:class:`~rankzc.space.Architecture`) with the proxy ``settings``.
 
     ``executor="local"`` runs in this process with one worker, else in ``workers``
-    spawned processes; ``"ray"`` runs one Ray task per chunk. ``on_result(arch_id,
-    {name: (score, seconds, error)})`` is called in this process as results arrive (the
-    caller stores them, so a kill loses at most the chunks in flight). Returns every
-    result by ``arch_id``.
+    spawned processes; ``"ray"`` runs ``workers`` Ray actors. Every worker generates or
+    loads the minibatch once and builds each model once; candidates are handed out one
+    at a time, deepest first. The memory plan (:func:`rankzc.proxies.features.check_memory`)
+    is made once here, for the whole pool (while local workers start; a pool that cannot
+    fit is refused before any candidate is scored), and every worker follows it: a
+    candidate's scores are the same
+    whichever worker scores it, with whatever else, in whatever order (one worker or
+    many, local or Ray). ``on_result(arch_id, {name: (score, seconds, error)})`` is
+    called in this process as results arrive (the caller stores them, so a kill loses
+    at most the candidates in flight); ``report`` gets the memory plan's lines at the
+    study's scale (this process only). Returns every result by ``arch_id``.
     """
-    texts = [str(a) for a in archs]
+    from rankzc.proxies.features import ProxySettings, check_memory, iter_scores
+
+    if executor not in ("local", "ray"):
+        raise RankzcError(f"--executor: must be local or ray, got {executor!r}")
+    archs = list(archs)
     out: dict[str, dict[str, tuple]] = {}
 
-    def take(results: list[tuple[str, dict[str, tuple]]]) -> None:
-        for arch_id, res in results:
-            out[arch_id] = res
-            if on_result is not None:
-                on_result(arch_id, res)
+    def take(arch_id: str, res: dict[str, tuple]) -> None:
+        out[arch_id] = res
+        if on_result is not None:
+            on_result(arch_id, res)
 
-    if not texts:
+    if not archs:
         return out
+    ps = ProxySettings.from_dict(settings)
     if executor == "local" and workers <= 1:
-        for part in _chunks(texts, 1):
-            take(_score_chunk(part, settings))
-    elif executor == "local":
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        for arch, res in iter_scores(archs, ps, report=report):
+            take(arch.arch_id, {n: r.as_tuple() for n, r in res.items()})
+        return out
+    from rankzc.proxies.features import load_minibatch
 
-        from rankzc.orphans import die_with_parent
+    texts = [str(a) for a in _longest_first(archs)]
+    if executor == "ray":
+        plan = check_memory(archs, ps, load_minibatch(ps))  # refuses before Ray starts
+        _score_ray(texts, settings, plan, workers, ray_address, take)
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(
-            workers,
-            mp_context=mp.get_context("spawn"),
-            initializer=die_with_parent,  # no worker outlives a killed driver
-            initargs=(os.getpid(),),
-        ) as ex:
-            futures = [ex.submit(_score_chunk, part, settings) for part in _chunks(texts, chunk)]
-            for fut in as_completed(futures):
-                take(fut.result())
-    elif executor == "ray":
-        _score_ray(texts, settings, workers, ray_address, chunk, take)
-    else:
-        raise RankzcError(f"--executor: must be local or ray, got {executor!r}")
+    n = min(workers, len(texts))
+    with ProcessPoolExecutor(
+        n,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(os.getpid(), settings),
+    ) as ex:
+        for _ in range(n):  # the workers start (imports, minibatch) while the plan is made
+            ex.submit(_started)
+        plan = check_memory(archs, ps, load_minibatch(ps))  # a refusal ends the pool unused
+        futures = [ex.submit(_score_one, t, settings, plan) for t in texts]
+        for fut in as_completed(futures):
+            take(*fut.result())
     return out
 
 
-def _score_ray(texts, settings, workers, address, chunk, take) -> None:
+def _score_ray(texts, settings, plan, workers, address, take) -> None:
     from rankzc.training.ray_executor import ray_session
 
     with ray_session(address, workers) as ray:
-        task = ray.remote(num_cpus=1, max_retries=2)(_score_chunk)
-        pending = [task.remote(part, settings) for part in _chunks(texts, chunk)]
+        actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=2)(_RayScorer)
+        pool = [actor.remote(settings, plan) for _ in range(min(workers, len(texts)))]
+        todo = list(reversed(texts))
+        pending: dict[Any, Any] = {}
+        for a in pool:  # one candidate in flight per actor
+            if todo:
+                pending[a.score.remote(todo.pop())] = a
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                take(ray.get(ref))
+                a = pending.pop(ref)
+                take(*ray.get(ref))
+                if todo:
+                    pending[a.score.remote(todo.pop())] = a
 
 
 def timed_score_pool(archs, settings, **kwargs) -> tuple[dict[str, dict[str, tuple]], float]:

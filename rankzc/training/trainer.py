@@ -21,10 +21,12 @@ idempotent upserts, so replaying a record that did reach the store changes nothi
 Checkpoints are loaded with ``torch.load(weights_only=True)``.
 
 Speed: ``precision="bf16"`` autocasts the forward pass (proxies are always scored in
-fp32). ``torch.channels_last`` is not used: on CPU it did not help
-(``benchmarks/train_throughput.py --channels-last``, cpu preset, one thread, median
-of 20 steps: depth 4 fp32 282 vs 276 samples/s, bf16 381 vs 336; depth 10 fp32 115
-vs 115, bf16 160 vs 166); it is unmeasured on GPUs.
+fp32). The network lays its activations out channels-last itself, where its operations
+need it (:mod:`rankzc.models.layout`; ``benchmarks/model_step.py``); converting the
+model's parameters to ``torch.channels_last`` as well did not help on CPU
+(``benchmarks/train_throughput.py --channels-last``, before that layout: cpu preset,
+one thread, median of 20 steps: depth 4 fp32 282 vs 276 samples/s, bf16 381 vs 336;
+depth 10 fp32 115 vs 115, bf16 160 vs 166).
 """
 
 from __future__ import annotations
