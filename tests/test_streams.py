@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rankzc.progress import BuildProgress, Progress, SafeStream, progress_mode
 from rankzc.store import Benchmark
 
@@ -32,6 +34,7 @@ def _runs(out: Path):
         return b.runs()
 
 
+@pytest.mark.slow  # 10-13 s: the default suite stays under 5 minutes
 def test_build_piped_into_head_records_every_architecture_done(tmp_path):
     out = tmp_path / "b.db"
     cmd = " ".join(BUILD + ["--out", str(out)]) + " 2>&1 | head -1"

@@ -319,6 +319,7 @@ def test_score_data_only_when_computing(small, tmp_path):
 
 
 # --------------------------------------------------------- the study's real files
+@pytest.mark.slow  # 10-13 s: the default suite stays under 5 minutes
 def test_real_study_ranker_is_reproducible(thesis_dir, tmp_path):
     """On the study's 693 files: a ranker on the data-free proxies needs no data; one on
     all 14 needs the study's data for 9 of them."""
@@ -334,6 +335,7 @@ def test_real_study_ranker_is_reproducible(thesis_dir, tmp_path):
     assert unreproducible(every.settings) == READING
 
 
+@pytest.mark.slow  # 10-13 s: the default suite stays under 5 minutes
 def test_real_study_settings_recompute_params_and_flops_exactly(thesis_dir, tmp_path):
     """Under the recorded settings, params and flops of two of the study's depth-4
     architectures come out exactly as the study recorded them (no data read)."""

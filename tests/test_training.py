@@ -356,6 +356,7 @@ def test_progress_bars_do_not_change_results(tmp_path, data):
         assert p.labels()["val_acc"].equals(q.labels()["val_acc"])
 
 
+@pytest.mark.slow  # 10-13 s: the default suite stays under 5 minutes
 def test_ray_executor_streams_epochs_and_records_failures(tmp_path, data):
     pytest.importorskip("ray")
     archs = sample_architectures(3, seed=9)
