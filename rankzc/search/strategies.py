@@ -438,7 +438,7 @@ def heldout_pairwise(
 
 
 @dataclass
-class _column_scorer:
+class ColumnScorer:
     """Column ``j`` of a candidate model: ``self(rows)`` fits it on the trained rows
     ``rows`` and returns a scorer of pool positions (None if it cannot be fitted)."""
 
@@ -594,11 +594,12 @@ class OnlineStrategy(PredictorStrategy):
         self.chosen.append((ctx.seed, len(labelled), best[1], best[0]))
         if best[2] is None:
             return None
-        return _column_scorer(best[2], best[3])
+        return ColumnScorer(best[2], best[3])
 
     def ensemble(self, ctx: Context, labelled: list[str], fit, cand_pos: np.ndarray) -> np.ndarray:
         """``(replicates, candidates)`` percentile ranks of the candidates (1 = best) under
-        the chosen model refitted on ``replicates`` bootstrap resamples of the trained rows."""
+        the chosen model ``fit`` (a :class:`ColumnScorer`) refitted on ``replicates``
+        bootstrap resamples of the trained rows."""
         rng = ctx.rng(31)
         n = len(labelled)
         out = []
