@@ -6,7 +6,8 @@ the tests that matter for it run on that copy, without ``../shared`` (``RANKZC_S
 points nowhere) and under the default ``-m 'not slow'``, one thread. The repository
 itself is never modified. The faults are those of issue 10 (metrics, statistics, vote
 tie rules, proxy signs) and of issue 28 (baselines chosen on the test fold, label leaks
-into search, regret and pool best, the data-pickle allow-list, per-proxy intervals).
+into search, regret and pool best, the data-pickle allow-list, per-proxy intervals)
+and of issue 27 (online search's warm start, incumbent and within-depth order).
 
     OMP_NUM_THREADS=1 nice python benchmarks/inject_faults.py            # every fault
     python benchmarks/inject_faults.py --only pickle --only regret       # some faults
@@ -282,8 +283,46 @@ ISSUE28 = [
     ),
 ]
 
+#: the faults of issue 27 (online search's start and its choice of model)
+_STRAT = "rankzc/search/strategies.py"
+ISSUE27 = [
+    Fault(
+        "online's warm start is the consensus, not the free size order",
+        (
+            (
+                _STRAT,
+                "    return pd.Series(-_order_rank(ids, [key], seed), index=ids)",
+                "    return label_free_scores(pool).reindex(ids)",
+            ),
+        ),
+        _SEARCH_TESTS,
+    ),
+    Fault(
+        "online: the incumbent pays the margin like any challenger",
+        (
+            (
+                _STRAT,
+                "(0.0 if name == incumbent else self.margin)",
+                '(0.0 if name == "warm start" else self.margin)',
+            ),
+        ),
+        _SEARCH_TESTS,
+    ),
+    Fault(
+        "online: with one depth trained, the chosen model orders across depths",
+        (
+            (
+                _STRAT,
+                "if col is not None and ctx.pool.table.loc[list(labelled), col].nunique() < 2:",
+                "if False:",
+            ),
+        ),
+        _SEARCH_TESTS,
+    ),
+]
+
 FAULTS = [Fault(name, ((path, old, new),), SIMPLE_TESTS) for name, path, old, new in SIMPLE]
-FAULTS += ISSUE28
+FAULTS += ISSUE28 + ISSUE27
 
 
 def _copy(dst: str) -> None:

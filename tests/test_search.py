@@ -147,12 +147,17 @@ def test_online_lambdarank_has_no_label_free_prior():
     assert "prior" not in _small_data_params("ranknet", 12, seed=3)
 
 
-def test_online_warm_start_follows_label_free_order(store):
+def test_online_warm_start_follows_the_free_size_order(store):
+    """Until ``init`` labels exist online trains exactly what the depth reference trains
+    (same seeded tie-break), so it starts no worse than the free order."""
     path, _, _ = store
     pool = _pool(path)
-    (t,) = simulate(pool, [parse_strategy("online", init=4)], Budget(archs=4), [0])
-    order = label_free_scores(pool).sort_values(ascending=False, kind="stable")
-    assert {s.arch_id for s in t.steps} == set(order.index[:4])
+    for seed in (0, 3):
+        online, depth = simulate(
+            pool, [parse_strategy("online", init=4), parse_strategy("depth")], Budget(archs=4),
+            [seed],
+        )  # fmt: skip
+        assert [s.arch_id for s in online.steps] == [s.arch_id for s in depth.steps]
 
 
 def test_vote_and_wam_and_curves(store):
@@ -329,8 +334,8 @@ def test_online_picks_the_dominant_feature(tmp_path):
 
 def test_online_without_signal_starts_warm_and_switches_only_past_the_margin(tmp_path):
     """No feature carries signal: the first ``init`` picks are the warm start's, and any
-    later switch away from it was made by a model whose held-out pairwise accuracy beat
-    the warm start's by the margin (recorded after the margin is taken off)."""
+    later switch away from the incumbent was made by a model whose held-out pairwise
+    accuracy beat "no order" by the margin (recorded after the margin is taken off)."""
     from rankzc.search.strategies import warm_start_scores
 
     path = tmp_path / "n.db"
@@ -342,24 +347,80 @@ def test_online_without_signal_starts_warm_and_switches_only_past_the_margin(tmp
     assert {x.arch_id for x in t.steps[:4]} == set(warm.index[:4])
     assert len({x.arch_id for x in t.steps}) == 10
     assert len(s.chosen) == 6  # one choice per step after the warm start
-    for _, _n, name, crit in s.chosen:
-        assert name == "warm start" or crit > 0.5 - 1e-9  # beat "no order" after the margin
+    assert s.chosen[0][4] == "warm start"  # nothing followed yet but the warm start
+    for _, _n, name, crit, incumbent in s.chosen:
+        assert name == incumbent or crit > 0.5 - 1e-9  # beat "no order" after the margin
 
 
-def test_warm_start_interleaves_consensus_and_size():
+def _sized_pool(columns: dict):
     import pandas as pd
 
     from rankzc.search.pool import Pool
-    from rankzc.search.strategies import warm_start_scores
 
-    ids = [f"a{i}" for i in range(10)]
-    # proxy 'zen' and depth disagree completely: the first 2k picks hold both top-k
-    table = pd.DataFrame(
-        {"encoding": ids, "depth": np.arange(10.0), "zen": -np.arange(10.0)}, index=ids
+    ids = [f"a{i}" for i in range(12)]
+    table = pd.DataFrame({"encoding": ids, **columns}, index=ids)
+    proxies = [c for c in columns if c != "depth"]
+    return Pool("gcn-nas", table, proxies), ids
+
+
+def test_warm_start_is_the_free_size_order():
+    """Depth first where the space has depths, else params, else the consensus; ties in
+    the references' seeded order (the consensus plays no part while a size exists)."""
+    from rankzc.search.strategies import top_k, warm_start_scores
+
+    depth = np.repeat([4.0, 6.0, 8.0], 4)
+    zen = -np.arange(12.0)  # the consensus prefers the shallowest
+    pool, ids = _sized_pool({"depth": depth, "zen": zen, "params": np.arange(12.0)})
+    for seed in (0, 1, 2):
+        order = warm_start_scores(pool, seed).sort_values(ascending=False).index.tolist()
+        assert set(order[:4]) == {"a8", "a9", "a10", "a11"}  # deepest first
+        assert order == top_k(ids, depth, 12, seed)  # the depth reference, ties included
+    pool, ids = _sized_pool({"zen": zen, "params": np.arange(12.0) % 6})
+    order = warm_start_scores(pool, 0).sort_values(ascending=False).index.tolist()
+    assert set(order[:2]) == {"a5", "a11"}  # largest first, zen ignored
+    pool, ids = _sized_pool({"zen": zen})
+    lf = label_free_scores(pool)
+    np.testing.assert_array_equal(warm_start_scores(pool, 0).to_numpy(), lf.to_numpy())
+
+
+def test_online_keeps_its_model_and_orders_within_the_trained_depth(tmp_path):
+    """Hysteresis: after a switch the model followed is the incumbent (no margin to stay),
+    recomputed from the trained order alone. While every trained row has one depth, the
+    chosen model only reorders that depth's candidates (nothing shallower is picked)."""
+    path = tmp_path / "d.db"
+    make_dominated_store(path)
+    pool = _pool(path)
+    s = parse_strategy("online", init=5)
+    (t,) = simulate(pool, [s], Budget(archs=12), [0])
+    names = [c[2] for c in s.chosen]
+    assert names[0] == "zen" and s.chosen[0][4] == "warm start"
+    assert all(c[4] == "zen" for c in s.chosen[1:])  # recognised as the incumbent
+    fresh = parse_strategy("online", init=5)  # a resumed search: no memory, same choices
+    (t2,) = simulate(pool, [fresh], Budget(archs=12), [0])
+    assert [x.arch_id for x in t2.steps] == [x.arch_id for x in t.steps]
+
+    # one depth among the trained rows: the model reorders only within that depth
+    from rankzc.search.strategies import Context, OnlineStrategy
+
+    pub = pool.without_labels()
+    deepest = pub.table.index[pub.table["depth"] == pub.table["depth"].max()].tolist()
+    zen = pub.table["zen"]
+    labels = {a: float(zen[a]) for a in deepest[:6]}  # zen ranks these rows perfectly
+    others = [a for a in pub.table.index if a not in labels]
+    ctx = Context(pub, others, list(labels), labels, 0)
+    strategy = OnlineStrategy("online")
+    picks = strategy.propose(ctx, 3)
+    assert strategy.chosen[-1][2] == "zen"
+    top_zen = zen.loc[others].sort_values(ascending=False).index[:3]
+    assert not set(top_zen) <= set(deepest)  # across depths zen would pick shallower ones
+    assert set(picks) <= set(deepest) and len(picks) == 3
+    assert (
+        picks
+        == zen.loc[[a for a in deepest if a in others]]
+        .sort_values(ascending=False)
+        .index[:3]
+        .tolist()
     )
-    pool = Pool("gcn-nas", table, ["zen"])
-    order = warm_start_scores(pool).sort_values(ascending=False).index.tolist()
-    assert order[:4] == ["a0", "a9", "a1", "a8"]
 
 
 def test_heldout_pairwise_scores_orders():
@@ -475,3 +536,44 @@ def test_pool_drawn_per_seed_is_ranked_on_its_own(store):
         assert t.pool_size == 20 and t.pool_best == sp.table["val_acc"].max()
         expected = sp.table["zen"].sort_values(ascending=False).index[:4].tolist()
         assert [s.arch_id for s in t.steps] == expected
+
+
+def test_the_incumbent_stays_without_the_margin():
+    """The model the last pick followed needs no margin to stay: here 'zen' ranks the
+    trained rows better than the warm start, but by less than the margin; as the incumbent
+    it is kept, as a challenger it would lose to the warm start."""
+    import pandas as pd
+
+    from rankzc.search.pool import Pool
+    from rankzc.search.strategies import Context, OnlineStrategy
+
+    ids = [f"a{i:02d}" for i in range(20)]
+    rng = np.random.default_rng(4)
+    zen = rng.permutation(20).astype(float)
+    order = np.argsort(zen)  # ascending zen
+    first = [ids[i] for i in order[[0, 5, 9, 2, 12, 7]]]  # six trained rows, then zen's top
+    last = ids[order[-1]]
+    params = rng.permutation(20).astype(float) + 1
+    params[order[-1]] = 0.0  # the size order (the warm start) would train zen's top last
+    table = pd.DataFrame({"encoding": ids, "params": params, "zen": zen}, index=ids)
+    pool = Pool("nasbench201", table, ["zen", "params"])
+    # labels follow zen on most pairs (not all): pairwise accuracy about 0.7
+    y = {a: float(zen[ids.index(a)]) for a in first}
+    y[first[1]], y[first[4]] = y[first[4]], y[first[1]]
+    y[last] = 100.0
+    trained = [*first, last]
+    ctx = Context(pool, [a for a in ids if a not in trained], trained, y, seed=0)
+
+    s = OnlineStrategy("online", init=5)
+    s.propose(ctx, 1)
+    seed, n, name, crit, incumbent = s.chosen[-1]
+    assert incumbent == "zen" and name == "zen"
+    assert crit < 0.5 + s.margin  # it would not have beaten the warm start as a challenger
+
+    class NoIncumbent(OnlineStrategy):
+        def incumbent(self, ctx, labelled, cands):
+            return "warm start"
+
+    s2 = NoIncumbent("online", init=5)
+    s2.propose(ctx, 1)
+    assert s2.chosen[-1][2] != "zen"

@@ -21,7 +21,7 @@ Names (``--strategy``):
   weights);
 * ``ranker:<file.rzc>``: a fitted ranker (``rankzc fit``) ranks the pool;
 * ``online[:<model>]``: until ``init`` labels exist, the warm start
-  (:func:`warm_start_scores`: the label-free consensus interleaved with the size order);
+  (:func:`warm_start_scores`: the free size order, ties as in the references);
   then, before every batch, the model that ranks the trained rows best (held-out pairwise
   accuracy) among the warm start, the consensus, every single feature with its sign from
   the trained rows, ``wam`` and, from ``learn_after`` labels, a ranker of the ranking
@@ -371,22 +371,26 @@ def _order_rank(ids: Sequence[str], keys: Sequence[np.ndarray], seed: int) -> np
 def warm_start_scores(pool: Pool, seed: int = 0) -> pd.Series:
     """The label-free warm start of ``online`` (higher = train first).
 
-    The label-free consensus (:func:`label_free_scores`) interleaved with the size order
-    (depth where the space has it, else params, else flops; its ties broken by the
-    consensus): the 1st, 3rd, 5th,
-    ... picks come from the consensus, the 2nd, 4th, ... from the size order, skipping what
-    is already taken. After ``2k`` picks both orders' first ``k`` are trained, so the warm
-    start is never worse than either free order given half the budget.
+    The size order a user gets for free: deepest first where the space has depths, else
+    the largest (params, else flops) first, its ties in the same seeded random order as
+    the ``depth`` and ``proxy:params`` references (:func:`top_k`); the label-free
+    consensus (:func:`label_free_scores`) where the pool has no size measure. Until labels
+    decide otherwise, ``online`` therefore trains exactly what the free order trains.
+    (Rounds 5 and 6 interleaved the consensus with the size order: on NAS-Bench-201 the
+    params order reached regret 0.09 after 10 trained, the interleave 0.30, because half
+    of the first picks followed a consensus whose top 20 hold none of the best.)
     """
     ids = list(pool.table.index)
-    cons = label_free_scores(pool).reindex(ids).to_numpy(dtype=float)
     size = size_column(pool)
     if size is None and not has_depth(pool):
-        return pd.Series(cons, index=ids)
+        return label_free_scores(pool).reindex(ids)
     key = pool.table["depth" if has_depth(pool) else size].to_numpy(dtype=float)
-    first = _order_rank(ids, [cons], seed)
-    second = _order_rank(ids, [key, cons], seed)
-    return pd.Series(-np.minimum(2 * first, 2 * second + 1), index=ids)
+    return pd.Series(-_order_rank(ids, [key], seed), index=ids)
+
+
+def size_key(pool: Pool) -> str | None:
+    """The column of the warm start's size order (depth, else params, else flops)."""
+    return "depth" if has_depth(pool) else size_column(pool)
 
 
 def _ranks(M: np.ndarray) -> np.ndarray:
@@ -472,8 +476,11 @@ class OnlineStrategy(PredictorStrategy):
     depth) with the sign of its Spearman correlation on the training rows; ``wam``
     (Spearman-weighted mean of those features); and, once ``learn_after`` labels exist,
     the learned ranker ``model`` on proxies, architecture encoding and the label-free
-    order. A learned model or a single feature must beat the warm start by ``margin``
-    to replace it, so a handful of labels does not throw away a good free order.
+    order. Every candidate but the incumbent (:meth:`incumbent`, the model the last batch
+    followed) must beat it by ``margin`` to replace it, so a handful of labels
+    neither throws away a good free order nor flips between models. While the trained rows
+    hold one level of the size key, the chosen model orders candidates only within levels
+    (:meth:`rank`).
 
     **Acquisition.** ``greedy`` (default) trains the chosen model's best candidates. With
     ``ucb`` or ``thompson`` the chosen model is refitted on ``replicates`` bootstrap
@@ -491,7 +498,7 @@ class OnlineStrategy(PredictorStrategy):
 
     folds: int = 5
     learn_after: int = 15
-    margin: float = 0.15
+    margin: float = 0.25
     #: ``greedy`` (the chosen model's best first), ``ucb`` or ``thompson``
     acquisition: str = "greedy"
     #: bootstrap replicates of the chosen model (``ucb``, ``thompson``)
@@ -500,7 +507,8 @@ class OnlineStrategy(PredictorStrategy):
     beta: float = 1.0
     #: ``ucb``: most acquisition a pick takes from its neighbours in the same batch
     diversity: float = 0.25
-    #: the model chosen before each batch, with its criterion (for reports and tests)
+    #: before each batch: (seed, labels, model chosen, its criterion after any margin,
+    #: the incumbent), for reports and tests
     chosen: list = field(default_factory=list, repr=False)
 
     def warm(self, pool: Pool, seed: int) -> pd.Series:
@@ -575,10 +583,16 @@ class OnlineStrategy(PredictorStrategy):
         return out, pos, y
 
     def choose(self, ctx: Context, labelled: list[str]):
-        """The candidate with the best held-out pairwise accuracy: a scorer of positions."""
+        """The candidate with the best held-out pairwise accuracy: a scorer of positions.
+
+        Every candidate but the incumbent (:meth:`incumbent`: the model the last pick
+        followed) pays ``margin``, so a handful of labels neither leaves a good free
+        order nor flips between models (each switch restarts from another model's top).
+        """
         cands, pos, y = self.candidates(ctx, labelled)
+        incumbent = self.incumbent(ctx, labelled, cands)
         best = (-np.inf, "warm start", None, 0)
-        for names, kind, fit in cands:
+        for names, _kind, fit in cands:
 
             def preds(rows, fit=fit, m=len(names)):
                 try:
@@ -588,13 +602,54 @@ class OnlineStrategy(PredictorStrategy):
 
             accs = heldout_pairwise(y, preds, self.folds)
             for j, name in enumerate(names):
-                acc = float(accs[j]) - (self.margin if kind is not None else 0.0)
+                acc = float(accs[j]) - (0.0 if name == incumbent else self.margin)
                 if math.isfinite(acc) and acc > best[0]:
                     best = (acc, name, fit, j)
-        self.chosen.append((ctx.seed, len(labelled), best[1], best[0]))
+        self.chosen.append((ctx.seed, len(labelled), best[1], best[0], incumbent))
         if best[2] is None:
             return None
         return ColumnScorer(best[2], best[3])
+
+    def incumbent(self, ctx: Context, labelled: list[str], cands) -> str:
+        """The model the last batch followed, recomputed from the search state alone (so a
+        resumed search chooses as an uninterrupted one): the first candidate, in order of
+        preference, that, fitted on the labels before that batch, ranked exactly that
+        batch first among the candidates of its step; else the warm start."""
+        m = max(1, self.batch)
+        last = ctx.trained[-m:]
+        before = [a for a in labelled if a not in set(last)]
+        if not last or len(before) < self.init or len(before) == len(labelled):
+            return "warm start"
+        rows = np.nonzero(~np.isin(labelled, last))[0]
+        ids = [*ctx.candidates, *last]
+        at = ctx.pool.table.index.get_indexer(ids)
+        warm = self.warm(ctx.pool, ctx.seed).reindex(ids).to_numpy(dtype=float)
+        for names, _kind, fit in cands:
+            try:
+                M = np.asarray(fit(rows)(at), dtype=float)
+            except (RankzcError, ValueError):
+                continue
+            M = M[:, None] if M.ndim == 1 else M
+            for j, name in enumerate(names):
+                if set(self.rank(ctx, ids, M[:, j], warm, before)[: len(last)]) == set(last):
+                    return name
+        return "warm start"
+
+    def rank(
+        self, ctx: Context, ids: list[str], s: np.ndarray, warm: np.ndarray, labelled
+    ) -> list[str]:
+        """``ids`` in the chosen model's order (scores ``s``; ties in the warm-start order).
+
+        While the trained rows hold one level of the size key (e.g. all of depth 10,
+        where the warm start ties them all and no model can have been judged across
+        levels), the model orders only within the size order's levels."""
+        s = np.where(np.isfinite(s), s, -np.inf)
+        keys = [tie_break(ids, ctx.seed), -warm, -s]
+        col = size_key(ctx.pool)
+        if col is not None and ctx.pool.table.loc[list(labelled), col].nunique() < 2:
+            lvl = ctx.pool.table.loc[ids, col].to_numpy(dtype=float)
+            keys.append(-np.where(np.isfinite(lvl), lvl, -np.inf))
+        return [ids[i] for i in np.lexsort(tuple(keys))]
 
     def ensemble(self, ctx: Context, labelled: list[str], fit, cand_pos: np.ndarray) -> np.ndarray:
         """``(replicates, candidates)`` percentile ranks of the candidates (1 = best) under
@@ -660,9 +715,7 @@ class OnlineStrategy(PredictorStrategy):
         if score is None:
             return top_k(ctx.candidates, warm, k, ctx.seed)
         s = np.asarray(score(ctx.pool.table.index.get_indexer(ctx.candidates)), dtype=float)
-        s = np.where(np.isfinite(s), s, -np.inf)
-        order = np.lexsort((tie_break(ctx.candidates, ctx.seed), -warm, -s))
-        return [ctx.candidates[i] for i in order[:k]]
+        return self.rank(ctx, ctx.candidates, s, warm, labelled)[:k]
 
 
 @dataclass
