@@ -577,3 +577,14 @@ def test_the_incumbent_stays_without_the_margin():
     s2 = NoIncumbent("online", init=5)
     s2.propose(ctx, 1)
     assert s2.chosen[-1][2] != "zen"
+
+
+def test_online_recognises_its_incumbent_in_batches(tmp_path):
+    """With ``--batch 3`` the incumbent is the model whose top 3 was the last batch."""
+    path = tmp_path / "d.db"
+    make_dominated_store(path)
+    pool = _pool(path)
+    s = parse_strategy("online", batch=3, init=5)
+    simulate(pool, [s], Budget(archs=14), [0])
+    assert [c[1] for c in s.chosen] == [5, 8, 11]  # one choice per batch of 3
+    assert [c[4] for c in s.chosen] == ["warm start", "zen", "zen"]
