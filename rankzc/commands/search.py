@@ -96,7 +96,8 @@ CHECKPOINTS = (1, 5, 10, 20, 50, 100, 200, 500)
     type=int,
     default=5,
     show_default=True,
-    help="online/evolve: labels taken in the label-free order before the first fit.",
+    help="online/evolve: labels taken before the first fit (online: in the free size order, "
+    "deepest or largest first; evolve: in the label-free order).",
 )
 @click.option("--space", default="gcn-nas", show_default=True, help="Live: search space.")
 @click.option("--depths", default="4,6,8,10", show_default=True, help="Live: depths sampled.")
