@@ -381,10 +381,10 @@ def warm_start_scores(pool: Pool, seed: int = 0) -> pd.Series:
     of the first picks followed a consensus whose top 20 hold none of the best.)
     """
     ids = list(pool.table.index)
-    size = size_column(pool)
-    if size is None and not has_depth(pool):
+    col = size_key(pool)
+    if col is None:
         return label_free_scores(pool).reindex(ids)
-    key = pool.table["depth" if has_depth(pool) else size].to_numpy(dtype=float)
+    key = pool.table[col].to_numpy(dtype=float)
     return pd.Series(-_order_rank(ids, [key], seed), index=ids)
 
 
@@ -615,12 +615,11 @@ class OnlineStrategy(PredictorStrategy):
         resumed search chooses as an uninterrupted one): the first candidate, in order of
         preference, that, fitted on the labels before that batch, ranked exactly that
         batch first among the candidates of its step; else the warm start."""
-        m = max(1, self.batch)
-        last = ctx.trained[-m:]
-        before = [a for a in labelled if a not in set(last)]
+        last = ctx.trained[-max(1, self.batch) :]
+        rows = np.nonzero(~np.isin(labelled, last))[0]
+        before = [labelled[i] for i in rows]
         if not last or len(before) < self.init or len(before) == len(labelled):
             return "warm start"
-        rows = np.nonzero(~np.isin(labelled, last))[0]
         ids = [*ctx.candidates, *last]
         at = ctx.pool.table.index.get_indexer(ids)
         warm = self.warm(ctx.pool, ctx.seed).reindex(ids).to_numpy(dtype=float)
