@@ -534,8 +534,8 @@ class OnlineStrategy(PredictorStrategy):
         return pool.cache["simple_X"]
 
     def candidates(self, ctx: Context, labelled: list[str]):
-        """``[(name, kind, fit)]``: ``fit(rows)`` fits on ``labelled[rows]`` and returns a
-        scorer of pool positions (one column per model: the singles come as one block)."""
+        """``[(names, fit)]``: ``fit(rows)`` fits on ``labelled[rows]`` and returns a
+        scorer of pool positions (one column per name: the singles come as one block)."""
         pool = ctx.pool
         fixed = np.column_stack(
             [
@@ -548,7 +548,7 @@ class OnlineStrategy(PredictorStrategy):
         pos = pool.table.index.get_indexer(labelled)
         y = np.array([ctx.labels[a] for a in labelled])
         prior = np.array([_direction(c) if c != "depth" else 1.0 for c in cols])
-        out = [(["warm start", "consensus"], None, lambda rows: lambda p: fixed[p])]
+        out = [(["warm start", "consensus"], lambda rows: lambda p: fixed[p])]
 
         def singles(rows):
             sign = _spearman_signs(Xall[pos[rows]], y[rows], prior)
@@ -566,8 +566,8 @@ class OnlineStrategy(PredictorStrategy):
             return lambda p: ((Xall[p] - lo) / span) @ rho
 
         if cols:
-            out.append((list(cols), "single", singles))
-            out.append((["wam"], "simple", wam))
+            out.append((list(cols), singles))
+            out.append((["wam"], wam))
         if len(labelled) >= self.learn_after:
             from rankzc.ranking.registry import make_ranker
 
@@ -579,7 +579,7 @@ class OnlineStrategy(PredictorStrategy):
                 est.fit(X.iloc[pos[rows]], y[rows])
                 return lambda p: np.asarray(est.predict(X.iloc[p]), dtype=float)
 
-            out.append(([self.model], "learned", learned))
+            out.append(([self.model], learned))
         return out, pos, y
 
     def choose(self, ctx: Context, labelled: list[str]):
@@ -592,7 +592,7 @@ class OnlineStrategy(PredictorStrategy):
         cands, pos, y = self.candidates(ctx, labelled)
         incumbent = self.incumbent(ctx, labelled, cands)
         best = (-np.inf, "warm start", None, 0)
-        for names, _kind, fit in cands:
+        for names, fit in cands:
 
             def preds(rows, fit=fit, m=len(names)):
                 try:
@@ -623,7 +623,7 @@ class OnlineStrategy(PredictorStrategy):
         ids = [*ctx.candidates, *last]
         at = ctx.pool.table.index.get_indexer(ids)
         warm = self.warm(ctx.pool, ctx.seed).reindex(ids).to_numpy(dtype=float)
-        for names, _kind, fit in cands:
+        for names, fit in cands:
             try:
                 M = np.asarray(fit(rows)(at), dtype=float)
             except (RankzcError, ValueError):
@@ -642,13 +642,11 @@ class OnlineStrategy(PredictorStrategy):
         While the trained rows hold one level of the size key (e.g. all of depth 10,
         where the warm start ties them all and no model can have been judged across
         levels), the model orders only within the size order's levels."""
-        s = np.where(np.isfinite(s), s, -np.inf)
-        keys = [tie_break(ids, ctx.seed), -warm, -s]
+        keys = [s, warm]
         col = size_key(ctx.pool)
         if col is not None and ctx.pool.table.loc[list(labelled), col].nunique() < 2:
-            lvl = ctx.pool.table.loc[ids, col].to_numpy(dtype=float)
-            keys.append(-np.where(np.isfinite(lvl), lvl, -np.inf))
-        return [ids[i] for i in np.lexsort(tuple(keys))]
+            keys.insert(0, ctx.pool.table.loc[ids, col].to_numpy(dtype=float))
+        return [ids[i] for i in np.argsort(_order_rank(ids, keys, ctx.seed))]
 
     def ensemble(self, ctx: Context, labelled: list[str], fit, cand_pos: np.ndarray) -> np.ndarray:
         """``(replicates, candidates)`` percentile ranks of the candidates (1 = best) under
