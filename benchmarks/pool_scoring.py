@@ -4,8 +4,8 @@ Scores one sampled pool (``--n`` architectures of ``--depths``, seed ``--seed``)
 proxy settings a live search records (``TrainConfig.for_preset(--preset)``: its
 synthetic data, minibatch of 20, seed 0; all 14 proxies unless ``--proxies``) through
 :func:`rankzc.search.pool.score_pool`, once per worker count of ``--workers`` (default
-1 and 2; 1 = in this process, more = that many spawned worker processes, each
-generating the minibatch once), one thread per process. Each figure is wall-clock
+1 and 2; 1 = in this process, N > 1 = this process and N - 1 spawned worker
+processes, each generating the minibatch once), one thread per process. Each figure is wall-clock
 seconds from the call to the last result, worker start-up included (``cpu_seconds``:
 the CPU time of this process and its workers, what the run costs on a busy machine).
 Checks that every

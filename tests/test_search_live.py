@@ -134,6 +134,36 @@ def test_parallel_pool_scoring_matches_serial(tmp_path):
     }
 
 
+def test_driver_scores_candidates_beside_its_workers(tmp_path, monkeypatch):
+    """Issue 26: with --workers 2 this process is one of the two workers (it is already
+    started while the spawned one imports), every candidate is scored exactly once, and
+    the scores are those of one process."""
+    from rankzc.proxies import features
+    from rankzc.search import pool
+    from rankzc.space import sample_architectures
+
+    archs = sample_architectures(4, depths=(4,), seed=5)
+    settings = live(tmp_path / "x.db").settings(["synflow", "params"])
+    here = []
+    real = features.iter_scores
+
+    def counted(archs, *args, **kwargs):
+        here.extend(archs)
+        return real(archs, *args, **kwargs)
+
+    # this process's scorer, counted; the spawned worker imports its own
+    monkeypatch.setattr(features, "iter_scores", counted)
+    seen = []
+    two = pool.score_pool(archs, settings, workers=2, on_result=lambda a, r: seen.append(a))
+    assert sorted(seen) == sorted(a.arch_id for a in archs)  # each exactly once
+    assert 1 <= len(here) <= len(archs)  # this process took part
+    monkeypatch.setattr(features, "iter_scores", real)
+    one = pool.score_pool(archs, settings, workers=1)
+    assert {a: {n: r[0] for n, r in v.items()} for a, v in one.items()} == {
+        a: {n: r[0] for n, r in v.items()} for a, v in two.items()
+    }
+
+
 @pytest.mark.slow
 def test_sigkill_twice_then_rerun_gives_the_uninterrupted_set(tmp_path):
     """The issue's command, killed with SIGKILL twice at random moments and rerun."""

@@ -69,7 +69,8 @@ from rankzc.threads import apply as apply_threads
     type=int,
     default=1,
     show_default=True,
-    help="Score in this many worker processes (local) or Ray actors (--executor ray).",
+    help="Score in this many worker processes (local: this one and N-1 spawned ones) or "
+    "Ray actors (--executor ray).",
 )
 @click.option(
     "--executor",

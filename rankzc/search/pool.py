@@ -234,8 +234,9 @@ def score_pool(
 ) -> dict[str, dict[str, tuple]]:
     """Score ``archs`` (:class:`~rankzc.space.Architecture`) with the proxy ``settings``.
 
-    ``executor="local"`` runs in this process with one worker, else in ``workers``
-    spawned processes; ``"ray"`` runs ``workers`` Ray actors. Every worker generates or
+    ``executor="local"`` runs in this process with one worker, else in this process and
+    ``workers - 1`` spawned ones (:func:`_score_local`); ``"ray"`` runs ``workers`` Ray
+    actors. Every worker generates or
     loads the minibatch once and builds each model once; candidates are handed out one
     at a time, deepest first. The memory plan (:func:`rankzc.proxies.features.check_memory`)
     is made once here, for the whole pool (while local workers start; a pool that cannot
@@ -273,23 +274,92 @@ def score_pool(
         plan = check_memory(archs, ps, load_minibatch(ps))  # refuses before Ray starts
         _score_ray(texts, settings, plan, workers, ray_address, take)
         return out
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    _score_local(texts, settings, ps, archs, workers, take)
+    return out
 
-    n = min(workers, len(texts))
+
+def _score_local(texts, settings, ps, archs, workers, take) -> None:
+    """``workers`` local workers: this process and ``workers - 1`` spawned ones.
+
+    This process is already started (imports done) and scores candidates itself while
+    the spawned workers start and then alongside them: one candidate at a time from one
+    deepest-first queue, each spawned worker with one candidate in flight (fed by a
+    thread of this process that only waits). Every worker, this process included,
+    scores with the same minibatch (:func:`_worker_state`) and memory plan, so a
+    candidate's scores do not depend on who scored it. Results are handed to ``take``
+    in this thread only (a store's connection stays in the thread that opened it), at
+    the latest when this process finishes its current candidate.
+    """
+    import collections
+    import multiprocessing as mp
+    import queue
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from rankzc.proxies.features import check_memory
+
+    todo = collections.deque(texts)
+    lock = threading.Lock()
+    done: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def next_text() -> str | None:
+        with lock:
+            return None if stop.is_set() or not todo else todo.popleft()
+
+    def feed(ex: ProcessPoolExecutor) -> None:
+        """One spawned worker's candidates, one in flight, until the queue is empty."""
+        try:
+            while (text := next_text()) is not None:
+                done.put(("ok", ex.submit(_score_one, text, settings, plan).result()))
+        except BaseException as exc:  # handed to the main thread, which raises it
+            done.put(("error", exc))
+        finally:
+            done.put(("end", None))
+
+    def drain(block: bool) -> int:
+        """Hand queued results to ``take``; re-raise a worker's error. Returns the
+        number of feeders that ended."""
+        ended = 0
+        while True:
+            try:
+                kind, item = done.get(block=block)
+            except queue.Empty:
+                return ended
+            block = False
+            if kind == "ok":
+                take(*item)
+            elif kind == "error":
+                raise item
+            else:
+                ended += 1
+
+    n = min(workers - 1, len(texts))
     with ProcessPoolExecutor(
         n,
         mp_context=mp.get_context("spawn"),
         initializer=_init_worker,
         initargs=(os.getpid(), settings),
     ) as ex:
-        for _ in range(n):  # the workers start (imports, minibatch) while the plan is made
-            ex.submit(_started)
-        plan = check_memory(archs, ps, load_minibatch(ps))  # a refusal ends the pool unused
-        futures = [ex.submit(_score_one, t, settings, plan) for t in texts]
-        for fut in as_completed(futures):
-            take(*fut.result())
-    return out
+        try:
+            for _ in range(n):  # the workers start (imports, minibatch) while the plan is made
+                ex.submit(_started)
+            # a refusal ends the pool unused; this process's minibatch serves it and its
+            # own candidates
+            plan = check_memory(archs, ps, _worker_state(settings)[1])
+            feeders = [threading.Thread(target=feed, args=(ex,), daemon=True) for _ in range(n)]
+            for t in feeders:
+                t.start()
+            running = n
+            while (text := next_text()) is not None:  # this process is a worker too
+                take(*_score_one(text, settings, plan))
+                running -= drain(block=False)
+            while running:
+                running -= drain(block=True)
+        except BaseException:
+            stop.set()  # no new candidate for anyone; those in flight finish
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _score_ray(texts, settings, plan, workers, address, take) -> None:
