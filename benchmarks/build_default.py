@@ -3,21 +3,21 @@
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/build_default.py [--work out/default.db]
-        [--archs 200] [--repeat 40] [--executor ray] [--workers 2] [--finalize-only]
+        [--archs 200] [--repeat 60] [--executor ray] [--workers 2] [--finalize-only]
 
 Runs (resumably; run it again after an interruption) three passes::
 
     rankzc bench build --out WORK --sample 10 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --executor ray --workers 2 --quiet
-    rankzc bench build --out WORK --sample 40 --preset cpu --warmup-epochs 2 \\
+    rankzc bench build --out WORK --sample 60 --preset cpu --warmup-epochs 2 \\
         --seeds 0,1 --executor ray --workers 2 --quiet
     rankzc bench build --out WORK --sample 200 --preset cpu --warmup-epochs 2 \\
-        --seeds 0,1 --repeat-archs 40 --executor ray --workers 2 --quiet
+        --seeds 0,1 --repeat-archs 60 --executor ray --workers 2 --quiet
 
-The last is the benchmark (every architecture under seed 0, the first 40 sampled
-also under seed 1); the first two train the first 10, then 40, under both seeds before
+The last is the benchmark (every architecture under seed 0, the first 60 sampled
+also under seed 1); the first two train the first 10, then 60, under both seeds before
 the rest, so that the label noise is known early (sampling is a prefix: they are the
-first 10 and 40 of the 200, with the same run keys, and later passes skip their
+first 10 and 60 of the 200, with the same run keys, and later passes skip their
 runs). Then it copies the store with ``VACUUM INTO`` (one compact file, no ``-wal``/``-shm``)
 to ``rankzc/data/default.db`` and prints the spread of the labels, the build's wall
 time (first run started to last run finished, from the store) and the file size, as
@@ -39,7 +39,7 @@ from rankzc.store import Benchmark, default_benchmark_path
 
 
 def build_commands(
-    work: Path, archs: int, executor: str, workers: int, repeat: int = 40
+    work: Path, archs: int, executor: str, workers: int, repeat: int = 60
 ) -> list[list[str]]:
     """The passes: the first 10, then ``repeat`` architectures under both seeds, then all."""
     firsts = [build_command(work, n, executor, workers, None) for n in (10, repeat) if n]
@@ -47,7 +47,7 @@ def build_commands(
 
 
 def build_command(
-    work: Path, archs: int, executor: str, workers: int, repeat: int | None = 40
+    work: Path, archs: int, executor: str, workers: int, repeat: int | None = 60
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -142,7 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("out/default.db"))
     ap.add_argument("--archs", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=40, help="architectures under a second seed")
+    ap.add_argument("--repeat", type=int, default=60, help="architectures under a second seed")
     ap.add_argument("--executor", default="ray", choices=["local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--target", type=Path, default=default_benchmark_path())
