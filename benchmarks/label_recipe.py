@@ -25,7 +25,15 @@ With ``--seeds 0,1`` every architecture is also trained under the second seed an
 table adds the seed-to-seed Spearman, the intraclass correlation ICC(1) of the two labels,
 and the seed and between-architecture standard deviations (points).
 
-The committed ``benchmarks/output/label_recipe_cpu.*`` (the current ``cpu`` recipe),
+The pre-build check of the shipped benchmark's recipe (round 8: the ``cpu`` recipe with
+its 2-epoch learning-rate warm-up; 24 architectures, 6 per depth with the two extremes,
+under two seeds) is ``benchmarks/output/label_recipe_r8.*``::
+
+    OMP_NUM_THREADS=1 python benchmarks/label_recipe.py --per-depth 6 --extremes \
+        --seeds 0,1 --long 0 --val-every 4 --out benchmarks/output/label_recipe_r8
+
+The committed ``benchmarks/output/label_recipe_cpu.*`` (the ``cpu`` recipe before its
+warm-up; ``--lr-warmup 0`` reproduces it),
 ``label_recipe_400x32.json`` and ``label_recipe_1600x8.json`` (the two rejected
 alternatives at about the same cost) came from::
 
@@ -94,6 +102,16 @@ def _train(job: tuple) -> dict:
     }
 
 
+def extremes(depth: int) -> list:
+    """The space's two extremes at ``depth``: every switch on, and the fewest switches on
+    (no fixed operator, one dynamic module, ``M_S``, in every block)."""
+    from rankzc.space import OPS, Architecture
+
+    every = "-".join(["1" * len(OPS)] * depth)
+    fewest = "-".join(["".join("1" if op == "M_S" else "0" for op in OPS)] * depth)
+    return [Architecture.parse(every), Architecture.parse(fewest)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-depth", type=int, default=2)
@@ -113,7 +131,18 @@ def main() -> None:
     )
     ap.add_argument("--val-every", type=int, default=1, help="points of the curve (epochs)")
     ap.add_argument("--width", type=float, default=None, help="model width (default: preset's)")
-    ap.add_argument("--lr-warmup", type=int, default=0, help="epochs of learning-rate warm-up")
+    ap.add_argument(
+        "--lr-warmup",
+        type=int,
+        default=None,
+        help="epochs of learning-rate warm-up (default: the preset's)",
+    )
+    ap.add_argument(
+        "--extremes",
+        action="store_true",
+        help="per depth, two of --per-depth are the space's extremes: every switch on, and "
+        "the fewest (one dynamic module, M_S, in every block)",
+    )
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/label_recipe"))
     args = ap.parse_args()
@@ -131,7 +160,7 @@ def main() -> None:
         changes["lr"] = args.lr
     if args.width:
         changes["model"] = {"width": args.width}
-    if args.lr_warmup:
+    if args.lr_warmup is not None:
         changes["lr_warmup_epochs"] = args.lr_warmup
     seeds = [int(x) for x in args.seeds.split(",")]
     base = TrainConfig.for_preset(
@@ -139,7 +168,10 @@ def main() -> None:
     )
     archs = []
     for depth in DEPTHS:
-        archs += sample_architectures(args.per_depth, seed=args.seed, depths=[depth])
+        ends = extremes(depth) if args.extremes else []
+        archs += ends + sample_architectures(
+            args.per_depth - len(ends), seed=args.seed, depths=[depth], exclude=ends
+        )
     configs = {"recipe": base}
     if args.long:
         long_epochs = int(round(base.epochs * args.long))

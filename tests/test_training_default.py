@@ -5,7 +5,7 @@ last-epoch accuracy and an architecture's label is the mean of its runs (one run
 seed); every run has every proxy at initialisation and after each warm-up epoch.
 
 Invariants of a store built with the current ``cpu`` recipe (skipped, with the reason,
-while the shipped store predates it): >= 200 architectures over the four depths; >= 40
+while the shipped store predates it): >= 200 architectures over the four depths; >= 60
 of them under a second seed; labels above chance; the recipe's noise criterion; the
 stored proxy settings reproduce the initialisation scores.
 """
@@ -87,7 +87,7 @@ def test_size_depths_repeated_seeds_and_noise(bench, config, current):
     assert len(labels) >= 200
     per_depth = labels["depth"].value_counts()
     assert set(per_depth.index) == set(DEPTHS) and per_depth.min() >= 30
-    assert (runs.groupby("arch_id")["seed"].nunique() >= 2).sum() >= 40
+    assert (runs.groupby("arch_id")["seed"].nunique() >= 2).sum() >= 60
     acc = labels["val_acc"]
     assert acc.min() > 0.1 + 0.02 and acc.max() < 1.0  # above chance (10 classes), not saturated
     from rankzc.analysis import validation_size
