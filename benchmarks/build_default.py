@@ -132,10 +132,91 @@ def finalize(work: Path, target: Path) -> dict:
         "seed_to_seed_spearman": float(repeated.corr(method="spearman").iloc[0, 1])
         if len(repeated) > 2
         else None,
+        "seed_noise": seed_noise(runs),
         "build_wall_seconds": (end - start).total_seconds(),
         "train_seconds_mean": float(labels["train_seconds"].mean()),
         "config": runs["config"].iloc[0],
     }
+
+
+def seed_noise(runs) -> dict:
+    """Seed-to-seed agreement of the architectures trained under seeds 0 and 1: Spearman,
+    intraclass correlation ICC(1), and the seed and between-architecture standard
+    deviations (points), as ``benchmarks/label_recipe.py`` reports them."""
+    import numpy as np
+
+    pairs = runs.pivot_table(index="arch_id", columns="seed", values="val_acc").dropna()
+    if pairs.shape[1] < 2 or len(pairs) < 3:
+        return {"n": len(pairs)}
+    a, b = pairs.iloc[:, 0].to_numpy(), pairs.iloc[:, 1].to_numpy()
+    n = len(a)
+    grand = (a + b).mean() / 2
+    ms_between = 2 * (((a + b) / 2 - grand) ** 2).sum() / (n - 1)
+    ms_within = ((a - b) ** 2 / 2).sum() / n
+    return {
+        "n": n,
+        "spearman": float(pairs.corr(method="spearman").iloc[0, 1]),
+        "icc": float((ms_between - ms_within) / (ms_between + ms_within)),
+        "seed_sd_points": float(100 * np.sqrt(ms_within)),
+        "between_sd_points": float(100 * np.sqrt(max(0.0, (ms_between - ms_within) / 2))),
+    }
+
+
+def plot_curves(work: Path, png: Path) -> None:
+    """One panel per depth: every run's training loss per epoch (seed 0 solid, seed 1
+    dashed), titled with the depth's labels; a last panel: seed 0 against seed 1 labels
+    of the architectures trained twice."""
+    from rankzc.plotting import integer_ticks, line_styles, pyplot
+
+    plt = pyplot()
+    with Benchmark.open(work, readonly=True) as b:
+        runs = b.runs()
+        epochs = b.epochs()
+        depth = b.architectures()["depth"]
+    runs = runs[runs["status"] == "done"].assign(depth=lambda r: r["arch_id"].map(depth))
+    depths = sorted(runs["depth"].unique())
+    fig, axes = plt.subplots(1, len(depths) + 1, figsize=(4 * (len(depths) + 1), 3.6))
+    for ax, d in zip(axes, depths, strict=False):
+        sub = runs[runs["depth"] == d]
+        for _, run in sub.iterrows():
+            e = epochs[epochs["run_id"] == run["run_id"]].sort_values("epoch")
+            ax.plot(
+                e["epoch"] + 1,
+                e["train_loss"],
+                lw=0.6,
+                alpha=0.5,
+                color="C0" if run["seed"] == 0 else "C3",
+                ls="-" if run["seed"] == 0 else "--",
+            )
+        acc = 100 * sub["val_acc"]
+        ax.set_title(f"depth {d}: {len(sub)} runs, label {acc.mean():.1f} ± {acc.std():.1f}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        integer_ticks(ax.xaxis)
+    ax = axes[-1]
+    pairs = runs.pivot_table(index=["arch_id", "depth"], columns="seed", values="val_acc")
+    pairs = pairs.dropna().reset_index()
+    for style, d in zip(line_styles(len(depths)), depths, strict=True):
+        sub = pairs[pairs["depth"] == d]
+        ax.scatter(
+            100 * sub[0],
+            100 * sub[1],
+            label=f"depth {d}",
+            color=style["color"],
+            marker=style["marker"],
+            s=18,
+        )
+    lo, hi = 100 * runs["val_acc"].min() - 1, 100 * runs["val_acc"].max() + 1
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    noise = seed_noise(runs)
+    ax.set_title(f"seed 0 vs 1 ({noise['n']} archs, rho {noise.get('spearman', float('nan')):.2f})")
+    ax.set_xlabel("label, seed 0 (%)")
+    ax.set_ylabel("label, seed 1 (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -149,6 +230,9 @@ def main() -> None:
     ap.add_argument("--finalize-only", action="store_true")
     ap.add_argument("--allow-partial", action="store_true", help="copy an unfinished build")
     ap.add_argument("--retry-failed", action="store_true", help="train failed runs again")
+    ap.add_argument(
+        "--curves", type=Path, default=None, help="also draw the runs' curves into this PNG"
+    )
     args = ap.parse_args()
     if not args.finalize_only:
         cmds = build_commands(args.work, args.archs, args.executor, args.workers, args.repeat)
@@ -162,6 +246,8 @@ def main() -> None:
     if not args.allow_partial:
         check_finished(args.work, args.archs + args.repeat)
     info = finalize(args.work, args.target)
+    if args.curves:
+        plot_curves(args.target, args.curves)
     v = info["val_acc"]
     print(f"{'file':<22}{info['path']} ({info['bytes'] / 1e6:.2f} MB)")
     print(f"{'architectures':<22}{info['counts']['done']} done, {info['counts']['failed']} failed")
@@ -175,6 +261,12 @@ def main() -> None:
         f"{'second seed':<22}{info['repeated_archs']} architectures, seed-to-seed Spearman "
         f"{info['seed_to_seed_spearman']}"
     )
+    sn = info["seed_noise"]
+    if "icc" in sn:
+        print(
+            f"{'seed noise':<22}seed sd {sn['seed_sd_points']:.2f} points, between "
+            f"architectures {sn['between_sd_points']:.2f}, ICC {sn['icc']:.3f}"
+        )
     print(f"{'build wall time':<22}{info['build_wall_seconds'] / 60:.1f} min")
     json.dump(info, sys.stdout, indent=2, default=str)
     print()
