@@ -133,6 +133,14 @@ def finalize(work: Path, target: Path) -> dict:
         if len(repeated) > 2
         else None,
         "seed_noise": seed_noise(runs),
+        "seed_noise_by_depth": {
+            int(d): seed_noise(runs[runs["arch_id"].map(labels["depth"]) == d])
+            for d in sorted(labels["depth"].unique())
+        },
+        "seed_noise_below_deepest": seed_noise(
+            runs[runs["arch_id"].map(labels["depth"]) < labels["depth"].max()]
+        ),
+        "run_val_acc_min": float(runs["val_acc"].min()),
         "build_wall_seconds": (end - start).total_seconds(),
         "train_seconds_mean": float(labels["train_seconds"].mean()),
         "config": runs["config"].iloc[0],

@@ -141,6 +141,10 @@ SOURCES: dict[str, Source] = {
         "python benchmarks/label_recipe.py --seeds 0,1",
         file="benchmarks/output/label_recipe_cpu.json",
     ),
+    "check-r8": Source(
+        "python benchmarks/build_default.py --finalize-only --allow-partial --curves PNG",
+        file="benchmarks/output/default_r8_check.json",
+    ),
 }
 
 
@@ -441,6 +445,51 @@ def _study() -> list[Figure]:
         Figure("recipe-cpu", r"\*\*the `cpu` recipe\*\* \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (\d+(?:\.\d+)?) \|",
                lambda o: o["seconds_per_arch"])
     )  # fmt: skip
+    # the round-8 pre-build check (the JSON build_default.py wrote)
+    sn = lambda key: lambda o: o["seed_noise"][key]  # noqa: E731
+    para = r"Round 8 measured the rebuild before building it.*?"
+    out += [
+        Figure("check-r8", para + r"stopped after its second pass: (\d+) architectures", sn("n")),
+        Figure(
+            "check-r8",
+            para + r"(\d+) s of one core per\s+run on average",
+            lambda o: o["train_seconds_mean"],
+            tol=0.5,
+        ),
+        Figure(
+            "check-r8",
+            para + r"two seeds gave a Spearman of \*\*(\d+(?:\.\d+)?)\*\*",
+            sn("spearman"),
+        ),
+        Figure("check-r8", para + r"ICC\(1\) was (\d+(?:\.\d+)?):", sn("icc")),
+        Figure(
+            "check-r8",
+            para + r"ICC\(1\) was [\d.]+: (\d+(?:\.\d+)?) points\s+of seed sd",
+            sn("seed_sd_points"),
+        ),
+        Figure(
+            "check-r8",
+            para + r"against (\d+(?:\.\d+)?) points between architectures",
+            sn("between_sd_points"),
+        ),
+    ]
+    out += [
+        Figure("check-r8", para + r"the lowest label of the 122 finished runs was (\d+(?:\.\d+)?)",
+               lambda o: o["run_val_acc_min"]),
+        Figure("check-r8", para + r"Without depth 10, the Spearman was (\d+(?:\.\d+)?)",
+               lambda o: o["seed_noise_below_deepest"]["spearman"]),
+        Figure("check-r8", para + r"Without depth 10, the Spearman was [\d.]+ \(ICC (\d+(?:\.\d+)?)\)",
+               lambda o: o["seed_noise_below_deepest"]["icc"]),
+    ]  # fmt: skip
+    for i, d in enumerate((4, 6, 8, 10)):
+        skip = r"[\d.]+ / " * i
+        out.append(
+            Figure(
+                "check-r8",
+                para + r"Mean labels were " + skip + r"(\d+(?:\.\d+)?)",
+                lambda o, d=d: o["by_depth_mean"][str(d)],
+            )
+        )
     # search tables (long)
     for src, rows in (
         ("n-search", {"random": ("1.707", "1.006", "0.643"), "online": ("0.050", "0.000", "0.000")}),
