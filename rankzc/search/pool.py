@@ -236,9 +236,8 @@ def score_pool(
 
     ``executor="local"`` runs in this process with one worker, else in this process and
     ``workers - 1`` spawned ones (:func:`_score_local`); ``"ray"`` runs ``workers`` Ray
-    actors. Every worker generates or
-    loads the minibatch once and builds each model once; candidates are handed out one
-    at a time, deepest first. The memory plan (:func:`rankzc.proxies.features.check_memory`)
+    actors. Every worker generates or loads the minibatch once and builds each model
+    once; candidates are handed out one at a time, deepest first. The memory plan (:func:`rankzc.proxies.features.check_memory`)
     is made once here, for the whole pool (while local workers start; a pool that cannot
     fit is refused before any candidate is scored), and every worker follows it: a
     candidate's scores are the same
