@@ -446,3 +446,26 @@ def test_the_network_does_not_import_pyg():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_first_build_under_the_meta_device_in_a_fresh_process():
+    """The skeleton partition is cached on first use: when the first model of a process is
+    built under ``torch.device("meta")`` (``rankzc space info`` counting parameters), the
+    partition must still be made on the CPU (it failed with "Tensor on device cpu is not on
+    the expected device meta" whenever nothing had built a model before)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from rankzc.models import build_model, count_parameters\n"
+        "with torch.device('meta'):\n"
+        "    m = build_model('00000100-00000100-00000100-00000100', preset='cpu')\n"
+        "print(count_parameters(m))\n"
+        "cpu = build_model('00000100-00000100-00000100-00000100', preset='cpu')\n"
+        "print(next(b for n, b in cpu.named_buffers() if n.endswith('.A')).device)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    n, device = res.stdout.split()
+    assert int(n) > 0 and device == "cpu"

@@ -67,8 +67,10 @@ def _normalised_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     What ``torch_geometric.utils.to_dense_adj`` and ``degree`` give (repeated edges
     counted), in plain torch.
     """
-    adj = torch.zeros(num_nodes, num_nodes)  # adj[i, j] = 1 for i -> j
-    ones = torch.ones(edge_index.shape[1])
+    # on the CPU whatever the default device (a model built under torch.device("meta")
+    # still gets its graph; the partition is cached for every later build)
+    adj = torch.zeros(num_nodes, num_nodes, device="cpu")  # adj[i, j] = 1 for i -> j
+    ones = torch.ones(edge_index.shape[1], device="cpu")
     adj.index_put_((edge_index[0], edge_index[1]), ones, accumulate=True)
     deg = torch.bincount(edge_index[0], minlength=num_nodes).to(adj.dtype)
     inv = torch.where(deg > 0, 1.0 / deg.clamp(min=1), torch.zeros_like(deg))
