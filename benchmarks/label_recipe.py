@@ -138,6 +138,12 @@ def main() -> None:
         help="epochs of learning-rate warm-up (default: the preset's)",
     )
     ap.add_argument(
+        "--sampling",
+        default="uniform",
+        choices=["uniform", "density"],
+        help="how the architectures are sampled (rankzc.space.sample_architectures)",
+    )
+    ap.add_argument(
         "--extremes",
         action="store_true",
         help="per depth, two of --per-depth are the space's extremes: every switch on, and "
@@ -170,7 +176,11 @@ def main() -> None:
     for depth in DEPTHS:
         ends = extremes(depth) if args.extremes else []
         archs += ends + sample_architectures(
-            args.per_depth - len(ends), seed=args.seed, depths=[depth], exclude=ends
+            args.per_depth - len(ends),
+            seed=args.seed,
+            depths=[depth],
+            exclude=ends,
+            sampling=args.sampling,
         )
     configs = {"recipe": base}
     if args.long:

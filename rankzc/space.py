@@ -209,17 +209,31 @@ def _exclusion_keys(exclude: Iterable[Architecture | str]) -> set[str]:
     return keys
 
 
+#: How :func:`sample_architectures` draws an architecture's switches.
+SAMPLINGS = ("uniform", "density")
+
+
 def sample_architectures(
     n: int,
     depths: Iterable[int] = DEPTHS,
     seed: int = 0,
     exclude: Iterable[Architecture | str] = (),
+    sampling: str = "uniform",
 ) -> list[Architecture]:
-    """Draw ``n`` distinct valid architectures, reproducibly for a given ``seed``.
+    r"""Draw ``n`` distinct valid architectures, reproducibly for a given ``seed``.
 
-    Each draw picks a depth uniformly from ``depths``; each block then picks its five fixed
-    switches uniformly and its dynamic-module pattern uniformly among the 7 non-empty ones
-    (so every valid architecture of a given depth is equally likely).
+    Each draw picks a depth uniformly from ``depths``. With ``sampling="uniform"`` each
+    block then picks its five fixed switches uniformly and its dynamic-module pattern
+    uniformly among the 7 non-empty ones (so every valid architecture of a given depth is
+    equally likely). The share of switches on is then close to one half in every
+    architecture (its standard deviation over architectures is about 0.07 at the
+    space's depths), so uniform samples cover few of the sparse and dense architectures.
+
+    ``sampling="density"`` spans them: each architecture draws a switch density
+    :math:`p \sim U(0, 1)`; every fixed switch of every block is on with probability
+    :math:`p`, and each block's dynamic-module pattern is drawn among the 7 non-empty
+    ones with probability :math:`\propto p^k (1-p)^{3-k}` (:math:`k` modules on: the
+    density's pattern, conditioned on at least one module).
 
     Args:
         n: number of architectures.
@@ -227,10 +241,14 @@ def sample_architectures(
         seed: seed of the numpy generator.
         exclude: architectures never returned: :class:`Architecture` objects, canonical
             strings or 16-hex ``arch_id`` values.
+        sampling: ``"uniform"`` (default) or ``"density"`` (:data:`SAMPLINGS`).
 
     Raises:
-        RankzcError: ``n`` negative or larger than the number of architectures left.
+        RankzcError: ``n`` negative or larger than the number of architectures left, or
+            an unknown ``sampling``.
     """
+    if sampling not in SAMPLINGS:
+        raise RankzcError(f"--sampling: must be one of {list(SAMPLINGS)}, got {sampling!r}")
     depths = parse_depths(depths)
     n = int(n)
     if n < 0:
@@ -250,10 +268,19 @@ def sample_architectures(
     dyn = np.array([[(p >> 2) & 1, (p >> 1) & 1, p & 1] for p in range(1, 8)], dtype=bool)
     seen: set[str] = set()
     out: list[Architecture] = []
+    ons = dyn.sum(axis=1)
     while len(out) < n:
         depth = int(depths[rng.integers(len(depths))])
-        fixed = rng.integers(0, 2, size=(depth, len(FIXED_OPS))).astype(bool)
-        dynamic = dyn[rng.integers(0, 7, size=depth)]
+        if sampling == "density":
+            p = float(rng.uniform())
+            fixed = rng.random(size=(depth, len(FIXED_OPS))) < p
+            weights = p**ons * (1.0 - p) ** (3 - ons)
+            if not weights.sum() > 0:  # p == 0: the sparsest patterns, one module on
+                weights = (ons == 1).astype(float)
+            dynamic = dyn[rng.choice(7, size=depth, p=weights / weights.sum())]
+        else:
+            fixed = rng.integers(0, 2, size=(depth, len(FIXED_OPS))).astype(bool)
+            dynamic = dyn[rng.integers(0, 7, size=depth)]
         arch = Architecture(tuple(map(tuple, np.concatenate([fixed, dynamic], axis=1).tolist())))
         key = str(arch)
         if key in seen or key in excluded_str or (excluded_ids and arch.arch_id in excluded_ids):
@@ -318,6 +345,7 @@ def save_architectures(archs: Iterable[Architecture], path: str | Path) -> None:
 __all__ = [
     "SPACE",
     "OPS",
+    "SAMPLINGS",
     "FIXED_OPS",
     "DYNAMIC_OPS",
     "DEPTHS",

@@ -212,6 +212,42 @@ def test_sampler_covers_depths_and_ops():
     assert len(pats) == 7
 
 
+def _switch_share(archs) -> np.ndarray:
+    return np.array([np.asarray(a.blocks, dtype=float).mean() for a in archs])
+
+
+def test_density_sampling_spans_sparse_to_dense():
+    """Issue 25: uniform draws all have about half their switches on; density draws span
+    the space from the sparsest to the densest architectures, validly and reproducibly."""
+    uniform = sample_architectures(300, seed=2)
+    dense = sample_architectures(300, seed=2, sampling="density")
+    assert _switch_share(uniform).std() < 0.1
+    assert _switch_share(dense).std() > 0.2
+    share = _switch_share(dense)
+    assert share.min() < 0.2 and share.max() > 0.85
+    assert len(set(dense)) == 300 and {a.depth for a in dense} == set(DEPTHS)
+    for a in dense:
+        Architecture(a.blocks)  # every block has a dynamic module on
+    assert dense == sample_architectures(300, seed=2, sampling="density")
+    # a prefix: the first draws of a larger sample are the smaller sample (resumed builds)
+    assert sample_architectures(40, seed=2, sampling="density") == dense[:40]
+    # the default stream is unchanged
+    assert sample_architectures(5, seed=2, sampling="uniform") == uniform[:5]
+    with pytest.raises(RankzcError, match="--sampling"):
+        sample_architectures(3, sampling="dense")
+
+
+def test_density_sampling_fixed_share_follows_the_density():
+    """Within an architecture every fixed switch is on with the same probability: the
+    fixed share of its blocks is one draw's, so blocks agree far more than uniform ones."""
+    dense = sample_architectures(200, depths=[10], seed=4, sampling="density")
+    fixed = np.array([np.asarray(a.blocks, dtype=float)[:, :5].mean(axis=1) for a in dense])
+    # spread of the per-architecture mean over architectures dwarfs the within spread
+    between = fixed.mean(axis=1).std()
+    within = fixed.std(axis=1).mean()
+    assert between > 0.25 and within < between
+
+
 # -------------------------------------------------------------------- files
 def test_load_architectures_mixed(tmp_path):
     a = Architecture.parse(FIRST_CANONICAL)

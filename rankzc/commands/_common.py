@@ -334,8 +334,25 @@ def features_option(
     )
 
 
+def sampling_option():
+    """``--sampling uniform|density``: how ``--sample N`` draws architectures."""
+    return click.option(
+        "--sampling",
+        type=click.Choice(["uniform", "density"]),
+        default="uniform",
+        show_default=True,
+        help="How --sample draws: uniform over the space, or density (each architecture "
+        "draws a share p ~ U(0,1) of switches on: spans sparse to dense architectures).",
+    )
+
+
 def architectures_from(
-    archs: Path | None, sample: int | None, *, seed: int = 0, depths: str | None = None
+    archs: Path | None,
+    sample: int | None,
+    *,
+    seed: int = 0,
+    depths: str | None = None,
+    sampling: str = "uniform",
 ) -> list:
     """The architectures named by ``--archs FILE.json`` or drawn by ``--sample N``."""
     from rankzc.space import DEPTHS, load_architectures, parse_depths, sample_architectures
@@ -351,7 +368,7 @@ def architectures_from(
         depth_list = parse_depths(depths) if depths is not None else DEPTHS
     except RankzcError as err:
         raise RankzcError(f"--depths: {err}") from None
-    return sample_architectures(sample, depths=depth_list, seed=seed)
+    return sample_architectures(sample, depths=depth_list, seed=seed, sampling=sampling)
 
 
 def out_option(help: str, *, required: bool = False, file: bool = True, name: str = "out"):

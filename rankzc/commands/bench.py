@@ -14,6 +14,7 @@ from rankzc.commands._common import (
     format_option,
     output_format,
     quiet_option,
+    sampling_option,
     threads_option,
 )
 from rankzc.errors import RankzcError
@@ -26,20 +27,22 @@ def bench() -> None:
     """Build benchmarks by training architectures."""
 
 
-def _architectures(text: str | None, sample: int | None, depths: str, seed: int) -> list:
+def _architectures(
+    text: str | None, sample: int | None, depths: str, seed: int, sampling: str = "uniform"
+) -> list:
     """``--sample N`` samples N architectures; ``--archs FILE.json`` reads them (the old
     ``--archs N`` still samples, with a deprecation line)."""
     if (text is None) == (sample is None):
         raise RankzcError("give exactly one of --sample N and --archs FILE.json")
     if sample is not None:
-        return architectures_from(None, sample, seed=seed, depths=depths)
+        return architectures_from(None, sample, seed=seed, depths=depths, sampling=sampling)
     text = str(text)
     if text.isdigit():
         click.echo("Warning: --archs N is deprecated; use --sample N.", err=True)
         n = int(text)
         if n < 1:
             raise RankzcError(f"--archs: need at least 1 architecture, got {n}")
-        return architectures_from(None, n, seed=seed, depths=depths)
+        return architectures_from(None, n, seed=seed, depths=depths, sampling=sampling)
     path = Path(text)
     if path.suffix.lower() == ".json" or path.exists():
         if not path.exists():
@@ -69,6 +72,7 @@ def _architectures(text: str | None, sample: int | None, depths: str, seed: int)
     help="JSON list of architectures to train.",
 )
 @click.option("--depths", default="4,6,8,10", show_default=True, help="Depths to sample from.")
+@sampling_option()
 @click.option(
     "--preset",
     type=click.Choice(["tiny", "cpu", "ntu60"]),
@@ -165,6 +169,7 @@ def build(
     sample: int | None,
     archs: Path | None,
     depths: str,
+    sampling: str,
     preset: str,
     data_spec: str,
     epochs: int | None,
@@ -219,7 +224,7 @@ def build(
         precision=precision,
         proxies=proxies,
     )
-    arch_list = _architectures(archs, sample, depths, seed_list[0])
+    arch_list = _architectures(archs, sample, depths, seed_list[0], sampling)
     seed_plan(arch_list, seed_list, repeat_archs)  # --repeat-archs fits the architectures
     policy = apply_threads(threads, workers if executor == "ray" else 1)
     if executor == "ray" and policy.workers * policy.threads > cpu_count():

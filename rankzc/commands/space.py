@@ -17,6 +17,7 @@ from rankzc.commands._common import (
     out_option,
     print_table,
     quiet_option,
+    sampling_option,
     start_line,
 )
 from rankzc.errors import RankzcError
@@ -58,6 +59,7 @@ def space() -> None:
     help="Comma-separated depths (blocks) to draw from, e.g. 4,6.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw.")
+@sampling_option()
 @click.option(
     "--exclude",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -65,7 +67,9 @@ def space() -> None:
     help="JSON list of architectures never to draw.",
 )
 @out_option("Write the JSON list here (default: standard output).")
-def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | None) -> None:
+def sample(
+    n: int, depths: str, seed: int, sampling: str, exclude: Path | None, out: Path | None
+) -> None:
     """Draw --sample N distinct valid architectures (JSON list of {space, depth, blocks})."""
     n = aliased("n", n)
     if n is None:
@@ -77,7 +81,9 @@ def sample(n: int, depths: str, seed: int, exclude: Path | None, out: Path | Non
     if out is not None:
         check_output_path(out)
     excluded = load_architectures(exclude) if exclude else []
-    archs = sample_architectures(n, depths=_depths(depths), seed=seed, exclude=excluded)
+    archs = sample_architectures(
+        n, depths=_depths(depths), seed=seed, exclude=excluded, sampling=sampling
+    )
     text = json.dumps([a.to_dict() for a in archs], indent=1)
     if out is None:
         click.echo(text)
