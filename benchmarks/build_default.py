@@ -3,25 +3,32 @@
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/build_default.py [--work out/default.db]
-        [--archs 200] [--repeat 60] [--executor ray] [--workers 2] [--finalize-only]
+        [--archs 200] [--repeat 200] [--sampling density] [--executor ray] [--workers 2]
+        [--finalize-only] [--curves PNG]
 
-Runs (resumably; run it again after an interruption) three passes::
+Runs (resumably; run it again after an interruption) up to three passes::
 
-    rankzc bench build --out WORK --sample 10 --preset cpu --warmup-epochs 2 \\
-        --seeds 0,1 --executor ray --workers 2 --quiet
-    rankzc bench build --out WORK --sample 60 --preset cpu --warmup-epochs 2 \\
-        --seeds 0,1 --executor ray --workers 2 --quiet
-    rankzc bench build --out WORK --sample 200 --preset cpu --warmup-epochs 2 \\
-        --seeds 0,1 --repeat-archs 60 --executor ray --workers 2 --quiet
+    rankzc bench build --out WORK --sample 10 --sampling density --preset cpu \\
+        --warmup-epochs 2 --seeds 0,1 --executor ray --workers 2 --quiet
+    rankzc bench build --out WORK --sample 200 --sampling density --preset cpu \\
+        --warmup-epochs 2 --seeds 0,1 --executor ray --workers 2 --quiet
 
-The last is the benchmark (every architecture under seed 0, the first 60 sampled
-also under seed 1); the first two train the first 10, then 60, under both seeds before
-the rest, so that the label noise is known early (sampling is a prefix: they are the
-first 10 and 60 of the 200, with the same run keys, and later passes skip their
-runs). Then it copies the store with ``VACUUM INTO`` (one compact file, no ``-wal``/``-shm``)
-to ``rankzc/data/default.db`` and prints the spread of the labels, the build's wall
-time (first run started to last run finished, from the store) and the file size, as
-a table and JSON.
+(with ``--repeat R`` below ``--archs``, a pass of the first R under both seeds and a
+last pass of all ``--archs`` with ``--repeat-archs R``). The benchmark is every
+architecture under seed 0 and the first ``--repeat`` also under seed 1 (by default all
+200: the round-8 check, ``benchmarks/output/label_recipe_r8_density.json``, measured an
+intraclass correlation of about 0.77 per seed, so a mean of two seeds has a reliability
+of about 0.87 and one seed about 0.77). The first pass trains the first 10 under both
+seeds before the rest, so that the label noise is known early (sampling is a prefix:
+later passes draw the same first architectures, with the same run keys, and skip their
+runs). ``--sampling density`` draws each architecture's share of switches on uniformly
+(:func:`rankzc.space.sample_architectures`): on the ``actions`` task the share of fixed
+operators on is what separates architectures, and uniform draws all have about half on
+(the round-8 check on 60 uniform architectures: seed-to-seed Spearman 0.22,
+``benchmarks/output/default_r8_check.json``). Then it copies the store with ``VACUUM
+INTO`` (one compact file, no ``-wal``/``-shm``) to ``rankzc/data/default.db`` and prints
+the spread of the labels, the seed noise, the build's wall time (first run started to
+last run finished, from the store) and the file size, as a table and JSON.
 """
 
 from __future__ import annotations
@@ -39,15 +46,29 @@ from rankzc.store import Benchmark, default_benchmark_path
 
 
 def build_commands(
-    work: Path, archs: int, executor: str, workers: int, repeat: int = 60
+    work: Path,
+    archs: int,
+    executor: str,
+    workers: int,
+    repeat: int = 200,
+    sampling: str = "density",
 ) -> list[list[str]]:
-    """The passes: the first 10, then ``repeat`` architectures under both seeds, then all."""
-    firsts = [build_command(work, n, executor, workers, None) for n in (10, repeat) if n]
-    return [*firsts, build_command(work, archs, executor, workers, repeat)]
+    """The passes: the first 10, then ``repeat`` architectures under both seeds, then all
+    (a pass that another already covers is left out)."""
+    firsts = [n for n in dict.fromkeys((min(10, repeat), repeat)) if n]
+    cmds = [build_command(work, n, executor, workers, None, sampling) for n in firsts]
+    if repeat < archs:
+        cmds.append(build_command(work, archs, executor, workers, repeat, sampling))
+    return cmds
 
 
 def build_command(
-    work: Path, archs: int, executor: str, workers: int, repeat: int | None = 60
+    work: Path,
+    archs: int,
+    executor: str,
+    workers: int,
+    repeat: int | None = 200,
+    sampling: str = "density",
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -59,6 +80,8 @@ def build_command(
         str(work),
         "--sample",
         str(archs),
+        "--sampling",
+        sampling,
         "--preset",
         "cpu",
         "--warmup-epochs",
@@ -231,7 +254,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("out/default.db"))
     ap.add_argument("--archs", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=60, help="architectures under a second seed")
+    ap.add_argument("--repeat", type=int, default=200, help="architectures under a second seed")
+    ap.add_argument("--sampling", default="density", choices=["uniform", "density"])
     ap.add_argument("--executor", default="ray", choices=["local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--target", type=Path, default=default_benchmark_path())
@@ -243,7 +267,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     if not args.finalize_only:
-        cmds = build_commands(args.work, args.archs, args.executor, args.workers, args.repeat)
+        cmds = build_commands(
+            args.work, args.archs, args.executor, args.workers, args.repeat, args.sampling
+        )
         # Ray starts its workers 15 nice levels below the driver; on a shared machine
         # that starves them, so they keep the driver's priority (set with nice -n).
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_worker_niceness": "0"}
