@@ -31,6 +31,7 @@ under two seeds) is ``benchmarks/output/label_recipe_r8.*``::
 
     OMP_NUM_THREADS=1 python benchmarks/label_recipe.py --per-depth 6 --extremes \
         --seeds 0,1 --long 0 --val-every 4 --out benchmarks/output/label_recipe_r8
+    # the same with --sampling density --out benchmarks/output/label_recipe_r8_density
 
 The committed ``benchmarks/output/label_recipe_cpu.*`` (the ``cpu`` recipe before its
 warm-up; ``--lr-warmup 0`` reproduces it),
