@@ -141,6 +141,14 @@ SOURCES: dict[str, Source] = {
         "python benchmarks/label_recipe.py --seeds 0,1",
         file="benchmarks/output/label_recipe_cpu.json",
     ),
+    "recipe-r8": Source(
+        "python benchmarks/label_recipe.py --per-depth 6 --extremes --seeds 0,1",
+        file="benchmarks/output/label_recipe_r8.json",
+    ),
+    "recipe-r8-density": Source(
+        "python benchmarks/label_recipe.py --per-depth 6 --extremes --sampling density --seeds 0,1",
+        file="benchmarks/output/label_recipe_r8_density.json",
+    ),
     "check-r8": Source(
         "python benchmarks/build_default.py --finalize-only --allow-partial --curves PNG",
         file="benchmarks/output/default_r8_check.json",
@@ -481,6 +489,13 @@ def _study() -> list[Figure]:
         Figure("check-r8", para + r"Without depth 10, the Spearman was [\d.]+ \(ICC (\d+(?:\.\d+)?)\)",
                lambda o: o["seed_noise_below_deepest"]["icc"]),
     ]  # fmt: skip
+    for src, row in (("recipe-r8", "uniform draws"), ("recipe-r8-density", "density draws")):
+        for col, key in enumerate(("spearman", "icc", "seed_sd_points", "between_sd_points")):
+            skip = r"[\d.]+ \| " * col
+            out.append(
+                Figure(src, r"\| " + row + r" \(`label_recipe[^|]*\| " + skip + r"(\d+(?:\.\d+)?) \|",
+                       lambda o, key=key: o["seeds"][key])
+            )  # fmt: skip
     for i, d in enumerate((4, 6, 8, 10)):
         skip = r"[\d.]+ / " * i
         out.append(
