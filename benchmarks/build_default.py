@@ -171,26 +171,14 @@ def finalize(work: Path, target: Path) -> dict:
 
 
 def seed_noise(runs) -> dict:
-    """Seed-to-seed agreement of the architectures trained under seeds 0 and 1: Spearman,
-    intraclass correlation ICC(1), and the seed and between-architecture standard
-    deviations (points), as ``benchmarks/label_recipe.py`` reports them."""
-    import numpy as np
+    """Seed-to-seed agreement (:func:`rankzc.stats.seed_agreement`) of the architectures
+    trained under both seeds, from a store's runs."""
+    from rankzc.stats import seed_agreement
 
     pairs = runs.pivot_table(index="arch_id", columns="seed", values="val_acc").dropna()
-    if pairs.shape[1] < 2 or len(pairs) < 3:
-        return {"n": len(pairs)}
-    a, b = pairs.iloc[:, 0].to_numpy(), pairs.iloc[:, 1].to_numpy()
-    n = len(a)
-    grand = (a + b).mean() / 2
-    ms_between = 2 * (((a + b) / 2 - grand) ** 2).sum() / (n - 1)
-    ms_within = ((a - b) ** 2 / 2).sum() / n
-    return {
-        "n": n,
-        "spearman": float(pairs.corr(method="spearman").iloc[0, 1]),
-        "icc": float((ms_between - ms_within) / (ms_between + ms_within)),
-        "seed_sd_points": float(100 * np.sqrt(ms_within)),
-        "between_sd_points": float(100 * np.sqrt(max(0.0, (ms_between - ms_within) / 2))),
-    }
+    if pairs.shape[1] < 2:
+        return {"n": 0}
+    return seed_agreement(pairs.iloc[:, 0], pairs.iloc[:, 1])
 
 
 def plot_curves(work: Path, png: Path) -> None:

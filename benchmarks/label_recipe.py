@@ -282,26 +282,11 @@ def main() -> None:
 
 
 def _seed_agreement(rec: list[dict], other: dict[str, float]) -> dict:
-    """Seed-to-seed agreement of the labels: Spearman and the one-way ICC(1) of two seeds.
+    """Seed-to-seed agreement of the labels (:func:`rankzc.stats.seed_agreement`)."""
+    from rankzc.stats import seed_agreement
 
-    ICC(1) :math:`= (MS_b - MS_w) / (MS_b + MS_w)` for two runs per architecture is the
-    share of a single label's variance that belongs to the architecture.
-    """
-    from rankzc.stats import spearman
-
-    a = np.array([r["curve"][-1][1] for r in rec])
-    b = np.array([other[r["encoding"]] for r in rec])
-    pairs = np.stack([a, b], axis=1)
-    n = len(pairs)
-    ms_between = 2 * pairs.mean(axis=1).var(ddof=1)
-    ms_within = ((pairs - pairs.mean(axis=1, keepdims=True)) ** 2).sum() / n
-    return {
-        "spearman": float(spearman(a, b)),
-        "icc": float((ms_between - ms_within) / (ms_between + ms_within)),
-        "seed_sd_points": float(100 * math.sqrt(ms_within)),
-        "between_sd_points": float(100 * math.sqrt(max(ms_between - ms_within, 0) / 2)),
-        "n": n,
-    }
+    a = [r["curve"][-1][1] for r in rec]
+    return seed_agreement(a, [other[r["encoding"]] for r in rec])
 
 
 def _plot(by_run: dict, base, path: Path) -> None:

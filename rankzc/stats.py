@@ -309,6 +309,31 @@ def corrected_resampled_ttest(
     return out
 
 
+def seed_agreement(a: Any, b: Any) -> dict[str, float]:
+    r"""Agreement of two labels per architecture (seeds 0 and 1, one row each).
+
+    Spearman of the two, the one-way intraclass correlation
+    :math:`\mathrm{ICC}(1) = (MS_b - MS_w) / (MS_b + MS_w)` (the share of one label's
+    variance that belongs to the architecture), and the standard deviations, in points,
+    of the seed (:math:`\sqrt{MS_w}`) and between architectures
+    (:math:`\sqrt{(MS_b - MS_w) / 2}`, 0 when negative). ``n``: architectures.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = len(a)
+    if n < 3:
+        return {"n": n}
+    means = (a + b) / 2
+    ms_between = 2 * means.var(ddof=1)
+    ms_within = float(((a - b) ** 2 / 2).sum() / n)
+    return {
+        "n": n,
+        "spearman": spearman(a, b),
+        "icc": float((ms_between - ms_within) / (ms_between + ms_within)),
+        "seed_sd_points": 100 * math.sqrt(ms_within),
+        "between_sd_points": 100 * math.sqrt(max(ms_between - ms_within, 0.0) / 2),
+    }
+
+
 def spearman_brown(r: float | np.ndarray, k: float) -> float | np.ndarray:
     r"""Reliability of the mean of ``k`` measurements whose pairwise correlation is ``r``:
     :math:`k r / (1 + (k - 1) r)`."""

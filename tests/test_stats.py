@@ -192,3 +192,24 @@ def test_holm_against_a_hand_computed_example():
     np.testing.assert_allclose(stats.holm([0.2, 0.2, 0.2]), [0.6, 0.6, 0.6])
     np.testing.assert_allclose(stats.holm([0.04]), [0.04])
     assert stats.holm([]).shape == (0,)
+
+
+def test_seed_agreement_icc_and_standard_deviations():
+    """Issue 25: the recipe check's figures. Two seeds that agree up to a constant shift
+    give ICC(1) close to 1 and the seed sd of the shift; labels that share nothing across
+    architectures give a between-architecture sd of 0 and a negative ICC."""
+    from rankzc.stats import seed_agreement
+
+    a = np.array([0.70, 0.72, 0.74, 0.76, 0.78])
+    same = seed_agreement(a, a + 0.01)
+    assert same["n"] == 5 and same["spearman"] == pytest.approx(1.0)
+    # MS_w = (0.01^2 / 2): seed sd sqrt(0.00005) = 0.707 points
+    assert same["seed_sd_points"] == pytest.approx(100 * np.sqrt(0.01**2 / 2))
+    # MS_b = 2 var(means) = 2 * 0.02^2 * 2.5; between sd sqrt((MS_b - MS_w) / 2)
+    ms_b, ms_w = 2 * 0.0004 * 2.5, 0.00005
+    assert same["between_sd_points"] == pytest.approx(100 * np.sqrt((ms_b - ms_w) / 2))
+    assert same["icc"] == pytest.approx((ms_b - ms_w) / (ms_b + ms_w))
+    flipped = seed_agreement(a, a[::-1])  # same mean for every architecture
+    assert flipped["between_sd_points"] == 0.0 and flipped["icc"] < 0
+    assert flipped["spearman"] == pytest.approx(-1.0)
+    assert seed_agreement([0.5, 0.6], [0.5, 0.6]) == {"n": 2}
