@@ -239,11 +239,13 @@ def plot_curves(work: Path, png: Path) -> None:
 
 
 def main() -> None:
+    from rankzc.space import SAMPLINGS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("out/default.db"))
     ap.add_argument("--archs", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=200, help="architectures under a second seed")
-    ap.add_argument("--sampling", default="density", choices=["uniform", "density"])
+    ap.add_argument("--sampling", default="density", choices=list(SAMPLINGS))
     ap.add_argument("--executor", default="ray", choices=["local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--target", type=Path, default=default_benchmark_path())

@@ -114,6 +114,8 @@ def extremes(depth: int) -> list:
 
 
 def main() -> None:
+    from rankzc.space import SAMPLINGS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-depth", type=int, default=2)
     ap.add_argument("--preset", default="cpu")
@@ -141,7 +143,7 @@ def main() -> None:
     ap.add_argument(
         "--sampling",
         default="uniform",
-        choices=["uniform", "density"],
+        choices=list(SAMPLINGS),
         help="how the architectures are sampled (rankzc.space.sample_architectures)",
     )
     ap.add_argument(

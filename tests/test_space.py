@@ -237,6 +237,21 @@ def test_density_sampling_spans_sparse_to_dense():
         sample_architectures(3, sampling="dense")
 
 
+def test_cli_sample_density(tmp_path):
+    """``rankzc space sample --sampling density`` draws what the sampler draws."""
+    from click.testing import CliRunner
+
+    from rankzc.cli import main
+
+    out = tmp_path / "a.json"
+    args = ["space", "sample", "--sample", "6", "--seed", "3", "--sampling", "density"]
+    res = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert load_architectures(out) == sample_architectures(6, seed=3, sampling="density")
+    bad = CliRunner().invoke(main, [*args[:-1], "dense"])
+    assert bad.exit_code == 2 and "--sampling" in bad.output
+
+
 def test_density_sampling_fixed_share_follows_the_density():
     """Within an architecture every fixed switch is on with the same probability: the
     fixed share of its blocks is one draw's, so blocks agree far more than uniform ones."""

@@ -336,9 +336,11 @@ def features_option(
 
 def sampling_option():
     """``--sampling uniform|density``: how ``--sample N`` draws architectures."""
+    from rankzc.space import SAMPLINGS
+
     return click.option(
         "--sampling",
-        type=click.Choice(["uniform", "density"]),
+        type=click.Choice(list(SAMPLINGS)),
         default="uniform",
         show_default=True,
         help="How --sample draws: uniform over the space, or density (each architecture "
