@@ -134,7 +134,7 @@ def finalize(work: Path, target: Path) -> dict:
     start = dt.datetime.fromisoformat(runs["started_at"].min())
     end = dt.datetime.fromisoformat(runs["finished_at"].dropna().max())
     acc = labels["val_acc"]
-    repeated = runs.pivot_table(index="arch_id", columns="seed", values="val_acc").dropna()
+    noise = seed_noise(runs)
     return {
         "path": str(target),
         "bytes": target.stat().st_size,
@@ -151,11 +151,9 @@ def finalize(work: Path, target: Path) -> dict:
         "by_depth_mean": {
             int(k): float(v) for k, v in labels.groupby("depth")["val_acc"].mean().items()
         },
-        "repeated_archs": len(repeated),
-        "seed_to_seed_spearman": float(repeated.corr(method="spearman").iloc[0, 1])
-        if len(repeated) > 2
-        else None,
-        "seed_noise": seed_noise(runs),
+        "repeated_archs": noise["n"],
+        "seed_to_seed_spearman": noise.get("spearman"),
+        "seed_noise": noise,
         "seed_noise_by_depth": {
             int(d): seed_noise(runs[runs["arch_id"].map(labels["depth"]) == d])
             for d in sorted(labels["depth"].unique())
