@@ -3,32 +3,37 @@
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/build_default.py [--work out/default.db]
-        [--archs 200] [--repeat 200] [--sampling density] [--executor ray] [--workers 2]
+        [--archs 200] [--repeat 200] [--seeds 3] [--sampling density] [--executor ray] [--workers 2]
         [--finalize-only] [--curves PNG]
 
 Runs (resumably; run it again after an interruption) up to three passes::
 
     rankzc bench build --out WORK --sample 10 --sampling density --preset cpu \\
-        --warmup-epochs 2 --seeds 0,1 --executor ray --workers 2 --quiet
+        --warmup-epochs 2 --seeds 0,1,2 --executor ray --workers 2 --quiet
     rankzc bench build --out WORK --sample 200 --sampling density --preset cpu \\
-        --warmup-epochs 2 --seeds 0,1 --executor ray --workers 2 --quiet
+        --warmup-epochs 2 --seeds 0,1,2 --executor ray --workers 2 --quiet
 
-(with ``--repeat R`` below ``--archs``, a pass of the first R under both seeds and a
+(with ``--repeat R`` below ``--archs``, a pass of the first R under every seed and a
 last pass of all ``--archs`` with ``--repeat-archs R``). The benchmark is every
-architecture under seed 0 and the first ``--repeat`` also under seed 1 (by default all
-200: the round-8 check, ``benchmarks/output/label_recipe_r8_density.json``, measured an
-intraclass correlation of about 0.77 per seed, so a mean of two seeds has a reliability
-of about 0.87 and one seed about 0.77). The first pass trains the first 10 under both
-seeds before the rest, so that the label noise is known early (sampling is a prefix:
-later passes draw the same first architectures, with the same run keys, and skip their
-runs). ``--sampling density`` draws each architecture's share of switches on uniformly
+architecture under seed 0 and the first ``--repeat`` (by default all 200) also under
+seeds 1 to ``--seeds`` - 1. Three seeds by default: on the density-sampled
+architectures one seed's label has an intraclass correlation of about 0.6-0.7 (the
+round-8 check, ``benchmarks/output/label_recipe_r8_density.json``: 0.77 on 24
+architectures; the round-9 build's first 51 pairs: 0.66), so the mean of two seeds has
+a reliability of about 0.8 (Spearman-Brown) and the mean of three about 0.85. Seeds
+that another build already trained are skipped, so raising ``--seeds`` adds only the
+new seeds' runs. The first pass trains the first 10 under every seed before the rest,
+so that the label noise is known early (sampling is a prefix: later passes draw the
+same first architectures, with the same run keys, and skip their runs). ``--sampling
+density`` draws each architecture's share of switches on uniformly
 (:func:`rankzc.space.sample_architectures`): on the ``actions`` task the share of fixed
 operators on is what separates architectures, and uniform draws all have about half on
 (the round-8 check on 60 uniform architectures: seed-to-seed Spearman 0.22,
 ``benchmarks/output/default_r8_check.json``). Then it copies the store with ``VACUUM
 INTO`` (one compact file, no ``-wal``/``-shm``) to ``rankzc/data/default.db`` and prints
-the spread of the labels, the seed noise, the build's wall time (first run started to
-last run finished, from the store) and the file size, as a table and JSON.
+the spread of the labels, the seed noise (seeds 0 and 1), the reliability of the mean
+label that ``rankzc evaluate`` prints, the build's wall time (first run started to last
+run finished, from the store) and the file size, as a table and JSON.
 """
 
 from __future__ import annotations
@@ -52,13 +57,14 @@ def build_commands(
     workers: int,
     repeat: int = 200,
     sampling: str = "density",
+    seeds: int = 3,
 ) -> list[list[str]]:
-    """The passes: the first 10, then ``repeat`` architectures under both seeds, then all
+    """The passes: the first 10, then ``repeat`` architectures under every seed, then all
     (a pass that another already covers is left out)."""
     firsts = [n for n in dict.fromkeys((min(10, repeat), repeat)) if n]
-    cmds = [build_command(work, n, executor, workers, None, sampling) for n in firsts]
+    cmds = [build_command(work, n, executor, workers, None, sampling, seeds) for n in firsts]
     if repeat < archs:
-        cmds.append(build_command(work, archs, executor, workers, repeat, sampling))
+        cmds.append(build_command(work, archs, executor, workers, repeat, sampling, seeds))
     return cmds
 
 
@@ -69,6 +75,7 @@ def build_command(
     workers: int,
     repeat: int | None = 200,
     sampling: str = "density",
+    seeds: int = 3,
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -87,7 +94,7 @@ def build_command(
         "--warmup-epochs",
         "2",
         "--seeds",
-        "0,1",
+        ",".join(str(s) for s in range(seeds)),
         "--executor",
         executor,
         "--quiet",
@@ -135,6 +142,10 @@ def finalize(work: Path, target: Path) -> dict:
     end = dt.datetime.fromisoformat(runs["finished_at"].dropna().max())
     acc = labels["val_acc"]
     noise = seed_noise(runs)
+    from rankzc.analysis import label_noise
+
+    with Benchmark.open(target, readonly=True) as b:
+        repeats = label_noise(b)["repeats"] or {}
     return {
         "path": str(target),
         "bytes": target.stat().st_size,
@@ -162,6 +173,9 @@ def finalize(work: Path, target: Path) -> dict:
             runs[runs["arch_id"].map(labels["depth"]) < labels["depth"].max()]
         ),
         "run_val_acc_min": float(runs["val_acc"].min()),
+        "runs_per_architecture": float(labels["n_runs"].mean()),
+        "reliability": repeats.get("reliability"),
+        "reliability_ci95": repeats.get("reliability_ci95"),
         "build_wall_seconds": (end - start).total_seconds(),
         "train_seconds_mean": float(labels["train_seconds"].mean()),
         "config": runs["config"].iloc[0],
@@ -170,18 +184,19 @@ def finalize(work: Path, target: Path) -> dict:
 
 def seed_noise(runs) -> dict:
     """Seed-to-seed agreement (:func:`rankzc.stats.seed_agreement`) of the architectures
-    trained under both seeds, from a store's runs."""
+    trained under seeds 0 and 1, from a store's runs (one column per seed)."""
     from rankzc.stats import seed_agreement
 
-    pairs = runs.pivot_table(index="arch_id", columns="seed", values="val_acc").dropna()
+    pairs = runs.pivot_table(index="arch_id", columns="seed", values="val_acc")
     if pairs.shape[1] < 2:
         return {"n": 0}
+    pairs = pairs.iloc[:, :2].dropna()
     return seed_agreement(pairs.iloc[:, 0], pairs.iloc[:, 1])
 
 
 def plot_curves(work: Path, png: Path) -> None:
     """One panel per depth: every run's training loss per epoch (seed 0 solid, seed 1
-    dashed), titled with the depth's labels; a last panel: seed 0 against seed 1 labels
+    dashed, seed 2 dotted), titled with the depth's labels; a last panel: seed 0 against seed 1 labels
     of the architectures trained twice."""
     from rankzc.plotting import integer_ticks, line_styles, pyplot
 
@@ -202,8 +217,8 @@ def plot_curves(work: Path, png: Path) -> None:
                 e["train_loss"],
                 lw=0.6,
                 alpha=0.5,
-                color="C0" if run["seed"] == 0 else "C3",
-                ls="-" if run["seed"] == 0 else "--",
+                color=("C0", "C3", "C2")[min(int(run["seed"]), 2)],
+                ls=("-", "--", ":")[min(int(run["seed"]), 2)],
             )
         acc = 100 * sub["val_acc"]
         ax.set_title(f"depth {d}: {len(sub)} runs, label {acc.mean():.1f} ± {acc.std():.1f}")
@@ -212,7 +227,7 @@ def plot_curves(work: Path, png: Path) -> None:
         integer_ticks(ax.xaxis)
     ax = axes[-1]
     pairs = runs.pivot_table(index=["arch_id", "depth"], columns="seed", values="val_acc")
-    pairs = pairs.dropna().reset_index()
+    pairs = pairs[[0, 1]].dropna().reset_index()
     for style, d in zip(line_styles(len(depths)), depths, strict=True):
         sub = pairs[pairs["depth"] == d]
         ax.scatter(
@@ -242,7 +257,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("out/default.db"))
     ap.add_argument("--archs", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=200, help="architectures under a second seed")
+    ap.add_argument(
+        "--repeat", type=int, default=200, help="architectures under every seed (the rest: seed 0)"
+    )
+    ap.add_argument("--seeds", type=int, default=3, help="seeds of the repeated architectures")
     ap.add_argument("--sampling", default="density", choices=list(SAMPLINGS))
     ap.add_argument("--executor", default="ray", choices=["local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
@@ -256,7 +274,13 @@ def main() -> None:
     args = ap.parse_args()
     if not args.finalize_only:
         cmds = build_commands(
-            args.work, args.archs, args.executor, args.workers, args.repeat, args.sampling
+            args.work,
+            args.archs,
+            args.executor,
+            args.workers,
+            args.repeat,
+            args.sampling,
+            args.seeds,
         )
         # Ray starts its workers 15 nice levels below the driver; on a shared machine
         # that starves them, so they keep the driver's priority (set with nice -n).
@@ -266,7 +290,7 @@ def main() -> None:
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True, env=env)
     if not args.allow_partial:
-        check_finished(args.work, args.archs + args.repeat)
+        check_finished(args.work, args.archs + args.repeat * (args.seeds - 1))
     info = finalize(args.work, args.target)
     if args.curves:
         plot_curves(args.target, args.curves)
@@ -283,6 +307,12 @@ def main() -> None:
         f"{'second seed':<22}{info['repeated_archs']} architectures, seed-to-seed Spearman "
         f"{info['seed_to_seed_spearman']}"
     )
+    if info["reliability"] is not None:
+        lo, hi = info["reliability_ci95"]
+        print(
+            f"{'reliability':<22}{info['reliability']:.3f} [{lo:.3f}, {hi:.3f}] of the mean "
+            f"label over {info['runs_per_architecture']:.2f} runs"
+        )
     sn = info["seed_noise"]
     if "icc" in sn:
         print(
