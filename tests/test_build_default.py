@@ -3,26 +3,17 @@ build itself takes hours; tests/test_training_default.py checks the store it shi
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def bd():
-    spec = importlib.util.spec_from_file_location(
-        "build_default", ROOT / "benchmarks" / "build_default.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_default"] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("build_default")
 
 
 def _opt(cmd: list[str], name: str) -> str | None:

@@ -4,25 +4,18 @@ and the tolerance and rewriting rules hold."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def rc():
-    spec = importlib.util.spec_from_file_location(
-        "readme_commands", ROOT / "benchmarks" / "readme_commands.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["readme_commands"] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("readme_commands")
 
 
 def test_every_tied_figure_is_still_quoted(rc):
