@@ -296,7 +296,7 @@ def main() -> None:
         plot_curves(args.target, args.curves)
     v = info["val_acc"]
     print(f"{'file':<22}{info['path']} ({info['bytes'] / 1e6:.2f} MB)")
-    print(f"{'architectures':<22}{info['counts']['done']} done, {info['counts']['failed']} failed")
+    print(f"{'runs':<22}{info['counts']['done']} done, {info['counts']['failed']} failed")
     print(f"{'depths':<22}{info['depths']}")
     print(
         f"{'val_acc':<22}min {v['min']:.3f} max {v['max']:.3f} mean {v['mean']:.3f} "
@@ -304,8 +304,8 @@ def main() -> None:
     )
     print(f"{'proxy epochs':<22}{info['proxy_epochs']}")
     print(
-        f"{'second seed':<22}{info['repeated_archs']} architectures, seed-to-seed Spearman "
-        f"{info['seed_to_seed_spearman']}"
+        f"{'seeds 0 and 1':<22}{info['repeated_archs']} architectures, seed-to-seed Spearman "
+        f"{info['seed_to_seed_spearman']:.3f}"
     )
     if info["reliability"] is not None:
         lo, hi = info["reliability_ci95"]

@@ -8,7 +8,8 @@ The stored proxy settings reproduce the initialisation scores.
 
 Invariants of a store built with the current ``cpu`` recipe (skipped, with the reason,
 while the shipped store predates it): >= 200 architectures over the four depths; >= 60
-of them under a second seed; labels above chance; the recipe's noise criterion.
+of them under a second seed; labels above chance; the recipe's noise criterion; a
+reliability of the mean label of at least 0.8.
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ def test_size_depths_repeated_seeds_and_noise(bench, config, current):
     p = float(acc.mean())
     binomial = math.sqrt(p * (1 - p) / n_val)
     assert binomial <= acc.std() / 4  # the recipe's noise criterion
+
+
+def test_labels_are_reliable(bench, current):
+    """Issue 25: the mean label's seed-to-seed reliability, as `rankzc evaluate` prints it
+    (Spearman-Brown of the seed-to-seed Spearman), is at least 0.8, and the labels are
+    not within binomial noise of chance."""
+    from rankzc.analysis import label_noise
+
+    noise = label_noise(bench, n_boot=200)
+    assert noise["repeats"]["reliability"] >= 0.8
+    assert noise["runs_per_architecture_harmonic"] >= 2
+    assert noise["chance"] is not None and not noise["chance"]["at_chance"]
 
 
 def test_proxies_at_every_recorded_epoch(bench, config):
