@@ -80,7 +80,15 @@ class Source:
 SOURCES: dict[str, Source] = {
     # the shipped benchmark (rankzc/data/default.db): no ../shared needed
     "ship": Source("rankzc evaluate --models all --format json -q"),
-    "ship-warmup": Source("rankzc warmup --format json -q"),
+    "ship-search": Source(
+        "rankzc search -s random -s online -s depth -s proxy:params -s proxy:flops "
+        "--train-budget 30 --repeats 10 --format json -q"
+    ),
+    "ship-build": Source(
+        "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/build_default.py "
+        "--curves benchmarks/output/default_build.png",
+        file="benchmarks/output/default_build.json",
+    ),
     "ship-store": Source("python benchmarks/readme_commands.py --store-facts"),
     # the study (t.db) and NAS-Bench-201 (n.db)
     "t": Source("rankzc evaluate --benchmark t.db --format json -q", ("t.db",)),
@@ -226,59 +234,67 @@ def _table51() -> list[Figure]:
 
 
 def _shipped() -> list[Figure]:
-    out = []
-    for name in ("nwot", "l2_norm", "zen", "flops", "synflow", "params", "plain"):
-        after = r" \[[^\]]*\]" if name == "nwot" else ""
-        out.append(Figure("ship", rf"weak, .*?\b{name} ([+-]\d+(?:\.\d+)?){after}", _rho(name)))
+    num = r"([-+]?\d+(?:\.\d+)?(?:e-?\d+)?)"
+    names = (
+        "nwot", "snip", "grad_norm", "fisher", "zen", "synflow", "grad_sign", "jacov",
+        "grasp", "l2_norm", "flops", "params", "epe_nas", "plain",
+    )  # fmt: skip
+    head = r"\| nwot \| snip \| grad_norm \|.*?\|---\| \| "
+    out = [
+        Figure("ship", head + num + r" \[", _rho("nwot")),
+        Figure("ship", head + r"[-\d.]+ \[" + num + ",", _ci("nwot", 0)),
+        Figure("ship", head + r"[-\d.]+ \[[-\d.]+, " + num + r"\]", _ci("nwot", 1)),
+    ]
+    for i, name in enumerate([*names[1:], "depth"]):
+        get = (lambda o: o["baselines"]["depth"]["spearman"]) if name == "depth" else _rho(name)
+        skip = r"[-\d.]+ \[[^\]]*\] \| " + r"-?[\d.]+ \| " * i
+        out.append(Figure("ship", head + skip + num + r" \|", get))
+    cv = r"the strongest baseline on the same folds, depth \("
     out += [
-        Figure("ship", r"nwot \+0\.212 \[(\d+(?:\.\d+)?),", _ci("nwot", 0)),
-        Figure("ship", r"nwot \+0\.212 \[[\d.]+, (\d+(?:\.\d+)?)\]", _ci("nwot", 1)),
-        Figure("ship", r"depth alone ([+-]\d+(?:\.\d+)?)\.", lambda o: o["baselines"]["depth"]["spearman"]),
-        Figure("ship", r"under CV is depth \((\d+(?:\.\d+)?) ±", lambda o: o["cv_baselines"]["depth"]["spearman_mean"]),
-        Figure("ship", r"under CV is depth \([\d.]+ ± (\d+(?:\.\d+)?)\)", lambda o: o["cv_baselines"]["depth"]["spearman_std"]),
-        Figure("ship", r"seed-to-seed Spearman of \*\*(\d+(?:\.\d+)?)\*\*",
-               lambda o: o["label_noise"]["repeats"]["seed_to_seed_spearman"]),
-        Figure("ship", r"seed-to-seed Spearman of \*\*[\d.]+\*\* \[(\d+(?:\.\d+)?),",
-               lambda o: o["label_noise"]["repeats"]["seed_to_seed_ci95"][0]),
-        Figure("ship", r"seed-to-seed Spearman of \*\*[\d.]+\*\* \[[\d.]+, (\d+(?:\.\d+)?)\]",
-               lambda o: o["label_noise"]["repeats"]["seed_to_seed_ci95"][1]),
-        Figure("ship", r"into a reliability of (\d+(?:\.\d+)?) for the labels",
-               lambda o: o["label_noise"]["repeats"]["reliability"]),
-        Figure("ship", r"a ceiling of about (\d+(?:\.\d+)?) for any ranker",
-               lambda o: o["label_noise"]["repeats"]["ceiling"], tol=0.01),
+        Figure("ship", cv + num + " ±", lambda o: o["cv_baselines"]["depth"]["spearman_mean"]),
+        Figure("ship", cv + r"[\d.]+ ± " + num + r"\)", lambda o: o["cv_baselines"]["depth"]["spearman_std"]),
     ]  # fmt: skip
-    models = {  # name: (mean, diff, p) as the README's paragraph quotes them
-        "lambdarank": r"against it lambdarank ", "wam": r"\); wam\s+", "ranknet": r"ranknet ",
-        "rankagg": r"rankagg ", "single": r"single ", "vote": r"vote ",
-    }  # fmt: skip
-    para = r"The strongest baseline under CV is depth .*?"
-    for name, lead in models.items():
-        head = para + lead
-        out.append(Figure("ship", head + r"(\d+(?:\.\d+)?), [+-]", _m(name)))
-        out.append(Figure("ship", head + r"[\d.]+, ([+-]\d+(?:\.\d+)?)", _vs(name)))
-        out.append(
-            Figure(
-                "ship",
-                head + r"[\d.]+, [+-][\d.]+(?: \[[^\]]*\])?, p = (\d+(?:\.\d+)?(?:e-?\d+)?)",
-                _vs(name, "p_value"),
-            )
+    rows = {"lambdarank": "lambdarank", "ranknet": "ranknet", "vote": "vote",
+            "single (best proxy)": "single", "wam": "wam", "rankagg (no labels)": "rankagg"}  # fmt: skip
+    for label, name in rows.items():
+        row = r"\| " + re.escape(label) + r" \| "
+        cells = [
+            (num + " ±", _m(name)),
+            (r"[\d.]+ ± " + num + r" \|", _m(name, "spearman_std")),
+            (r"[\d.]+ ± [\d.]+ \| " + num + r" \[", _vs(name)),
+            (r"[\d.]+ ± [\d.]+ \| [-+\d.]+ \[" + num + ",", _vs(name, "ci95", 0)),
+            (r"[\d.]+ ± [\d.]+ \| [-+\d.]+ \[[-+\d.]+, " + num + r"\]", _vs(name, "ci95", 1)),
+            (r"[\d.]+ ± [\d.]+ \| [^|]+\| " + num + r" \|", _vs(name, "p_value")),
+            (r"[\d.]+ ± [\d.]+ \| [^|]+\| [^|]+\| " + num + r" \|", _vs(name, "p_holm")),
+        ]
+        out += [Figure("ship", row + cell, get) for cell, get in cells]
+    add = lambda name, key: lambda o: o["models"][name]["proxies_add"][key]  # noqa: E731
+    ci = lambda name, i: lambda o: o["models"][name]["proxies_add"]["ci95"][i]  # noqa: E731
+    rep = lambda key, i=None: (
+        lambda o: (  # noqa: E731
+            o["label_noise"]["repeats"][key] if i is None else o["label_noise"]["repeats"][key][i]
         )
+    )
     out += [
-        Figure("ship", para + r"rankagg [\d.]+, [+-][\d.]+ \[([+-]\d+(?:\.\d+)?),", _vs("rankagg", "ci95", 0)),
-        Figure("ship", para + r"rankagg [\d.]+, [+-][\d.]+ \[[+-][\d.]+,\s*([+-]\d+(?:\.\d+)?)\]", _vs("rankagg", "ci95", 1)),
-        Figure("ship", para + r"lambdarank [\d.]+, [+-][\d.]+ \[([+-]\d+(?:\.\d+)?),", _vs("lambdarank", "ci95", 0)),
-        Figure("ship", para + r"lambdarank [\d.]+, [+-][\d.]+ \[[+-][\d.]+, ([+-]\d+(?:\.\d+)?)\]", _vs("lambdarank", "ci95", 1)),
+        Figure("ship", r"encoding alone the learned rankers do better still \(ranknet " + num, add("ranknet", "arch_only_spearman_mean")),
+        Figure("ship", r"do better still \(ranknet [\d.]+, lambdarank " + num, add("lambdarank", "arch_only_spearman_mean")),
+        Figure("ship", r"with the proxies lambdarank loses " + num, add("lambdarank", "mean_diff")),
+        Figure("ship", r"with the proxies lambdarank loses [-\d.]+ \[" + num, ci("lambdarank", 0)),
+        Figure("ship", r"with the proxies lambdarank loses [-\d.]+ \[[-\d.]+, " + num, ci("lambdarank", 1)),
+        Figure("ship", r"with the proxies lambdarank loses [^\]]+\], p = " + num, add("lambdarank", "p_value")),
+        Figure("ship", r"seeds 0 and 1 give a seed-to-seed Spearman of \*\*" + num, rep("seed_to_seed_spearman")),
+        Figure("ship", r"seed-to-seed Spearman of \*\*[\d.]+\*\* \[" + num, rep("seed_to_seed_ci95", 0)),
+        Figure("ship", r"seed-to-seed Spearman of \*\*[\d.]+\*\* \[[\d.]+, " + num, rep("seed_to_seed_ci95", 1)),
+        Figure("ship", r"into a reliability of \*\*" + num, rep("reliability")),
+        Figure("ship", r"into a reliability of \*\*[\d.]+\*\*\s+\[" + num, rep("reliability_ci95", 0)),
+        Figure("ship", r"into a reliability of \*\*[\d.]+\*\*\s+\[[\d.]+, " + num, rep("reliability_ci95", 1)),
+        Figure("ship", r"a ceiling of about " + num + " for any ranker", rep("ceiling"), tol=0.01),
+        Figure("ship-search", r"gives\s+online " + num + " points of regret after 10", _search("online", 10)),
+        Figure("ship-search", r"after 10 trained against random's " + num, _search("random", 10)),
+        Figure("ship-search", r"the depth order gives " + num + " after 10", _search("depth", 10)),
+        Figure("ship-search", r"and the params\s+and flops orders " + num, _search("proxy:params", 10)),
+        Figure("ship-search", r"and the params\s+and flops orders " + num, _search("proxy:flops", 10)),
     ]  # fmt: skip
-    warm = {"snip": "snip", "grad_norm": "grad_norm", "nwot": "nwot", "fisher": "fisher",
-            "epe_nas": "epe_nas"}  # fmt: skip
-    for name in warm:
-        out.append(
-            Figure(
-                "ship-warmup",
-                rf"read far better .*?\b{name} (\d+(?:\.\d+)?)",
-                lambda o, n=name: o["epochs"]["0"]["proxies"][n]["spearman"],
-            )
-        )
     facts = [
         (r"default\.db` \((\d+(?:\.\d+)?) MB\)", "size_mb", 0.005),
         (r"holds (\d+) GCN-NAS architectures", "n_architectures", None),
@@ -286,7 +302,7 @@ def _shipped() -> list[Figure]:
         (r"depths 4/6/8/10:\s+\d+/(\d+)/", "depth_6", None),
         (r"depths 4/6/8/10:\s+\d+/\d+/(\d+)/", "depth_8", None),
         (r"depths 4/6/8/10:\s+\d+/\d+/\d+/(\d+)\)", "depth_10", None),
-        (r"the first (\d+) of them under a\s+second seed", "n_repeated", None),
+        (r"all (\d+) of them under seeds 0, 1 and 2", "n_repeated", None),
         (r"\((\d+) runs, none failed\)", "n_runs", None),
         (r"after the last of 16 epochs, mean over\s+an architecture's runs\) lie between (\d+(?:\.\d+)?)", "label_min", None),
         (r"lie between [\d.]+ and (\d+(?:\.\d+)?)", "label_max", None),
@@ -295,6 +311,29 @@ def _shipped() -> list[Figure]:
     ]  # fmt: skip
     for pattern, key, tol in facts:
         out.append(Figure("ship-store", pattern, lambda o, k=key: o[k], tol=tol))
+    sn = lambda key, part="seed_noise": lambda o: o[part][key]  # noqa: E731
+    build = [
+        (r"\(ICC\(1\) " + num + ": a seed sd", sn("icc")),
+        (r"a seed sd of " + num + r"\s+points against", sn("seed_sd_points")),
+        (r"points against " + num + " between architectures; without", sn("between_sd_points")),
+        (r"without depth 10, Spearman " + num, sn("spearman", "seed_noise_below_deepest")),
+        (r"within\s+depth 10 alone, " + num, lambda o: o["seed_noise_by_depth"]["10"]["spearman"]),
+        (r"the lowest of the 600\s+runs is " + num, lambda o: o["run_val_acc_min"]),
+        (
+            r"The runs took [\d.]+ core-hours: " + num + " s per run",
+            lambda o: o["train_seconds_mean"],
+        ),
+        (
+            r"two cores, " + num + " minutes from the first run",
+            lambda o: o["build_wall_seconds"] / 60,
+        ),
+    ]
+    for i, d in enumerate((4, 6, 8, 10)):
+        skip = r"[\d.]+ / " * i
+        build.append(
+            (r"by depth their means are " + skip + num, lambda o, d=d: o["by_depth_mean"][str(d)])
+        )
+    out += [Figure("ship-build", pattern, get) for pattern, get in build]
     return out
 
 
