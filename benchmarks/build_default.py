@@ -19,8 +19,9 @@ architecture under seed 0 and the first ``--repeat`` (by default all 200) also u
 seeds 1 to ``--seeds`` - 1. Three seeds by default: on the density-sampled
 architectures one seed's label has an intraclass correlation of about 0.6-0.7 (the
 round-8 check, ``benchmarks/output/label_recipe_r8_density.json``: 0.77 on 24
-architectures; the round-9 build's first 51 pairs: 0.66), so the mean of two seeds has
-a reliability of about 0.8 (Spearman-Brown) and the mean of three about 0.85. Seeds
+architectures; the round-9 build's first 51 pairs: 0.66, all 200: 0.689), so the mean
+of two seeds has a reliability of about 0.8 (Spearman-Brown) and the mean of three about
+0.87 (the shipped store: 0.871, ``benchmarks/output/default_build.json``). Seeds
 that another build already trained are skipped, so raising ``--seeds`` adds only the
 new seeds' runs. The first pass trains the first 10 under every seed before the rest,
 so that the label noise is known early (sampling is a prefix: later passes draw the
