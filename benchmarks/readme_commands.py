@@ -270,11 +270,14 @@ def _shipped() -> list[Figure]:
         out += [Figure("ship", row + cell, get) for cell, get in cells]
     add = lambda name, key: lambda o: o["models"][name]["proxies_add"][key]  # noqa: E731
     ci = lambda name, i: lambda o: o["models"][name]["proxies_add"]["ci95"][i]  # noqa: E731
-    rep = lambda key, i=None: (
-        lambda o: (  # noqa: E731
-            o["label_noise"]["repeats"][key] if i is None else o["label_noise"]["repeats"][key][i]
-        )
-    )
+
+    def rep(key, i=None):
+        def get(o):
+            v = o["label_noise"]["repeats"][key]
+            return v if i is None else v[i]
+
+        return get
+
     out += [
         Figure("ship", r"encoding alone the learned rankers do better still \(ranknet " + num, add("ranknet", "arch_only_spearman_mean")),
         Figure("ship", r"do better still \(ranknet [\d.]+, lambdarank " + num, add("lambdarank", "arch_only_spearman_mean")),
