@@ -190,7 +190,7 @@ def label_noise(
     n_val, why = validation_size(bench, runs["val_acc"])
     out["validation_size"] = n_val
     out["validation_size_source"] = why
-    out["chance"] = chance_level(bench.runs(), n_val)
+    out["chance"] = store_chance(bench, n_val)
     y = labels["val_acc"].to_numpy(float)
     if n_val and len(y) >= 3 and np.var(y, ddof=1) > 0:
         noise = float(np.mean(y * (1 - y) / (n_val * labels["n_runs"].to_numpy(float))))
@@ -210,6 +210,29 @@ def label_noise(
             ),
         }
     return out
+
+
+def store_chance(bench: Benchmark, n_val: int | None = None) -> dict[str, Any] | None:
+    """:func:`chance_level` of a store's finished runs (``n_val`` inferred when not given):
+    what ``evaluate``, ``bench build`` and a live ``search`` say of labels at chance."""
+    runs = bench.runs()
+    runs = runs[runs["status"] == "done"] if "status" in runs else runs
+    if runs.empty:
+        return None
+    if n_val is None:
+        n_val, _ = validation_size(bench)
+    return chance_level(runs, n_val)
+
+
+def chance_line(bench: Benchmark) -> str | None:
+    """One line naming labels within binomial noise of chance, or None."""
+    chance = store_chance(bench)
+    if not chance or not chance["at_chance"]:
+        return None
+    return (
+        f"Chance level: {chance['note']} (best label {chance['best_label']:.3f}); a preset "
+        "such as tiny tries the pipeline, --preset cpu (or ntu60 on real data) gives labels"
+    )
 
 
 def chance_level(runs: pd.DataFrame, n_val: int | None) -> dict[str, Any] | None:
@@ -241,8 +264,8 @@ def chance_level(runs: pd.DataFrame, n_val: int | None) -> dict[str, Any] | None
         "margin": margin,
         "at_chance": at_chance,
         "note": (
-            f"every label is within {margin:.3f} of chance ({c:.3f}): the training recipe "
-            "learned nothing these labels could rank"
+            f"no label is more than {margin:.3f} above chance ({c:.3f}): the training "
+            "recipe learned nothing these labels could rank"
             if at_chance
             else f"labels above chance ({c:.3f})"
         ),

@@ -41,6 +41,10 @@ def test_build_tiny_local(tmp_path):
         assert b.meta["label"].startswith("val_acc = top-1 validation accuracy after the last")
     res = invoke("--sample", "4", "--epochs", "1", "--out", str(out), *TINY)
     assert res.exit_code == 0 and "0 trained" in res.output and "4 already done" in res.output
+    # one epoch on 60 samples learns nothing: the build says so in one line (and in JSON)
+    lines = [ln for ln in res.output.splitlines() if "Chance level" in ln]
+    assert len(lines) == 1 and summary["chance"] == lines[0].split(": ", 1)[1]
+    assert lines[0].startswith(f"{out}: Chance level: no label is more than 0.020 above chance")
 
 
 @pytest.mark.slow  # 26 s; the Ray executor's default test is test_training's streaming one

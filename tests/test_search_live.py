@@ -104,6 +104,9 @@ def test_cli_live_limits_and_options_checked(tmp_path):
     (s,) = result["strategies"]
     assert s["trained_mean"] == 2 and s["best"]["params"] > 0 and s["best"]["arch"]
     assert s["cost"]["proxy_seconds_mean"] > 0 and s["cost"]["train_seconds_mean"] > 0
+    # one epoch on 60 samples: labels at chance, named in one line (stderr beside JSON)
+    assert result["chance"].startswith("Chance level: no label is more than")
+    assert res.stderr.count("Chance level") == 1
     # the store holds the pool's proxies (with their settings) and the two runs
     with Benchmark.open(out, readonly=True) as b:
         assert len(b.architectures()) == 4 and len(b.labels()) == 2

@@ -247,8 +247,13 @@ def build(
         progress=False if quiet else None,
         allow_mixed_config=allow_mixed_config,
     )
+    from rankzc.analysis import chance_line
+    from rankzc.store import Benchmark
+
+    with Benchmark.open(out, readonly=True) as bench:
+        at_chance = chance_line(bench)
     if fmt == "json":
-        echo_json(summary.to_dict())
+        echo_json({**summary.to_dict(), "chance": at_chance})
     elif fmt == "csv":
         echo_csv(summary.to_dict())
     else:
@@ -259,6 +264,8 @@ def build(
             f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
             f"(skipped), {summary.seconds:.1f} s"
         )
+    if at_chance and fmt != "json":
+        click.echo(f"{out}: {at_chance}", err=fmt != "table")
     if summary.failed:  # any architecture that failed in this run shows in the exit code
         raise SystemExit(1)
 

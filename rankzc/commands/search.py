@@ -258,6 +258,8 @@ def search(
         click.echo(f"plot written to {plot}", err=fmt != "table")
     if out is not None:
         click.echo(f"store written to {out}", err=fmt != "table")
+        if result.get("chance"):
+            click.echo(f"{out}: {result['chance']}", err=fmt != "table")
 
 
 # ------------------------------------------------------------------ modes
@@ -362,15 +364,20 @@ def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quie
     with _LiveProgress(quiet, budget) as bar:
         live.hooks = LiveHooks(scored=bar.scored, planned=bar.planned, step=bar.step)
         traces = live.run(strategies, budget, seeds)
+    from rankzc.analysis import chance_line
     from rankzc.store import Benchmark
 
     with Benchmark.open(out, readonly=True) as bench:
         from rankzc.search.pool import Pool
 
+        at_chance = chance_line(bench)
         table = bench.table(-1)
         table["encoding"] = bench.encodings()
         pool = Pool(SPACE, table, [c for c in table.columns if c in names])
-    return _result("live", str(out), traces, pool, budget, max_params, max_flops)
+    return {
+        **_result("live", str(out), traces, pool, budget, max_params, max_flops),
+        "chance": at_chance,
+    }
 
 
 class _LiveProgress:
