@@ -224,9 +224,10 @@ def store_chance(bench: Benchmark, n_val: int | None = None) -> dict[str, Any] |
     return chance_level(runs, n_val)
 
 
-def chance_line(bench: Benchmark) -> str | None:
-    """One line naming labels within binomial noise of chance, or None."""
-    chance = store_chance(bench)
+def chance_line(chance: dict[str, Any] | None) -> str | None:
+    """The one line naming labels within binomial noise of chance (``chance``: from
+    :func:`store_chance`), or None; ``evaluate``, ``bench build`` and a live ``search``
+    print it."""
     if not chance or not chance["at_chance"]:
         return None
     return (

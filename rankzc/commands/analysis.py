@@ -120,6 +120,8 @@ def _print_noise(noise: dict) -> None:
     (:func:`_ceiling`)."""
     from rich.console import Console
 
+    from rankzc.analysis import chance_line
+
     console = Console(highlight=False)
     rep = noise.get("repeats")
     if rep:
@@ -136,9 +138,9 @@ def _print_noise(noise: dict) -> None:
         )
     else:
         console.print(f"Label noise: {noise['note']}.", highlight=False)
-    chance = noise.get("chance")
-    if chance and chance["at_chance"]:
-        console.print(f"Chance level: {chance['note']}.", highlight=False)
+    at_chance = chance_line(noise.get("chance"))
+    if at_chance:
+        console.print(at_chance, highlight=False)
     b = noise.get("binomial")
     if b:
         console.print(

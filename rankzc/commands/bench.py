@@ -247,11 +247,11 @@ def build(
         progress=False if quiet else None,
         allow_mixed_config=allow_mixed_config,
     )
-    from rankzc.analysis import chance_line
+    from rankzc.analysis import chance_line, store_chance
     from rankzc.store import Benchmark
 
     with Benchmark.open(out, readonly=True) as bench:
-        at_chance = chance_line(bench)
+        at_chance = chance_line(store_chance(bench))
     if fmt == "json":
         echo_json({**summary.to_dict(), "chance": at_chance})
     elif fmt == "csv":

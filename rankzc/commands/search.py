@@ -364,13 +364,13 @@ def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quie
     with _LiveProgress(quiet, budget) as bar:
         live.hooks = LiveHooks(scored=bar.scored, planned=bar.planned, step=bar.step)
         traces = live.run(strategies, budget, seeds)
-    from rankzc.analysis import chance_line
+    from rankzc.analysis import chance_line, store_chance
     from rankzc.store import Benchmark
 
     with Benchmark.open(out, readonly=True) as bench:
         from rankzc.search.pool import Pool
 
-        at_chance = chance_line(bench)
+        at_chance = chance_line(store_chance(bench))
         table = bench.table(-1)
         table["encoding"] = bench.encodings()
         pool = Pool(SPACE, table, [c for c in table.columns if c in names])
