@@ -212,9 +212,17 @@ def label_noise(
     return out
 
 
-def store_chance(bench: Benchmark, n_val: int | None = None) -> dict[str, Any] | None:
-    """:func:`chance_level` of a store's finished runs (``n_val`` inferred when not given):
-    what ``evaluate``, ``bench build`` and a live ``search`` say of labels at chance."""
+def store_chance(
+    bench: Benchmark, n_val: int | None = None, config: str | None = None
+) -> dict[str, Any] | None:
+    """:func:`chance_level` of a store's finished runs (``n_val`` inferred when not given;
+    ``config``: only the runs of that training configuration hash, None when it has no
+    runs): what ``evaluate``, ``bench build`` and a live ``search`` say of labels at
+    chance."""
+    if config is not None:
+        if config not in bench.configurations().index:
+            return None
+        bench = bench.select_config(config)
     runs = bench.runs()
     runs = runs[runs["status"] == "done"] if "status" in runs else runs
     if runs.empty:

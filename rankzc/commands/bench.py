@@ -248,10 +248,10 @@ def build(
         allow_mixed_config=allow_mixed_config,
     )
     from rankzc.analysis import chance_line, store_chance
-    from rankzc.store import Benchmark
+    from rankzc.store import Benchmark, config_hash
 
-    with Benchmark.open(out, readonly=True) as bench:
-        at_chance = chance_line(store_chance(bench))
+    with Benchmark.open(out, readonly=True) as bench:  # this configuration's labels
+        at_chance = chance_line(store_chance(bench, config=config_hash(config.to_dict())))
     if fmt == "json":
         echo_json({**summary.to_dict(), "chance": at_chance})
     elif fmt == "csv":
@@ -259,13 +259,15 @@ def build(
     else:
         for arch_id, error in summary.errors.items():
             click.echo(f"  failed {arch_id}: {error}")
+        if at_chance:
+            click.echo(f"{out}: {at_chance}")
         click.echo(
             f"{out}: {summary.done} trained, {summary.failed} failed, "
             f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
             f"(skipped), {summary.seconds:.1f} s"
         )
-    if at_chance and fmt != "json":
-        click.echo(f"{out}: {at_chance}", err=fmt != "table")
+    if at_chance and fmt == "csv":
+        click.echo(f"{out}: {at_chance}", err=True)
     if summary.failed:  # any architecture that failed in this run shows in the exit code
         raise SystemExit(1)
 

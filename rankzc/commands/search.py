@@ -365,15 +365,15 @@ def _live(out, strategies, budget, seeds, pool_size, max_params, max_flops, quie
         live.hooks = LiveHooks(scored=bar.scored, planned=bar.planned, step=bar.step)
         traces = live.run(strategies, budget, seeds)
     from rankzc.analysis import chance_line, store_chance
-    from rankzc.store import Benchmark
+    from rankzc.store import Benchmark, config_hash
 
     with Benchmark.open(out, readonly=True) as bench:
         from rankzc.search.pool import Pool
 
-        at_chance = chance_line(store_chance(bench))
         table = bench.table(-1)
         table["encoding"] = bench.encodings()
         pool = Pool(SPACE, table, [c for c in table.columns if c in names])
+        at_chance = chance_line(store_chance(bench, config=config_hash(live.config.to_dict())))
     return {
         **_result("live", str(out), traces, pool, budget, max_params, max_flops),
         "chance": at_chance,
