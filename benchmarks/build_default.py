@@ -134,19 +134,18 @@ def finalize(work: Path, target: Path) -> dict:
     finally:
         conn.close()
     os.replace(tmp, target)
+    from rankzc.analysis import label_noise
+
     with Benchmark.open(target, readonly=True) as b:
         labels = b.labels()
         runs = b.runs()
         counts = b.counts()
         epochs = b.proxy_epochs()
+        repeats = label_noise(b)["repeats"] or {}  # what `rankzc evaluate` prints
     start = dt.datetime.fromisoformat(runs["started_at"].min())
     end = dt.datetime.fromisoformat(runs["finished_at"].dropna().max())
     acc = labels["val_acc"]
     noise = seed_noise(runs)
-    from rankzc.analysis import label_noise
-
-    with Benchmark.open(target, readonly=True) as b:
-        repeats = label_noise(b)["repeats"] or {}
     return {
         "path": str(target),
         "bytes": target.stat().st_size,
@@ -197,8 +196,8 @@ def seed_noise(runs) -> dict:
 
 def plot_curves(work: Path, png: Path) -> None:
     """One panel per depth: every run's training loss per epoch (seed 0 solid, seed 1
-    dashed, seed 2 dotted), titled with the depth's labels; a last panel: seed 0 against seed 1 labels
-    of the architectures trained twice."""
+    dashed, seed 2 dotted), titled with the depth's labels; a last panel: seed 0 against
+    seed 1 labels of the architectures trained under both (empty with one seed)."""
     from rankzc.plotting import integer_ticks, line_styles, pyplot
 
     plt = pyplot()
@@ -228,12 +227,15 @@ def plot_curves(work: Path, png: Path) -> None:
         integer_ticks(ax.xaxis)
     ax = axes[-1]
     pairs = runs.pivot_table(index=["arch_id", "depth"], columns="seed", values="val_acc")
-    pairs = pairs[[0, 1]].dropna().reset_index()
+    a, b = ([*pairs.columns[:2], None, None])[:2]  # seeds 0 and 1 (none with one seed)
+    pairs = pairs[[c for c in (a, b) if c is not None]].dropna().reset_index()
     for style, d in zip(line_styles(len(depths)), depths, strict=True):
+        if b is None:
+            break
         sub = pairs[pairs["depth"] == d]
         ax.scatter(
-            100 * sub[0],
-            100 * sub[1],
+            100 * sub[a],
+            100 * sub[b],
             label=f"depth {d}",
             color=style["color"],
             marker=style["marker"],
