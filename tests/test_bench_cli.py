@@ -36,6 +36,7 @@ def test_build_tiny_local(tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["done"] == 4 and summary["failed"] == 0
+    assert res.stderr.count("Chance level") == 1  # beside JSON: on stderr
     with Benchmark.open(out) as b:
         assert b.counts()["done"] == 4 and b.proxy_epochs() == [-1]
         assert b.meta["label"].startswith("val_acc = top-1 validation accuracy after the last")

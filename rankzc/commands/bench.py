@@ -266,7 +266,7 @@ def build(
             f"{summary.skipped_done} already done, {summary.skipped_failed} failed before "
             f"(skipped), {summary.seconds:.1f} s"
         )
-    if at_chance and fmt == "csv":
+    if at_chance and fmt != "table":  # beside JSON or CSV: on stderr, as search does
         click.echo(f"{out}: {at_chance}", err=True)
     if summary.failed:  # any architecture that failed in this run shows in the exit code
         raise SystemExit(1)
