@@ -219,16 +219,14 @@ def store_chance(
     ``config``: only the runs of that training configuration hash, None when it has no
     runs): what ``evaluate``, ``bench build`` and a live ``search`` say of labels at
     chance."""
-    if config is not None:
-        if config not in bench.configurations().index:
-            return None
-        bench = bench.select_config(config)
     runs = bench.runs()
-    runs = runs[runs["status"] == "done"] if "status" in runs else runs
+    runs = runs[runs["status"] == "done"]
+    if config is not None:  # a filter, not select_config: the caller's handle is left as is
+        runs = runs[runs["config_hash"] == config]
     if runs.empty:
         return None
     if n_val is None:
-        n_val, _ = validation_size(bench)
+        n_val, _ = validation_size(bench, runs["val_acc"])
     return chance_level(runs, n_val)
 
 
