@@ -4,7 +4,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/study_end_to_end.py \\
         --study ../shared/data/thesis-gcn-nas/architectures [--holdout 60] [--seed 0] \\
-        [--proxies synflow,zen,l2_norm,params,flops] [--features all] [--model lambdarank] \\
+        [--proxies synflow,zen,l2_norm,params,flops] [--features all] [--model stratified] \\
         [--cache out/e2e_scores.jsonl] [--out benchmarks/output/study_end_to_end.json]
 
 1. Hold out ``--holdout`` of the study's architectures, stratified by depth (the same
@@ -164,7 +164,7 @@ def main() -> None:
     ap.add_argument("--study", required=True, help="the study's architectures directory")
     ap.add_argument("--holdout", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--model", default="lambdarank")
+    ap.add_argument("--model", default="stratified")
     ap.add_argument("--features", default="all")
     ap.add_argument("--proxies", default="synflow,zen,l2_norm,params,flops")
     ap.add_argument("--cache", type=Path, default=Path("out/e2e_scores.jsonl"))

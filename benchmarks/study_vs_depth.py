@@ -16,7 +16,9 @@ accuracy of:
 * ``lambdarank_no_prior``: without its label-free prior;
 * ``lambdarank_arch``: on the architecture encoding alone (no proxy);
 * ``depth_then_within``: depth first (in the order of the training rows' mean accuracy
-  per depth), then, within a depth, a LambdaRank whose queries never mix depths.
+  per depth), then, within a depth, a LambdaRank whose queries never mix depths;
+* ``stratified``: the stratified ranker (a level per depth plus one pooled within-depth
+  regression, :mod:`rankzc.ranking.stratified`).
 
 and, for the rankers, the mean within-depth Spearman. One hold-out of 60 says little: the
 spread between hold-outs is printed beside the means.
@@ -85,6 +87,7 @@ def main() -> None:
     from rankzc.importers import import_thesis
     from rankzc.ranking.features import feature_matrix, is_proxy_column
     from rankzc.ranking.lambdarank import LambdaRankRanker
+    from rankzc.ranking.stratified import StratifiedRanker
     from rankzc.store import Benchmark
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,6 +118,7 @@ def main() -> None:
             .fit(X.iloc[tr][arch], y[tr])
             .predict(X.iloc[te][arch]),
             "depth_then_within": _depth_then_within(X, y, depth, tr, te),
+            "stratified": StratifiedRanker().fit(X.iloc[tr], y[tr]).predict(X.iloc[te]),
         }
         for name, s in scores.items():
             rho.setdefault(name, []).append(float(spearmanr(s, y[te])[0]))

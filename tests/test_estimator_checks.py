@@ -18,6 +18,7 @@ from rankzc.ranking.registry import RANKERS, make_ranker
 SMALL = {
     "ranknet": {"epochs": 2, "hidden": (4,), "patience": 1},
     "lambdarank": {"n_estimators": 5},
+    "stratified": {"n_estimators": 5},
     "gnn": {"epochs": 1, "small_epochs": 1, "min_epochs": 1, "hidden": 4, "layers": 1},
 }
 
@@ -107,6 +108,7 @@ EXPECTED_FAILED: dict[str, dict[str, str]] = {
     "lambdarank": {k: v for k, v in TABULAR.items() if k != "check_estimators_empty_data_messages"},
     "rankagg": TABULAR,
     "gnn": GNN,
+    "stratified": {k: v for k, v in TABULAR.items() if k != "check_estimators_empty_data_messages"},
 }
 
 ESTIMATORS = [make_ranker(name, **SMALL.get(name, {})) for name in RANKERS]

@@ -1,4 +1,4 @@
-"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``, ``gnn``."""
+"""Ranker names and constructors: ``single``, ``vote``, ``wam``, ``ranknet``, ``lambdarank``, ``rankagg``, ``gnn``, ``stratified``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ RANKERS: dict[str, str] = {
     "lambdarank": "rankzc.ranking.lambdarank:LambdaRankRanker",
     "rankagg": "rankzc.ranking.rankagg:RankAggRanker",
     "gnn": "rankzc.ranking.gnn:GNNRanker",
+    "stratified": "rankzc.ranking.stratified:StratifiedRanker",
 }
 
 
