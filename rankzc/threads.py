@@ -26,6 +26,7 @@ environment variables make torch start with that count when it is imported.
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import sys
@@ -37,6 +38,7 @@ __all__ = [
     "ThreadPolicy",
     "apply",
     "cap",
+    "native_threads",
     "cpu_count",
     "current",
     "env_threads",
@@ -101,6 +103,17 @@ def max_threads() -> int:
 def cap(threads: int) -> int:
     """``threads`` within ``1..max_threads()`` (what a native library may be given)."""
     return max(1, min(int(threads), max_threads()))
+
+
+def native_threads(n_jobs, owner: str) -> int:
+    """Threads for a native library's ``n_jobs`` (LightGBM): None or <= 0 = the policy's
+    count (:func:`current`), a positive integer capped (:func:`cap`; an absurd count
+    crashes LightGBM); anything else is refused naming ``owner``."""
+    if n_jobs is None:
+        return current().threads
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise RankzcError(f"{owner}: n_jobs must be an integer, got {n_jobs!r}")
+    return cap(int(n_jobs)) if n_jobs > 0 else current().threads
 
 
 def _parse_count(text: str | None) -> int | None:

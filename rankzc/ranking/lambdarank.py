@@ -57,8 +57,7 @@ from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
-from rankzc.threads import cap as cap_threads
-from rankzc.threads import current as current_threads
+from rankzc.threads import native_threads
 
 __all__ = ["LambdaRankRanker", "relevance_levels", "query_chunks"]
 
@@ -175,13 +174,8 @@ class LambdaRankRanker(BaseRanker):
         return self._standardised(self.prior_.predict(X))
 
     def _threads(self) -> int:
-        """LightGBM's thread count: ``n_jobs`` or the thread policy's, always capped
-        (:func:`rankzc.threads.cap`; an absurd count crashes LightGBM)."""
-        if self.n_jobs is None:
-            return current_threads().threads
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)):
-            raise RankzcError(f"lambdarank: n_jobs must be an integer, got {self.n_jobs!r}")
-        return cap_threads(int(self.n_jobs)) if self.n_jobs > 0 else current_threads().threads
+        """LightGBM's thread count (:func:`rankzc.threads.native_threads`)."""
+        return native_threads(self.n_jobs, "lambdarank")
 
     def fit(self, X, y) -> LambdaRankRanker:
         if not 2 <= self.query_size < MAX_QUERY:

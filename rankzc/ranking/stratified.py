@@ -42,8 +42,7 @@ from rankzc.errors import RankzcError
 from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
-from rankzc.threads import cap as cap_threads
-from rankzc.threads import current as current_threads
+from rankzc.threads import native_threads
 
 __all__ = ["StratifiedRanker"]
 
@@ -96,11 +95,8 @@ class StratifiedRanker(BaseRanker):
 
     # ----------------------------------------------------------------- helpers
     def _threads(self) -> int:
-        if self.n_jobs is None:
-            return current_threads().threads
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)):
-            raise RankzcError(f"stratified: n_jobs must be an integer, got {self.n_jobs!r}")
-        return cap_threads(int(self.n_jobs)) if self.n_jobs > 0 else current_threads().threads
+        """LightGBM's thread count (:func:`rankzc.threads.native_threads`)."""
+        return native_threads(self.n_jobs, "stratified")
 
     def _strata_of(self, X: np.ndarray) -> np.ndarray:
         """The stratum value of every row (0 for all without a stratum column)."""
