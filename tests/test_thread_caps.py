@@ -18,6 +18,7 @@ from benchdata import write_gcn_store
 
 from rankzc import threads
 from rankzc.ranking.lambdarank import LambdaRankRanker
+from rankzc.ranking.stratified import StratifiedRanker
 from rankzc.space import sample_architectures
 
 
@@ -63,18 +64,19 @@ def test_worker_processes_read_a_capped_count(restore_threads):
     assert threads.env_threads(default=2) == 2
 
 
-def test_lambdarank_never_gives_lightgbm_more_than_the_cap(restore_threads):
+@pytest.mark.parametrize("cls", [LambdaRankRanker, StratifiedRanker])
+def test_lightgbm_rankers_never_give_it_more_than_the_cap(restore_threads, cls):
     restore_threads.setenv("OMP_NUM_THREADS", "100000")
-    assert LambdaRankRanker(n_jobs=100_000)._threads() == threads.max_threads()
-    assert LambdaRankRanker()._threads() == threads.max_threads()
+    assert cls(n_jobs=100_000)._threads() == threads.max_threads()
+    assert cls()._threads() == threads.max_threads()
     restore_threads.delenv("OMP_NUM_THREADS")
-    assert LambdaRankRanker(n_jobs=-1)._threads() == 1  # LightGBM's "all": the policy's
-    with pytest.raises(ValueError, match="n_jobs must be an integer"):
-        LambdaRankRanker(n_jobs="many")._threads()
+    assert cls(n_jobs=-1)._threads() == 1  # LightGBM's "all": the policy's
+    with pytest.raises(ValueError, match=f"{cls.name}: n_jobs must be an integer"):
+        cls(n_jobs="many")._threads()
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"zen": rng.normal(size=60), "flops": rng.normal(size=60)})
     y = X["zen"].to_numpy() + 0.1 * rng.normal(size=60)
-    model = LambdaRankRanker(n_estimators=5, n_jobs=100_000).fit(X, y)
+    model = cls(n_estimators=5, n_jobs=100_000).fit(X, y)
     assert np.isfinite(model.predict(X)).all()
 
 
