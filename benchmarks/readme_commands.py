@@ -308,7 +308,7 @@ def _shipped() -> list[Figure]:
         Figure("ship", r"do better still \(stratified [\d.]+,\s+ranknet [\d.]+, lambdarank " + num, add("lambdarank", "arch_only_spearman_mean")),
         Figure("ship", r"\(within-depth Spearman " + num + " against lambdarank's", _m("stratified", "within_depth_spearman_mean")),
         Figure("ship", r"against lambdarank's " + num + r"\)", _m("lambdarank", "within_depth_spearman_mean")),
-        Figure("ship", r"the `stratified` ranker \(a level\s+per depth plus one within-depth regression\) reaches a held-out Spearman of\s+about " + num,
+        Figure("ship", r"the `stratified` ranker \(on\s+proxies alone, a ridge and tree regression of the label\) reaches a held-out Spearman of\s+about " + num,
                _m("stratified"), tol=0.01),
         Figure("ship", r"about [\d.]+ and\s+LambdaRank about " + num, _m("lambdarank"), tol=0.01),
         Figure("ship", r"LambdaRank about [\d.]+, against " + num + " for depth", lambda o: o["cv_baselines"]["depth"]["spearman_mean"], tol=0.01),
