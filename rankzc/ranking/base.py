@@ -22,7 +22,7 @@ from sklearn.exceptions import NotFittedError
 from rankzc.errors import RankzcError
 from rankzc.stats import spearman
 
-__all__ = ["BaseRanker", "as_matrix", "subsample_rows"]
+__all__ = ["BaseRanker", "as_matrix", "lightgbm_settings", "subsample_rows"]
 
 
 def as_matrix(
@@ -73,6 +73,27 @@ def subsample_rows(
     if y[idx].min() == y[idx].max():  # keep a pair to rank: add the extremes
         idx = np.unique(np.concatenate([idx, [int(np.argmin(y)), int(np.argmax(y))]]))
     return X[idx], y[idx]
+
+
+def lightgbm_settings(est) -> dict:
+    """The LightGBM keyword arguments every boosted ranker takes from its parameters
+    (``n_estimators``, ``learning_rate``, ``num_leaves``, ``min_child_samples``,
+    ``subsample``, ``colsample_bytree``, ``seed`` and its ``_threads()``), run
+    deterministically and silently."""
+    return {
+        "n_estimators": est.n_estimators,
+        "learning_rate": est.learning_rate,
+        "num_leaves": est.num_leaves,
+        "min_child_samples": est.min_child_samples,
+        "subsample": est.subsample,
+        "subsample_freq": 1 if est.subsample < 1 else 0,
+        "colsample_bytree": est.colsample_bytree,
+        "n_jobs": est._threads(),
+        "random_state": est.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
 
 
 class BaseRanker(BaseEstimator):

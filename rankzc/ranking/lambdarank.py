@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
+from rankzc.ranking.base import BaseRanker, as_matrix, lightgbm_settings, subsample_rows
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 from rankzc.threads import native_threads
@@ -204,22 +204,11 @@ class LambdaRankRanker(BaseRanker):
         trunc = int(self.truncation) if self.truncation is not None else int(max(sizes))
         model = lgb.LGBMRanker(
             objective="lambdarank",
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1 if self.subsample < 1 else 0,
-            colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
             extra_trees=bool(self.extra_trees),
             label_gain=gain.tolist(),
             lambdarank_truncation_level=trunc,
-            n_jobs=self._threads(),
-            random_state=self.seed,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
+            **lightgbm_settings(self),
         )
         model.fit(Z[order], levels[order], group=sizes, init_score=offset[order])
         self.booster_ = model.booster_

@@ -39,7 +39,7 @@ import lightgbm as lgb
 import numpy as np
 
 from rankzc.errors import RankzcError
-from rankzc.ranking.base import BaseRanker, as_matrix, subsample_rows
+from rankzc.ranking.base import BaseRanker, as_matrix, lightgbm_settings, subsample_rows
 from rankzc.ranking.lgbtext import safe_model_text
 from rankzc.ranking.preprocessing import ProxyPreprocessor
 from rankzc.threads import native_threads
@@ -161,21 +161,7 @@ class StratifiedRanker(BaseRanker):
         ridge = RidgeCV(alphas=ALPHAS).fit(D, r)
         self.coef_, self.intercept_ = np.asarray(ridge.coef_, float), float(ridge.intercept_)
         self.alpha_ = float(ridge.alpha_)
-        trees = lgb.LGBMRegressor(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1 if self.subsample < 1 else 0,
-            colsample_bytree=self.colsample_bytree,
-            n_jobs=self._threads(),
-            random_state=self.seed,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
-        )
-        trees.fit(D, r)
+        trees = lgb.LGBMRegressor(**lightgbm_settings(self)).fit(D, r)
         self.booster_ = trees.booster_
         return self
 
