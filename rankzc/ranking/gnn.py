@@ -367,9 +367,7 @@ class GNNRanker(BaseRanker):
         }
         arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         if self.proxy_columns_:
-            pconf, parr = self.pre_.export()
-            config["pre"] = pconf
-            arrays.update({f"pre.{k}": v for k, v in parr.items()})
+            config["pre"] = self.pre_.export_into(arrays)
         return config, arrays, {}
 
     def _import(self, config, arrays, texts) -> None:
@@ -392,9 +390,7 @@ class GNNRanker(BaseRanker):
         self.proxy_columns_ = [int(k) for k in config["proxy_columns"]]
         self.n_proxy_ = int(config["n_proxy"])
         if self.proxy_columns_:
-            self.pre_ = ProxyPreprocessor.from_state(
-                config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
-            )
+            self.pre_ = ProxyPreprocessor.from_arrays(config["pre"], arrays)
         sizes = (len(self.vocab_), self.n_proxy_, int(self.hidden), int(self.layers),
                  float(self.dropout))  # fmt: skip
         state = {

@@ -224,8 +224,8 @@ class LambdaRankRanker(BaseRanker):
         return trees + self._offset(X)
 
     def _export(self):
-        pconf, parr = self.pre_.export()
-        arrays = {f"pre.{k}": v for k, v in parr.items()}
+        arrays: dict[str, np.ndarray] = {}
+        pconf = self.pre_.export_into(arrays)
         arrays["edges"] = np.asarray(self.edges_, dtype=float)
         config = {"pre": pconf, "n_levels": self.n_levels_, "truncation": self.truncation_}
         config["prior"] = None
@@ -241,9 +241,7 @@ class LambdaRankRanker(BaseRanker):
         return config, arrays, {"model.txt": self.booster_.model_to_string()}
 
     def _import(self, config, arrays, texts) -> None:
-        self.pre_ = ProxyPreprocessor.from_state(
-            config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
-        )
+        self.pre_ = ProxyPreprocessor.from_arrays(config["pre"], arrays)
         self.edges_ = arrays["edges"]
         self.n_levels_ = int(config["n_levels"])
         self.truncation_ = int(config["truncation"])

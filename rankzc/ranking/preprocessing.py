@@ -170,6 +170,21 @@ class ProxyPreprocessor:
         }
         return config, arrays
 
+    def export_into(self, arrays: dict[str, np.ndarray], prefix: str = "pre.") -> dict:
+        """Add the fitted arrays to a ranker's ``arrays`` under ``prefix`` and return the
+        JSON configuration (what :meth:`from_arrays` reads back)."""
+        config, own = self.export()
+        arrays.update({f"{prefix}{k}": v for k, v in own.items()})
+        return config
+
+    @classmethod
+    def from_arrays(
+        cls, config: dict, arrays: dict[str, np.ndarray], prefix: str = "pre."
+    ) -> ProxyPreprocessor:
+        """The preprocessor a ranker file holds under ``prefix`` (see :meth:`export_into`)."""
+        n = len(prefix)
+        return cls.from_state(config, {k[n:]: v for k, v in arrays.items() if k.startswith(prefix)})
+
     @classmethod
     def from_state(cls, config: dict, arrays: dict[str, np.ndarray]) -> ProxyPreprocessor:
         pre = cls(

@@ -200,16 +200,14 @@ class RankNetRanker(BaseRanker):
             return self.net_(Z).double().numpy()
 
     def _export(self):
-        pconf, parr = self.pre_.export()
-        arrays = {f"pre.{k}": v for k, v in parr.items()}
+        arrays: dict[str, np.ndarray] = {}
+        pconf = self.pre_.export_into(arrays)
         for k, v in self.net_.state_dict().items():
             arrays[f"net.{k}"] = v.detach().cpu().numpy()
         return {"pre": pconf, "n_in": int(self.net_.net[0].in_features)}, arrays, {}
 
     def _import(self, config, arrays, texts) -> None:
-        self.pre_ = ProxyPreprocessor.from_state(
-            config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
-        )
+        self.pre_ = ProxyPreprocessor.from_arrays(config["pre"], arrays)
         # the budget, before anything is built: the file declares these sizes
         if not isinstance(self.hidden, (list, tuple)):
             raise RankzcError("ranknet: hidden must be a list of layer widths")

@@ -176,8 +176,8 @@ class StratifiedRanker(BaseRanker):
 
     # -------------------------------------------------------------- persistence
     def _export(self):
-        pconf, parr = self.pre_.export()
-        arrays = {f"pre.{k}": v for k, v in parr.items()}
+        arrays: dict[str, np.ndarray] = {}
+        pconf = self.pre_.export_into(arrays)
         arrays.update(
             strata=self.strata_,
             levels=self.levels_,
@@ -196,9 +196,7 @@ class StratifiedRanker(BaseRanker):
         return config, arrays, {"model.txt": self.booster_.model_to_string()}
 
     def _import(self, config, arrays, texts) -> None:
-        self.pre_ = ProxyPreprocessor.from_state(
-            config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
-        )
+        self.pre_ = ProxyPreprocessor.from_arrays(config["pre"], arrays)
         m_in = len(self.feature_names_in_)
         m = len(self.pre_.feature_names_out_)
         col = config["stratum_col"]

@@ -65,13 +65,11 @@ class WeightedMeanRanker(BaseRanker):
         return ((Z - self.min_) / self.span_) @ self.weights_
 
     def _export(self):
-        pconf, parr = self.pre_.export()
-        arrays = {f"pre.{k}": v for k, v in parr.items()}
+        arrays: dict[str, np.ndarray] = {}
+        pconf = self.pre_.export_into(arrays)
         arrays.update(weights=self.weights_, min=self.min_, span=self.span_)
         return {"pre": pconf}, arrays, {}
 
     def _import(self, config, arrays, texts) -> None:
-        self.pre_ = ProxyPreprocessor.from_state(
-            config["pre"], {k[4:]: v for k, v in arrays.items() if k.startswith("pre.")}
-        )
+        self.pre_ = ProxyPreprocessor.from_arrays(config["pre"], arrays)
         self.weights_, self.min_, self.span_ = arrays["weights"], arrays["min"], arrays["span"]
