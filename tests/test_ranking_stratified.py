@@ -87,6 +87,9 @@ def test_missing_stratum_in_training_is_refused():
         StratifiedRanker().fit(X, y)
     with pytest.raises(RankzcError, match="shrinkage"):
         StratifiedRanker(shrinkage=-1).fit(*strata_data(50))
+    with pytest.raises(RankzcError, match="no feature column 'blocks' to stratify by"):
+        StratifiedRanker(stratum="blocks").fit(*strata_data(50))
+    assert StratifiedRanker(stratum="noise").fit(*strata_data(50)).stratum_col_ == 2
 
 
 def test_parameters_unchanged_and_saved_state_round_trips():

@@ -56,7 +56,8 @@ class StratifiedRanker(BaseRanker):
 
     Args:
         stratum: the feature column whose values are the strata (``"depth"``); ``None``,
-            or a table without it: one stratum.
+            or a table without ``depth``: one stratum (another column named here must
+            be in the table).
         shrinkage: pseudo-rows at the overall mean added to every stratum's level.
         n_estimators, learning_rate, num_leaves, min_child_samples, subsample,
             colsample_bytree: LightGBM settings of the tree regression.
@@ -137,6 +138,10 @@ class StratifiedRanker(BaseRanker):
         y = self._check_y(X, y)
         X, y = subsample_rows(X, y, self.max_rows, self.seed)
         self.feature_names_in_ = names
+        if self.stratum is not None and self.stratum != "depth" and self.stratum not in names:
+            # the default, depth, is absent from proxy-only tables: one stratum; a column
+            # the user named must be there
+            raise RankzcError(f"stratified: no feature column {self.stratum!r} to stratify by")
         self.stratum_col_ = names.index(self.stratum) if self.stratum in names else None
         s = self._strata_of(X)
         if np.isnan(s).any():
