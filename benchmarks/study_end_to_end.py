@@ -30,7 +30,10 @@ Prints a table and writes ``--out`` (JSON).
 
 ``--stored-splits K`` instead repeats steps 1-3 (b) and (c) for hold-out seeds
 ``0 .. K-1`` (no recomputation): how much one split of 60 says, and how often the
-ranker on stored scores beats depth.
+ranker on stored scores beats depth. ``--seeds 0-9`` repeats all of steps 1-3,
+recomputation included, for those hold-out seeds (the cache serves every seed; two
+processes with different seeds may share it) and writes the per-seed figures and their
+means to ``<out>_recomputed_splits.json``.
 """
 
 from __future__ import annotations
@@ -171,32 +174,69 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="score at most N more, then stop")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/output/study_end_to_end.json"))
     ap.add_argument("--stored-splits", type=int, default=0, help="K hold-out seeds, stored only")
+    ap.add_argument(
+        "--seeds", default="", help="hold-out seeds, e.g. 0-9: every step, recomputation included"
+    )
     args = ap.parse_args()
     if args.stored_splits:
         stored_splits(args)
         return
 
-    from rankzc.space import Architecture
-
     files = sorted(Path(args.study).glob("*.json"))
     if not files:
         sys.exit(f"{args.study}: no study files")
-    held, train = _split(files, args.holdout, args.seed)
     proxies = [p for p in args.proxies.split(",") if p]
+    if args.seeds:
+        recomputed_splits(args, files, proxies)
+        return
+    report = _recomputed_split(args, files, proxies, args.seed)
+    if report is None:
+        return
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _seed_list(text: str) -> list[int]:
+    """``"0-9"`` or ``"1,3,5"`` (or both: ``"0-2,7"``)."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    return out
+
+
+def _read_cache(path: Path, settings) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by an interrupted writer
+                    continue
+                if row.get("settings") == settings:
+                    done[row["file"]] = row
+    return done
+
+
+def _recomputed_split(
+    args: argparse.Namespace, files: list[Path], proxies: list[str], seed: int
+) -> dict | None:
+    """Steps 1-3 for hold-out ``seed``: the report, or None while architectures of the
+    hold-out are still to be scored (``--limit``)."""
+    from rankzc.space import Architecture
+
+    held, train = _split(files, args.holdout, seed)
     t0 = time.perf_counter()
     ranker = _fit_on(train, args, proxies)
     fit_seconds = time.perf_counter() - t0
     table = _held_table(held, proxies)  # truth and the study's stored scores
 
-    # recomputed: from scratch, cached per architecture
+    # recomputed: from scratch, cached per architecture (shared by every seed and by
+    # processes running beside each other: each appends whole lines)
     args.cache.parent.mkdir(parents=True, exist_ok=True)
-    done: dict[str, dict] = {}
-    if args.cache.exists():
-        for line in args.cache.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row.get("settings") == ranker.settings:
-                    done[row["file"]] = row
+    done = _read_cache(args.cache, ranker.settings)
     todo = [f for f in table.index if f not in done]
     if args.limit is not None:
         todo = todo[: args.limit]
@@ -214,14 +254,14 @@ def main() -> None:
             fh.write(json.dumps(row) + "\n")
         done[name] = row
         print(
-            f"{i + 1}/{len(todo)} depth {arch.depth}: {row['seconds']:.1f} s",
+            f"seed {seed}: {i + 1}/{len(todo)} depth {arch.depth}: {row['seconds']:.1f} s",
             file=sys.stderr,
             flush=True,
         )
     ready = [f for f in table.index if f in done]
     if len(ready) < len(table):
         print(f"{len(ready)} of {len(table)} held-out architectures scored; run again")
-        return
+        return None
 
     recomputed = table.copy()
     for p in ranker.proxies:
@@ -247,7 +287,7 @@ def main() -> None:
     }
     print(
         f"{args.model} ({args.features}, proxies {','.join(ranker.proxies)}) fitted on "
-        f"{len(train)} study architectures, {len(held)} held out "
+        f"{len(train)} study architectures, {len(held)} held out, seed {seed} "
         f"({', '.join(f'{(table.depth == d).sum()} at depth {d}' for d in sorted(per_depth))})"
     )
     print(f"{'held-out scores':<24} {'Spearman':>8}  95% CI")
@@ -259,10 +299,10 @@ def main() -> None:
     print(
         "seconds per architecture (recomputing, one thread): "
         + ", ".join(f"depth {d}: {s:.1f}" for d, s in per_depth.items())
-        + f"; mean {np.mean(seconds):.1f}"
+        + f"; mean {np.mean(seconds):.1f}",
+        flush=True,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {
+    return {
         "benchmark": "study_end_to_end",
         "command": "python benchmarks/study_end_to_end.py " + " ".join(sys.argv[1:]),
         "model": args.model,
@@ -270,14 +310,53 @@ def main() -> None:
         "proxies": ranker.proxies,
         "n_train": len(train),
         "n_holdout": len(held),
-        "holdout_seed": args.seed,
+        "holdout_seed": seed,
         "spearman": {k: {"rho": v[0], "ci95": [v[1], v[2]]} for k, v in results.items()},
         "proxy_agreement": agreement,
         "seconds_per_arch_by_depth": per_depth,
         "fit_seconds": fit_seconds,
     }
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+
+
+def recomputed_splits(args: argparse.Namespace, files: list[Path], proxies: list[str]) -> None:
+    """Steps 1-3, recomputation included, for every seed of ``--seeds``; a summary."""
+    rows = []
+    for seed in _seed_list(args.seeds):
+        report = _recomputed_split(args, files, proxies, seed)
+        if report is None:
+            return
+        sp = report["spearman"]
+        rows.append({k: sp[k]["rho"] for k in ("recomputed", "stored", "depth")} | {"seed": seed})
+    diff = np.array([r["recomputed"] - r["depth"] for r in rows])
+    gap = np.array([r["recomputed"] - r["stored"] for r in rows])
+    summary = {
+        "benchmark": "study_end_to_end_recomputed_splits",
+        "command": "python benchmarks/study_end_to_end.py " + " ".join(sys.argv[1:]),
+        "model": args.model,
+        "features": args.features,
+        "proxies": proxies,
+        "holdout": args.holdout,
+        "splits": rows,
+        "recomputed_mean": float(np.mean([r["recomputed"] for r in rows])),
+        "stored_mean": float(np.mean([r["stored"] for r in rows])),
+        "depth_mean": float(np.mean([r["depth"] for r in rows])),
+        "recomputed_minus_depth_mean": float(diff.mean()),
+        "recomputed_minus_depth_sd": float(diff.std(ddof=1)) if len(diff) > 1 else None,
+        "recomputed_above_depth": int((diff > 0).sum()),
+        "recomputed_minus_stored_max_abs": float(np.abs(gap).max()),
+    }
+    print(
+        f"{len(rows)} hold-outs of {args.holdout}, proxies recomputed: recomputed "
+        f"{summary['recomputed_mean']:.3f}, stored {summary['stored_mean']:.3f}, depth "
+        f"{summary['depth_mean']:.3f}; recomputed minus depth {diff.mean():+.3f}"
+        + (f" (sd {diff.std(ddof=1):.3f})" if len(diff) > 1 else "")
+        + f", above depth in {summary['recomputed_above_depth']} of {len(rows)}; "
+        f"|recomputed - stored| at most {summary['recomputed_minus_stored_max_abs']:.3f}"
+    )
+    out = args.out.with_name(args.out.stem + "_recomputed_splits.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
