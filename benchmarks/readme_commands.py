@@ -160,6 +160,11 @@ SOURCES: dict[str, Source] = {
         "--stored-splits 10",
         file="benchmarks/output/study_end_to_end_splits.json",
     ),
+    "e2e-recomputed-splits": Source(
+        "python benchmarks/study_end_to_end.py --study ../shared/data/thesis-gcn-nas/architectures "
+        "--seeds 0-9",
+        file="benchmarks/output/study_end_to_end_recomputed_splits.json",
+    ),
     "e2e-splits-lambdarank": Source(
         "python benchmarks/study_end_to_end.py --study ../shared/data/thesis-gcn-nas/architectures "
         "--stored-splits 10 --model lambdarank --out benchmarks/output/study_end_to_end_lambdarank.json",
@@ -554,9 +559,17 @@ def _study() -> list[Figure]:
                lambda o: o["spearman"]["recomputed"]["rho"]),
         Figure("e2e-lambdarank", r"`study_end_to_end_lambdarank.json`\): recomputed [\d.]+, stored (\d+\.\d+)",
                lambda o: o["spearman"]["stored"]["rho"]),
-        Figure("e2e-splits", r"`stratified` gives (\d+\.\d+) and depth", lambda o: o["stored_mean"]),
-        Figure("e2e-splits", r"`stratified` gives [\d.]+ and depth (\d+\.\d+)", lambda o: o["depth_mean"]),
-        Figure("e2e-splits", r"the ranker\s+ahead in (\d+) of 10", lambda o: o["stored_above_depth"]),
+        Figure("e2e-splits", r"`study_end_to_end_splits.json`\): `stratified` (\d+\.\d+), depth", lambda o: o["stored_mean"]),
+        Figure("e2e-splits", r"`study_end_to_end_splits.json`\): `stratified` [\d.]+, depth\s+(\d+\.\d+)", lambda o: o["depth_mean"]),
+        Figure("e2e-splits", r"depth\s+[\d.]+, ahead in (\d+) of 10", lambda o: o["stored_above_depth"]),
+        Figure("e2e-recomputed-splits", r"\*\*recomputed (\d+\.\d+)\*\*, stored", lambda o: o["recomputed_mean"]),
+        Figure("e2e-recomputed-splits", r"\*\*recomputed [\d.]+\*\*, stored (\d+\.\d+)", lambda o: o["stored_mean"]),
+        Figure("e2e-recomputed-splits", r"stored [\d.]+, \*\*depth (\d+\.\d+)\*\*; the ranker", lambda o: o["depth_mean"]),
+        Figure("e2e-recomputed-splits", r"the ranker ahead of depth in (\d+) of\s+10", lambda o: o["recomputed_above_depth"]),
+        Figure("e2e-recomputed-splits", r"\(difference ([+-]\d+\.\d+), sd", lambda o: o["recomputed_minus_depth_mean"]),
+        Figure("e2e-recomputed-splits", r"\(difference [+-][\d.]+, sd (\d+\.\d+):", lambda o: o["recomputed_minus_depth_sd"]),
+        Figure("e2e-recomputed-splits", r"recomputed within\s+(\d+\.\d+) of stored on every split",
+               lambda o: o["recomputed_minus_stored_max_abs"], bound="<="),
         Figure("e2e-splits-lambdarank", r"over the 10\s+seeds (\d+\.\d+), ahead", lambda o: o["stored_mean"]),
         Figure("e2e-splits-lambdarank", r"over the 10\s+seeds [\d.]+, ahead of depth in (\d+)",
                lambda o: o["stored_above_depth"]),
