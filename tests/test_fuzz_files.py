@@ -51,6 +51,7 @@ MODELS = {
     "single": ({}, "proxies"),
     "rankagg": ({}, "proxies"),
     "gnn": ({"epochs": 2, "small_epochs": 2, "min_epochs": 1, "hidden": 8, "layers": 2}, "all"),
+    "stratified": ({"n_estimators": 10}, "all"),
 }
 
 
@@ -249,6 +250,12 @@ def run_batches(
                 }
             )
     return done
+
+
+def test_every_registered_ranker_is_fuzzed():
+    from rankzc.ranking.registry import RANKERS
+
+    assert set(MODELS) == set(RANKERS)
 
 
 def test_fuzzed_pickles_and_ranker_manifests_never_crash(tmp_path):
