@@ -51,6 +51,7 @@ def files(store, tmp_path_factory):
         "wam": {},
         "vote": {},
         "single": {},
+        "stratified": {"n_estimators": 25, "num_leaves": 7, "min_child_samples": 5},
     }
     paths = {}
     with Benchmark.open(store) as b:
@@ -191,13 +192,14 @@ HOSTILE_TEXT = {
 }
 
 
-def test_hostile_lightgbm_text_is_refused_without_crashing(files, tmp_path):
+@pytest.mark.parametrize("model", ["lambdarank", "stratified"])
+def test_hostile_lightgbm_text_is_refused_without_crashing(files, tmp_path, model):
     paths = {
-        case: _edit_model_text(files["lambdarank"], tmp_path / f"{case}.rzc", edit)
+        case: _edit_model_text(files[model], tmp_path / f"{case}.rzc", edit)
         for case, edit in HOSTILE_TEXT.items()
     }
-    results, _ = _load_isolated(files["lambdarank"], *paths.values())
-    assert results[str(files["lambdarank"])] == "LOADED True"
+    results, _ = _load_isolated(files[model], *paths.values())
+    assert results[str(files[model])] == "LOADED True"
     for case, path in paths.items():
         line = results[str(path)]
         assert line.startswith("REFUSED ") and "\n" not in line, (case, line)
