@@ -120,12 +120,15 @@ class StratifiedRanker(BaseRanker):
         out[finite] = np.interp(s[finite], self.strata_, self.levels_)
         return out
 
+    def _centres_of(self, s: np.ndarray) -> np.ndarray:
+        """Each row's centre: its stratum's training mean of the preprocessed features, the
+        overall one for a stratum the training rows lack."""
+        k = self._known(s)
+        return np.where((k >= 0)[:, None], self.centres_[np.maximum(k, 0)], self.centre_all_)
+
     def _within(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Preprocessed features minus their stratum's training mean, scaled."""
-        Z = self.pre_.transform_matrix(X)
-        k = self._known(s)
-        centre = np.where((k >= 0)[:, None], self.centres_[np.maximum(k, 0)], self.centre_all_)
-        return (Z - centre) / self.scale_
+        return (self.pre_.transform_matrix(X) - self._centres_of(s)) / self.scale_
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y) -> StratifiedRanker:
@@ -158,7 +161,7 @@ class StratifiedRanker(BaseRanker):
         Z = self.pre_.transform_matrix(X)
         self.centres_ = np.stack([Z[s == v].mean(axis=0) for v in self.strata_])
         self.centre_all_ = Z.mean(axis=0)
-        D = Z - self.centres_[np.searchsorted(self.strata_, s)]
+        D = Z - self._centres_of(s)
         sd = D.std(axis=0)
         self.scale_ = np.where(sd > 1e-12, sd, 1.0)
         D = D / self.scale_
@@ -220,9 +223,9 @@ class StratifiedRanker(BaseRanker):
             "scale": (m,),
             "coef": (m,),
         }
+        checked = {key: np.asarray(arrays[key], dtype=float) for key in shapes}
         for key, shape in shapes.items():
-            a = np.asarray(arrays[key], dtype=float)
-            if a.shape != shape or not np.all(np.isfinite(a)):
+            if checked[key].shape != shape or not np.all(np.isfinite(checked[key])):
                 raise RankzcError(f"stratified: {key} must be {shape} finite numbers")
         if n < 1 or np.any(np.diff(strata) <= 0):
             raise RankzcError("stratified: strata must be increasing")
@@ -230,12 +233,8 @@ class StratifiedRanker(BaseRanker):
             v = config[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise RankzcError(f"stratified: {key} must be a finite number")
-        self.strata_ = strata
-        self.levels_ = np.asarray(arrays["levels"], dtype=float)
-        self.centres_ = np.asarray(arrays["centres"], dtype=float)
-        self.centre_all_ = np.asarray(arrays["centre_all"], dtype=float)
-        self.scale_ = np.asarray(arrays["scale"], dtype=float)
-        self.coef_ = np.asarray(arrays["coef"], dtype=float)
+        for key, value in checked.items():
+            setattr(self, f"{key}_", value)
         self.overall_, self.intercept_ = float(config["overall"]), float(config["intercept"])
         self.alpha_ = float(config["alpha"])
         # checked and rebuilt first: LightGBM crashes on hostile model text
