@@ -329,7 +329,11 @@ def test_online_picks_the_dominant_feature(tmp_path):
     pool = _pool(path)
     s = parse_strategy("online", init=5)
     (t,) = simulate(pool, [s], Budget(archs=9), [0])
-    assert [(c[1], c[2]) for c in s.chosen][:3] == [(5, "warm start"), (6, "warm start"), (7, "zen")]
+    assert [(c[1], c[2]) for c in s.chosen][:3] == [
+        (5, "warm start"),
+        (6, "warm start"),
+        (7, "zen"),
+    ]
     assert t.regret()[7] == 0  # the 8th trained, zen's top, is the best of 80
 
 

@@ -138,6 +138,25 @@ def simulate(
     return traces
 
 
+def expected_best(labels: np.ndarray, n: int) -> np.ndarray:
+    """The expected best of 1..``n`` labels drawn without replacement from ``labels``
+    (exact; after all of them, their best).
+
+    With the labels sorted, :math:`a_1 \\le \\dots \\le a_m`,
+    :math:`P(\\text{best of } k \\le a_j) = \\binom{j}{k} / \\binom{m}{k}`, updated
+    from :math:`k - 1` by the factor :math:`(j - k + 1) / (m - k + 1)`.
+    """
+    a = np.sort(np.asarray(labels, dtype=float))
+    m = len(a)
+    j = np.arange(0, m + 1, dtype=float)  # F[0] = 0: nothing is below a_1
+    cdf = np.ones(m + 1)
+    row = np.full(n, a[-1])
+    for k in range(1, min(n, m) + 1):
+        cdf = cdf * np.clip(j - k + 1, 0.0, None) / (m - k + 1)
+        row[k - 1] = float(np.dot(np.diff(cdf), a))
+    return row
+
+
 def random_expectation(
     pool: Pool,
     seeds: Sequence[int],
@@ -168,15 +187,7 @@ def random_expectation(
             continue
         key = tuple(sorted(ids))
         if key not in cache:
-            # F[j] = P(best of k draws <= a_j) = C(j, k) / C(m, k), updated k by k:
-            # C(j, k) / C(m, k) = C(j, k - 1) / C(m, k - 1) * (j - k + 1) / (m - k + 1)
-            j = np.arange(0, m + 1, dtype=float)  # F[0] = 0: nothing is below a_1
-            cdf = np.ones(m + 1)
-            row = np.full(n, a[-1])
-            for k in range(1, min(n, m) + 1):
-                cdf = cdf * np.clip(j - k + 1, 0.0, None) / (m - k + 1)
-                row[k - 1] = float(np.dot(np.diff(cdf), a))
-            cache[key] = row
+            cache[key] = expected_best(a, n)
         row = cache[key]
         best_rows.append(row)
         regret_rows.append(a[-1] - row)
