@@ -321,20 +321,15 @@ def make_dominated_store(path, n=80, seed=0, dominant=True):
 
 
 def test_online_picks_the_dominant_feature(tmp_path):
-    """One feature ranks perfectly: online follows it as soon as that cannot be chance
-    (found by the held-out pairwise accuracy of the trained rows: with 5 challengers, 7
-    labels, :meth:`OnlineStrategy.switch_margin`) and then trains the pool's best at once."""
+    """One feature ranks perfectly: after the warm start online follows it (found by the
+    held-out pairwise accuracy of the trained rows) and trains the pool's best at once."""
     path = tmp_path / "d.db"
     make_dominated_store(path)
     pool = _pool(path)
     s = parse_strategy("online", init=5)
-    (t,) = simulate(pool, [s], Budget(archs=9), [0])
-    assert [(c[1], c[2]) for c in s.chosen][:3] == [
-        (5, "warm start"),
-        (6, "warm start"),
-        (7, "zen"),
-    ]
-    assert t.regret()[7] == 0  # the 8th trained, zen's top, is the best of 80
+    (t,) = simulate(pool, [s], Budget(archs=8), [0])
+    assert [c[2] for c in s.chosen][:1] == ["zen"]
+    assert t.regret()[5] == 0  # the 6th trained is the best of 80
 
 
 def test_online_without_signal_starts_warm_and_switches_only_past_the_margin(tmp_path):
@@ -398,8 +393,8 @@ def test_online_keeps_its_model_and_orders_within_the_trained_depth(tmp_path):
     s = parse_strategy("online", init=5)
     (t,) = simulate(pool, [s], Budget(archs=12), [0])
     names = [c[2] for c in s.chosen]
-    assert names[:3] == ["warm start", "warm start", "zen"] and s.chosen[2][4] == "warm start"
-    assert all(c[4] == "zen" for c in s.chosen[3:])  # recognised as the incumbent
+    assert names[0] == "zen" and s.chosen[0][4] == "warm start"
+    assert all(c[4] == "zen" for c in s.chosen[1:])  # recognised as the incumbent
     fresh = parse_strategy("online", init=5)  # a resumed search: no memory, same choices
     (t2,) = simulate(pool, [fresh], Budget(archs=12), [0])
     assert [x.arch_id for x in t2.steps] == [x.arch_id for x in t.steps]
@@ -410,7 +405,7 @@ def test_online_keeps_its_model_and_orders_within_the_trained_depth(tmp_path):
     pub = pool.without_labels()
     deepest = pub.table.index[pub.table["depth"] == pub.table["depth"].max()].tolist()
     zen = pub.table["zen"]
-    labels = {a: float(zen[a]) for a in deepest[:8]}  # zen ranks these rows perfectly
+    labels = {a: float(zen[a]) for a in deepest[:6]}  # zen ranks these rows perfectly
     others = [a for a in pub.table.index if a not in labels]
     ctx = Context(pub, others, list(labels), labels, 0)
     strategy = OnlineStrategy("online")
@@ -594,9 +589,7 @@ def test_online_recognises_its_incumbent_in_batches(tmp_path):
     s = parse_strategy("online", batch=3, init=5)
     simulate(pool, [s], Budget(archs=14), [0])
     assert [c[1] for c in s.chosen] == [5, 8, 11]  # one choice per batch of 3
-    # zen is followed from 8 labels on (switch_margin), and then recognised
-    assert [c[2] for c in s.chosen] == ["warm start", "zen", "zen"]
-    assert [c[4] for c in s.chosen] == ["warm start", "warm start", "zen"]
+    assert [c[4] for c in s.chosen] == ["warm start", "zen", "zen"]
 
 
 def test_heldout_pairwise_does_not_reward_a_model_that_memorises():
@@ -626,9 +619,12 @@ def test_heldout_pairwise_does_not_reward_a_model_that_memorises():
 
 def test_the_switch_margin_covers_chance_among_the_challengers():
     """The margin is the one-sided Bonferroni bound of the best chance order's pairwise
-    accuracy (Kendall's null spread), never below ``margin``: it shrinks with labels and
-    grows with challengers; a perfect order of 7 labels clears it among 5 challengers,
-    not among 20."""
+    accuracy (Kendall's null spread over challengers, signs and one look per doubling of
+    the labels), never below ``margin``: it shrinks with labels and grows with
+    challengers; a perfect order of 5 labels clears it among 5 challengers, not among
+    20."""
+    from scipy.stats import norm
+
     from rankzc.search.strategies import OnlineStrategy
 
     s = OnlineStrategy("online")
@@ -636,24 +632,28 @@ def test_the_switch_margin_covers_chance_among_the_challengers():
     assert m == sorted(m, reverse=True) and m[0] > 0.5
     assert s.switch_margin(400, 17) == s.margin
     assert s.switch_margin(10, 5) < s.switch_margin(10, 50)
-    assert s.switch_margin(7, 5) < 0.5 < s.switch_margin(7, 20)  # 0.5: perfect vs ties
-    # the bound itself: Kendall's tau null sd at n = 10, Bonferroni over 2 * 17 * 10
-    from scipy.stats import norm
-
+    assert s.switch_margin(5, 5) < 0.5 < s.switch_margin(5, 20)  # 0.5: perfect vs ties
+    # the bound itself at n = 10 (two looks: 5 and 10 labels), 17 challengers
     sd = 0.5 * np.sqrt(2 * 25 / (9 * 10 * 9))
-    assert s.switch_margin(10, 17) == pytest.approx(norm.isf(0.1 / 340) * sd)
+    assert s.switch_margin(10, 17) == pytest.approx(norm.isf(0.1 / (2 * 17 * 2)) * sd)
 
 
-def test_online_without_signal_follows_the_free_order(tmp_path):
-    """No feature carries signal: online trains exactly what the free size order trains
-    (no chance order among the challengers clears the margin), in every seed."""
-    path = tmp_path / "n.db"
-    make_dominated_store(path, dominant=False)
-    pool = _pool(path)
-    s = parse_strategy("online", init=5)
-    seeds = list(range(5))
-    traces = simulate(pool, [s, parse_strategy("depth")], Budget(archs=20), seeds)
-    for seed in seeds:
-        online, depth = (t for t in traces if t.seed == seed)
-        assert [x.arch_id for x in online.steps] == [x.arch_id for x in depth.steps]
-    assert {c[2] for c in s.chosen} == {"warm start"}
+def test_online_without_signal_rarely_leaves_the_free_order(tmp_path):
+    """No feature carries signal: a search leaves the free size order about as often as
+    ``alpha`` (0.1) says (at most 2 of these 20), and one that never leaves it trains exactly what
+    the depth order trains."""
+    switched = 0
+    for store_seed in (0, 1):
+        path = tmp_path / f"n{store_seed}.db"
+        make_dominated_store(path, dominant=False, seed=store_seed)
+        pool = _pool(path)
+        s = parse_strategy("online", init=5)
+        seeds = list(range(10))
+        traces = simulate(pool, [s, parse_strategy("depth")], Budget(archs=20), seeds)
+        for seed in seeds:
+            online, depth = (t for t in traces if t.seed == seed)
+            if {c[2] for c in s.chosen if c[0] == seed} == {"warm start"}:
+                assert [x.arch_id for x in online.steps] == [x.arch_id for x in depth.steps]
+            else:
+                switched += 1
+    assert switched <= 2
