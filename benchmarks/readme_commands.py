@@ -170,6 +170,10 @@ SOURCES: dict[str, Source] = {
         "--stored-splits 10 --model lambdarank --out benchmarks/output/study_end_to_end_lambdarank.json",
         file="benchmarks/output/study_end_to_end_lambdarank_splits.json",
     ),
+    "within-depth": Source(
+        "python benchmarks/search_within_depth.py",
+        file="benchmarks/output/search_within_depth.json",
+    ),
     "study-vs-depth": Source(
         "python benchmarks/study_vs_depth.py --study ../shared/data/thesis-gcn-nas/architectures",
         file="benchmarks/output/study_vs_depth.json",
@@ -661,6 +665,19 @@ def _study() -> list[Figure]:
                     Figure(src, table + r".*?\| " + name + r" \| " + skip + r"(\d+(?:\.\d+)?) ±",
                            _search(name, n), tol=0.0015)
                 )  # fmt: skip
+    wd = r"Why nothing does better on the study .*?"
+    out += [
+        Figure("within-depth", wd + r"random search's expected regret at 100, (\d+\.\d+) points",
+               lambda o: o["random_regret"]),
+        Figure("within-depth", wd + r"pool's best (\d+) architectures", lambda o: o["deepest_within_target"]),
+        Figure("within-depth", wd + r"no proxy's Spearman with the accuracy\s+exceeds (\d+\.\d+)",
+               lambda o: o["max_abs_within_deepest"], bound="<="),
+        Figure("within-depth", wd + r"reaches [\d.]+ after (\d+) in\s+expectation", lambda o: o["depth_order_reaches"]),
+        Figure("within-depth", wd + r"of the (\d+) orders", lambda o: o["feature_orders"]),
+        Figure("within-depth", wd + r"the median needs (\d+)", lambda o: o["feature_orders_reach_median"]),
+        Figure("within-depth", wd + r"and (\d+) need 11 or fewer", lambda o: o["feature_orders_by_target"]),
+        Figure("within-depth", wd + r"\(probability (\d+\.\d+) of one", lambda o: o["random_deepest_order_by_target"]),
+    ]  # fmt: skip
     return out
 
 
