@@ -27,13 +27,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def first_reach(regret: np.ndarray, target: float) -> int | None:
-    hit = np.nonzero(regret <= target + 1e-12)[0]
-    return int(hit[0]) + 1 if len(hit) else None
+def _curve(regret: np.ndarray) -> pd.Series:
+    """A regret curve indexed by the number trained (1..), as ``first_reach`` reads it."""
+    return pd.Series(regret, index=np.arange(1, len(regret) + 1))
 
 
 def main() -> None:
@@ -47,11 +48,11 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from ranking import study_store
-    from scipy.stats import spearmanr
+    from scipy.stats import hypergeom, spearmanr
 
     from rankzc.ranking.features import feature_matrix
     from rankzc.search import pool_from_store
-    from rankzc.search.simulate import expected_best, random_expectation
+    from rankzc.search.simulate import expected_best, first_reach, random_expectation
     from rankzc.store import Benchmark
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,12 +70,12 @@ def main() -> None:
     if y[deepest].max() < best:
         sys.exit("the pool's best is not of the deepest depth; (2) assumes it is")
     depth_curve = best - expected_best(y[deepest], int(deepest.sum()))
-    depth_reach = first_reach(depth_curve, target)
+    depth_reach = first_reach(_curve(depth_curve), target)
     # within the deepest depth, the architectures that reach the target, and the chance
     # that a random order of that depth trains one of them among its first ``--target``
     good = int((y[deepest] >= best - target - 1e-12).sum())
     m = int(deepest.sum())
-    p_random = 1.0 - float(np.prod([(m - good - i) / (m - i) for i in range(args.target)]))
+    p_random = float(hypergeom.sf(0, m, good, args.target))
 
     reaches = {}
     for col in X.columns:
@@ -85,7 +86,7 @@ def main() -> None:
             key = np.where(np.isfinite(v), sign * v, -np.inf)
             order = np.lexsort((-key, -depth))  # deepest first, then the feature's best
             regret = best - np.maximum.accumulate(y[order])
-            reaches[f"{col}{'+' if sign > 0 else '-'}"] = first_reach(regret, target)
+            reaches[f"{col}{'+' if sign > 0 else '-'}"] = first_reach(_curve(regret), target)
     found = np.array([r for r in reaches.values() if r is not None], dtype=float)
     within = {
         p: {
