@@ -96,8 +96,8 @@ def pass_seconds(model, x, y, names: list[str], repeats: int, clock) -> dict[str
     """Where the time of the shared computation goes: the fastest of ``repeats`` runs of
     every shared pass (``group:part`` seconds, the parts of
     :attr:`~rankzc.proxies.context.SharedResult.seconds`, one group per
-    :func:`~rankzc.proxies.compute.share_groups` entry: ``hooked pass`` for fisher's,
-    ``main pass`` for the rest), and of each proxy's own work after the passes
+    :func:`~rankzc.proxies.compute.share_groups` entry: ``hooked pass`` for fisher's
+    where it has one, ``main pass`` for the rest), and of each proxy's own work after the passes
     (``proxy:name``)."""
     from rankzc.proxies.compute import HOOKED_PARTS, share_groups
     from rankzc.proxies.context import ModelState, ProxyContext
@@ -106,9 +106,10 @@ def pass_seconds(model, x, y, names: list[str], repeats: int, clock) -> dict[str
     best: dict[str, float] = {}
     state = ModelState(model)
     for _ in range(repeats):
-        for group in share_groups(names):
+        groups = share_groups(names, model)
+        for group in groups:
             wants = {part for n in group for part in get_proxy(n).needs}
-            label = "hooked pass" if wants & HOOKED_PARTS else "main pass"
+            label = "hooked pass" if wants & HOOKED_PARTS and len(groups) > 1 else "main pass"
             ctx = ProxyContext(model, x, y, F.cross_entropy, wants=wants)
             if wants:
                 try:

@@ -4,12 +4,14 @@ On the GCN-NAS network (tiny preset), for all 14 proxies: ``compute_proxies`` wi
 shared passes against ``share=False`` (one pass per proxy), and each shortcut of the
 shared passes against the route it replaces: nwot's codes taken from the gradient
 pass's forward against the codes pass of their own, fisher's backward to the layer
-outputs against the backward to the weights, and the BatchNorm-free pass's signs taken
+outputs against the backward to the weights, fisher read from the fused path's output
+taps against forward hooks on every layer, and the BatchNorm-free pass's signs taken
 for many samples at once against :func:`exact_sign` per sample.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import pytest
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 
 from rankzc.models import build_model
 from rankzc.proxies import compute_proxies, context, proxy_names
+from rankzc.proxies.compute import share_groups
 from rankzc.proxies.context import ProxyContext, code_agreement, exact_sign, sign_counts
 from rankzc.space import sample_architectures
 
@@ -83,6 +86,46 @@ def test_fisher_from_the_layer_output_gradients_equals_the_weight_route():
     for a, b in zip(alone.fisher, both.fisher, strict=True):
         assert a == pytest.approx(b, rel=1e-12, abs=0.0)
     assert sum(alone.fisher) > 0
+
+
+def unfused(model):
+    """A copy of the GCN-NAS network that calls every convolution as a module."""
+    ref = copy.deepcopy(model)
+    for m in ref.modules():
+        if hasattr(m, "fuse"):
+            m.fuse = False
+    return ref
+
+
+@pytest.mark.parametrize(("depth", "seed"), [(4, 0), (6, 1), (8, 2), (10, 3)])
+def test_fisher_from_output_taps_equals_forward_hooks_layer_by_layer(depth, seed):
+    # float64, so that the fused path's other order of summation is far below the
+    # tolerance; every layer the hooks see must be tapped (none left at 0)
+    model, (x, y) = gcn_case(depth, seed)
+    model, x = model.double(), x.double()
+    ref = unfused(model)
+    assert context.reports_outputs(model) and not context.reports_outputs(ref)
+    wants = {"forward", "fisher"}
+    tapped = ProxyContext(model, x, y, F.cross_entropy, wants=wants).shared().fisher
+    hooked = ProxyContext(ref, x, y, F.cross_entropy, wants=wants).shared().fisher
+    assert len(tapped) == len(hooked) == len(context.find_layers(model))
+    assert all(h > 0 for h in hooked[-5:])  # the last block and the classifier
+    for a, b in zip(tapped, hooked, strict=True):
+        assert a == pytest.approx(b, rel=1e-10, abs=1e-300)
+
+
+def test_fisher_shares_the_one_gradient_pass_on_the_fused_network():
+    model, (x, y) = gcn_case(4)
+    assert share_groups(ALL, model) == [ALL]
+    assert len(share_groups(ALL, unfused(model))) == 2  # forward hooks: a pass of its own
+    assert len(share_groups(ALL)) == 2
+    calls = count_forwards(model)
+    wants = {"forward", "relu_codes", "loss_grad", "hessian_grad", "jacobian", "fisher"}
+    res = ProxyContext(model, x, y, F.cross_entropy, wants=wants).shared()
+    assert calls[0] == 1  # one forward: gradients, grasp, jacov, nwot's codes and fisher
+    alone = ProxyContext(model, x, y, F.cross_entropy, wants={"forward", "fisher"}).shared()
+    assert res.fisher == alone.fisher and sum(res.fisher) > 0
+    assert res.relu_error is None and res.relu_count > 0
 
 
 def test_fisher_route_with_recomputed_blocks():

@@ -34,6 +34,7 @@ from rankzc.models.block import Block
 from rankzc.models.graph import NUM_JOINTS, spatial_partition
 from rankzc.models.init import bn_init
 from rankzc.models.layout import hooked, unhooked
+from rankzc.models.taps import current_tap
 from rankzc.space import Architecture
 
 #: (base-channel index in (64, 128, 256), stride) per block, per depth.
@@ -156,7 +157,16 @@ class GCNNASNet(nn.Module):
             for block in self.blocks:
                 x = block(x)
         x = x.mean((2, 3)).view(N, M, self.out_channels).mean(1)
-        return self.fc(x)
+        out = self.fc(x)
+        tap = current_tap() if fast else None
+        if tap is not None:
+            tap(out, [(self.fc, None, None)])
+        return out
+
+    def reports_outputs(self) -> bool:
+        """Whether a forward now reports every layer's output to an active tap
+        (:mod:`rankzc.models.taps`): on the fused path, which every unit then takes."""
+        return self._fast_layout()
 
     def extra_repr(self) -> str:
         return f"arch={str(self.arch)!r}, width={self.width}"

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from rankzc.models.init import bn_init, conv_init
 from rankzc.models.layout import hooked
+from rankzc.models.taps import current_tap
 
 
 class UnitTCN(nn.Module):
@@ -61,4 +62,7 @@ class UnitTCN(nn.Module):
             stride=(1, conv.stride[0]),
             padding=(0, conv.padding[0]),
         )
+        tap = current_tap()
+        if tap is not None:
+            tap(y, [(conv, None, None)])
         return self.bn(y)

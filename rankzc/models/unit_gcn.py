@@ -24,10 +24,11 @@ channels-last ``(N, C, V, T)``; per kernel height one convolution computes all p
 embeddings ``[P_1; Q_1; P_2; ...]``, one product all their logits; :math:`x M_k` is one
 ``(3V x V)(V x T C)`` product per sample whose output is, as it lies in memory, the
 channels-last input ``(N, C, 3, V T)`` of the three ``conv_d`` branches run as one
-convolution (kernel ``3 x 1``). Whenever a hook is registered on one of the unit's convolutions (or
-a global module hook exists, e.g. the ``fisher`` proxy's forward hooks), it calls every
-convolution as a module on ``(N, C, T, V)`` instead, so hooks see exactly the study's
-calls. ``fuse=False``: always so.
+convolution (kernel ``3 x 1``). Whenever a hook is registered on one of the unit's
+convolutions (or a global module hook exists), it calls every convolution as a module on
+``(N, C, T, V)`` instead, so hooks see exactly the study's calls. ``fuse=False``: always
+so. The fast path reports every convolution's output to an active output tap
+(:mod:`rankzc.models.taps`; the ``fisher`` proxy reads them there, without hooks).
 
 ``aggregation`` selects how :math:`x M_k` is computed:
 
@@ -58,6 +59,7 @@ from rankzc.models.dynamic import NUM_SUBSETS, DynamicGraph, attention_softmax
 from rankzc.models.graph import fixed_operator_sum
 from rankzc.models.init import bn_init, conv_branch_init, conv_init
 from rankzc.models.layout import hooked, pair_logits, split_pairs
+from rankzc.models.taps import channel_parts, current_tap
 
 AGGREGATIONS = ("dense", "sparse")
 DYNAMIC_MODULES = ("M_S", "M_T", "M_ST")
@@ -267,8 +269,18 @@ class UnitGCN(nn.Module):
         weight = torch.cat([c.weight for c in self.conv_d], dim=2)  # (C_out, C_in, 3, 1)
         bias = self.conv_d[0].bias + self.conv_d[1].bias + self.conv_d[2].bias
         y = F.conv2d(z, weight, bias)  # (N, C_out, 1, V T)
+        tap = current_tap()
+        if tap is not None:  # y is the sum of the three branches' outputs
+            zd = z.detach()
+            tap(y, [(c, None, _branch(zd, k, c)) for k, c in enumerate(self.conv_d)])
         y = y.permute(0, 2, 3, 1).reshape(N, V, T, -1).permute(0, 3, 1, 2)
-        return torch.relu_(self.bn(y) + self.down(x))  # in place: the sum is this unit's
+        if tap is not None and isinstance(self.down, nn.Sequential):
+            d = self.down[0](x)
+            tap(d, [(self.down[0], None, None)])
+            d = self.down[1](d)
+        else:
+            d = self.down(x)
+        return torch.relu_(self.bn(y) + d)  # in place: the sum is this unit's
 
     def _attention_vt(self, x: Tensor, base: Tensor) -> Tensor:
         """``base`` plus the transpose of :meth:`attention` (``(N, 3, W, V)``) on
@@ -283,9 +295,13 @@ class UnitGCN(nn.Module):
             weight = torch.cat([c.weight for c in convs]).reshape(2 * len(idx) * ce, C, 1, kh)
             bias = torch.cat([c.bias for c in convs])
             # a 1 x 1 kernel's dilation changes nothing; it makes PyTorch take oneDNN's
-            # channels-last kernel over its own one-thread 1 x 1 path (batches under 16)
-            dilation = (1, 2) if kh == 1 else (1, 1)
+            # channels-last kernel over its own one-thread 1 x 1 path (batches under 16);
+            # float64, which oneDNN does not run, would take a slow dilated kernel instead
+            dilation = (1, 2) if kh == 1 and x.dtype != torch.float64 else (1, 1)
             ys.append(F.conv2d(x, weight, bias, padding=(0, (kh - 1) // 2), dilation=dilation))
+            tap = current_tap()
+            if tap is not None:
+                tap(ys[-1], channel_parts(convs, ce))
         p, q = split_pairs(ce, *ys)  # (N G, V, T C_e) each
         logits = pair_logits(q, p, 1.0 / (ce * T))
         probs = attention_softmax(logits, dim=-1).view(N, len(self._pairs), V, V)
@@ -313,3 +329,13 @@ class UnitGCN(nn.Module):
             if s
         ]
         return f"fixed={'+'.join(on) or 'none'}, aggregation={self.aggregation!r}"
+
+
+def _branch(z: Tensor, k: int, conv: nn.Conv2d):
+    """``conv``'s own output on subset ``k`` of the stacked input ``z``, on demand."""
+
+    def output() -> Tensor:
+        with torch.no_grad():
+            return F.conv2d(z[:, :, k : k + 1], conv.weight, conv.bias)
+
+    return output

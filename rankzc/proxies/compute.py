@@ -58,7 +58,14 @@ from rankzc.proxies import (  # noqa: F401
     synflow,
     zen,
 )
-from rankzc.proxies.context import LossFn, ModelState, ProxyContext, is_oom, now
+from rankzc.proxies.context import (
+    LossFn,
+    ModelState,
+    ProxyContext,
+    is_oom,
+    now,
+    reports_outputs,
+)
 from rankzc.proxies.registry import get_proxy, proxy_names
 
 
@@ -142,7 +149,7 @@ def compute_proxies(
     results: dict[str, ProxyResult] = {}
     try:
         if share:
-            for group in share_groups(names):
+            for group in share_groups(names, model):
                 wants = {part for n in group for part in get_proxy(n).needs}
                 ctx = ProxyContext(
                     model, inputs, targets, loss_fn, seed=seed, wants=wants, options=options
@@ -173,18 +180,23 @@ def compute_proxies(
 HOOKED_PARTS = frozenset({"fisher"})
 
 
-def share_groups(names: list[str]) -> list[list[str]]:
-    """The proxies that share one pass: those that hook the forward (fisher), and the rest.
+def share_groups(names: list[str], model: nn.Module | None = None) -> list[list[str]]:
+    """The proxies that share one pass: all of them where ``model`` reports its layer
+    outputs to taps (:mod:`rankzc.models.taps`, the GCN-NAS network), else those that
+    hook the forward (fisher) and the rest.
 
-    Hooks make the GCN-NAS network call every convolution on its own (its unfused path)
-    and slow every backward that runs through their graph, the loss gradients and
-    grasp's double backward included; one extra forward/backward for fisher costs less
-    (measured with the ``cpu`` preset on one thread: all 14 proxies took 4.69-4.88 s in
-    two passes against 4.91-5.29 s in one at depth 10, and the same at depth 4). nwot
-    shares the unhooked pass: its codes come from that pass's forward, which is the
-    forward of nwot's own codes pass (the whole minibatch, the fused path), so its
-    kernel is the one it gets alone.
+    Forward hooks make the GCN-NAS network call every convolution on its own (its
+    unfused path) and slow every backward that runs through their graph, the loss
+    gradients and grasp's double backward included; there one extra forward/backward
+    for fisher cost less (measured with the ``cpu`` preset on one thread: all 14
+    proxies took 4.69-4.88 s in two passes against 4.91-5.29 s in one at depth 10, and
+    the same at depth 4). Taps need no hook: fisher then reads the fused path's layer
+    outputs in the one shared pass. nwot shares the unhooked pass either way: its codes
+    come from that pass's forward, which is the forward of nwot's own codes pass (the
+    whole minibatch, the fused path), so its kernel is the one it gets alone.
     """
+    if model is not None and reports_outputs(model):
+        return [list(names)] if names else []
     hooked = [n for n in names if HOOKED_PARTS & set(get_proxy(n).needs)]
     rest = [n for n in names if n not in hooked]
     return [g for g in (hooked, rest) if g]

@@ -14,7 +14,15 @@ train mode and, from that one graph, every part that the requested proxies need:
 * ``loss_grad``: gradients of the loss w.r.t. the layer weights;
 * ``fisher``: tensor hooks on the layer outputs accumulate activation x gradient
   during that same backward (which, where no other part needs the loss gradients,
-  runs to the layer outputs only: no weight gradient is computed);
+  runs to the layer outputs only: no weight gradient is computed). The layer outputs
+  come from the network's output taps where it reports them
+  (:mod:`rankzc.models.taps`: the GCN-NAS network on its fused path, whose
+  convolutions run several at a time), else from forward hooks on every layer (which
+  make the GCN-NAS network take its unfused path, so that fisher then gets a pass of
+  its own, :func:`~rankzc.proxies.compute.share_groups`). Where several layers' outputs
+  are summed in one tensor (the three ``conv_d`` branches), each branch's own output is
+  recomputed without a graph inside the hook: one convolution per branch instead of a
+  second forward and backward of the whole network;
 * ``hessian_grad``: ``H g`` by double backward through the loss gradient graph (GraSP),
   the same graph that gives ``loss_grad``;
 * ``jacobian``: ``d sum(out) / d x`` for every sample (jacov).
@@ -59,6 +67,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from rankzc.models.taps import output_taps
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -138,6 +148,27 @@ def code_agreement(codes: torch.Tensor) -> torch.Tensor:
     gram = (c @ c.T).double()
     s = gram.diagonal()  # C C^T's diagonal: the rows' sums
     return 2.0 * gram - s[:, None] - s[None, :] + float(units)
+
+
+def reports_outputs(model: nn.Module) -> bool:
+    """Whether ``model``'s forward reports every layer's output to an output tap
+    (:mod:`rankzc.models.taps`; the GCN-NAS network on its fused path)."""
+    check = getattr(model, "reports_outputs", None)
+    return bool(check()) if callable(check) else False
+
+
+def fisher_saliency(act: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor) -> float:
+    r"""One layer's fisher term from its output ``act`` and that output's gradient:
+    :math:`|W[0]| \sum_k \tfrac12 \operatorname{mean}_n (\sum_s a_{nks} g_{nks})^2`
+    (channels ``k`` on axis 1 of conv-like outputs, on the last axis where ``weight``
+    is 2-D; see :func:`rankzc.proxies.fisher.fisher`)."""
+    g = act * grad
+    if weight.ndim == 2:
+        g = g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
+    elif g.ndim > 2:
+        g = g.flatten(2).sum(2)
+    fisher_k = 0.5 * g.double().pow(2).sum(0) / g.shape[0]
+    return float(fisher_k.sum()) * weight[0].numel()
 
 
 def find_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -415,7 +446,7 @@ class ProxyContext:
             and run_main
             and splits == 1
             and not self.recompute
-            and "fisher" not in wants
+            and ("fisher" not in wants or reports_outputs(self.model))
         )
         if "relu_codes" in wants and not tap_codes:
             t0 = now()
@@ -608,39 +639,51 @@ class ProxyContext:
         fisher_on = [False]
         chunk_frac = [1.0]
         phase = [None]  # inside a recomputed block: "first" forward or "recompute"
-        saved_acts: dict[int, torch.Tensor] = {}
+        saved_acts: dict[int, tuple] = {}  # by the first layer of an output's parts
         # gradient edges of the hooked layer outputs (the backward's targets when only
         # fisher needs it)
         out_edges: list = []
 
-        def fisher_hook_factory(index: int, linear_like: bool):
+        layer_index = {id(m): i for i, (_, m) in enumerate(self.layers)}
+
+        def add_fisher(index: int, act: torch.Tensor, grad: torch.Tensor) -> None:
+            fisher[index] += fisher_saliency(act, grad, weights[index]) * chunk_frac[0]
+
+        def tap_output(out: torch.Tensor, parts) -> None:
+            """Keep a layer output (or several layers', see rankzc.models.taps) and add
+            their fisher saliency when its gradient arrives."""
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                return
+            key = id(parts[0][0])
+            if phase[0] == "recompute":
+                # the activations this output's gradient hook reads (same values as in
+                # the first forward, which does not keep them)
+                saved_acts[key] = (out.detach(), parts)
+                return
+            # what the hook reads, dropped once read (the graph, which holds the hook,
+            # may live on through grasp's double backward)
+            kept = [] if phase[0] == "first" else [(out.detach(), parts)]
+
+            def grad_hook(grad):
+                if not fisher_on[0]:
+                    return
+                act, kept_parts = kept.pop() if kept else saved_acts.pop(key)
+                grad = grad.detach()
+                for layer, channels, output in kept_parts:
+                    if output is not None:
+                        a, g = output(), grad
+                    elif channels is None:
+                        a, g = act, grad
+                    else:
+                        a, g = act[:, channels], grad[:, channels]
+                    add_fisher(layer_index[id(layer)], a, g)
+
+            out.register_hook(grad_hook)
+            out_edges.append(torch.autograd.graph.get_gradient_edge(out))
+
+        def fisher_hook_factory(layer: nn.Module):
             def fwd_hook(module, inp, out):
-                if not isinstance(out, torch.Tensor) or not out.requires_grad:
-                    return
-                if phase[0] == "recompute":
-                    # the activation this layer's gradient hook reads (same values as
-                    # in the first forward, which does not keep it)
-                    saved_acts[index] = out.detach()
-                    return
-                kept = None if phase[0] == "first" else out.detach()
-
-                def grad_hook(grad):
-                    if not fisher_on[0]:
-                        return
-                    act = kept if kept is not None else saved_acts.pop(index)
-                    g = act * grad.detach()
-                    if linear_like:
-                        g = g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
-                    elif g.ndim > 2:
-                        g = g.flatten(2).sum(2)
-                    rows = g.shape[0]
-                    fisher_k = 0.5 * g.double().pow(2).sum(0) * chunk_frac[0] / rows
-                    w = weights[index]
-                    per_channel = w[0].numel()
-                    fisher[index] += float(fisher_k.sum()) * per_channel
-
-                out.register_hook(grad_hook)
-                out_edges.append(torch.autograd.graph.get_gradient_edge(out))
+                tap_output(out, [(layer, None, None)])
 
             return fwd_hook
 
@@ -655,16 +698,20 @@ class ProxyContext:
             codes_hook(a)
             codes_seconds[0] += now() - t0
 
+        # fisher: the fused path's output taps where the model reports them, else
+        # forward hooks on every layer (which make the GCN-NAS network unfused)
+        taps = want_fisher and reports_outputs(model)
         try:
-            if want_fisher:
-                for i, (_, layer) in enumerate(self.layers):
-                    hook = fisher_hook_factory(i, layer.weight.ndim == 2)
-                    handles.append(layer.register_forward_hook(hook))
+            if want_fisher and not taps:
+                for _, layer in self.layers:
+                    handles.append(layer.register_forward_hook(fisher_hook_factory(layer)))
             model.train()
             for w in weights:
                 w.requires_grad_(True)
             bounds = torch.linspace(0, n, splits + 1).round().long().tolist()
-            with self.seeded(), blocks:
+            # the taps stay on through the backward, where recomputed blocks report
+            fisher_taps = output_taps(tap_output) if taps else contextlib.nullcontext()
+            with self.seeded(), blocks, fisher_taps:
                 for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                     if stop <= start:
                         continue
