@@ -640,6 +640,7 @@ class ProxyContext:
         chunk_frac = [1.0]
         phase = [None]  # inside a recomputed block: "first" forward or "recompute"
         saved_acts: dict[int, tuple] = {}  # by the first layer of an output's parts
+        self._fisher_saved = saved_acts  # what is left after the pass (none: tests)
         # gradient edges of the hooked layer outputs (the backward's targets when only
         # fisher needs it)
         out_edges: list = []
@@ -657,8 +658,11 @@ class ProxyContext:
             key = id(parts[0][0])
             if phase[0] == "recompute":
                 # the activations this output's gradient hook reads (same values as in
-                # the first forward, which does not keep them)
-                saved_acts[key] = (out.detach(), parts)
+                # the first forward, which does not keep them); only in fisher's
+                # backward: another backward (jacov's) recomputes the blocks again, and
+                # no hook would take them
+                if fisher_on[0]:
+                    saved_acts[key] = (out.detach(), parts)
                 return
             # what the hook reads, dropped once read (the graph, which holds the hook,
             # may live on through grasp's double backward)
