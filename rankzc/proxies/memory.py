@@ -23,7 +23,10 @@ sample), synflow 0.62 (of its float64 forward); depth 10 (every switch on), a mi
 of 4 or 8: loss gradients 0.49, with recomputed blocks 0.28, no graph (nwot, zen) 0.06
 (0.28 at depth 4: the live tensors do not grow with the depth, so those two factors
 scale as ``1/depth``, :func:`depth_factor`). Measured base (torch, model, minibatch):
-0.4 GB.
+0.4 GB. grasp's factor was measured again in round 12, on the channels-last fused path of
+issue 26 (where the round-5 factor let a depth-10 run at the study's size reach 9.5 GB
+against a plan of 7.7): 2.39 at depth 4 (chunks of 4 samples), 2.49 and 2.87 at depth 10
+(chunks of 5 and 3; the fixed part weighs more in a small chunk), so 2.9.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 #: Multiples of the forward pass's created bytes that each pass holds at its peak.
 PASS_FACTORS: dict[str, float] = {
     "grad": 0.7,  # loss gradients / input Jacobian: the autograd graph of one forward
-    "hessian": 1.8,  # grasp: a graph built with create_graph, then differentiated again
+    "hessian": 2.9,  # grasp: a graph built with create_graph, then differentiated again
     "sample": 0.95,  # grad_sign / epe_nas: one sample's graph (of a one-sample forward)
     "float64": 0.7,  # synflow: one all-ones sample in float64 (of that forward)
     "nograd": 0.12,  # zen, nwot: forwards without a graph (live tensors; at depth 10)
