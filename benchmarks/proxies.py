@@ -9,7 +9,9 @@ two give the same scores (``shared_vs_alone_rel``: 0.0 where equal). Every figur
 fastest of ``--repeats`` runs (the least disturbed on a shared machine); per-proxy
 seconds are those of that fastest run, shared-pass time split as documented in
 :mod:`rankzc.proxies.context`. ``--passes`` adds where the time goes: every shared pass
-by part and each proxy's own work, in training steps. ``--clock cpu`` times totals in
+by part and each proxy's own work, in training steps. ``--fisher-hooks`` also times, in
+the same interleaved rounds, all 14 shared with fisher's hooked pass of its own (as
+before round 12) against fisher from the network's output taps. ``--clock cpu`` times totals in
 this process's CPU time (steadier when other processes load the machine); the load
 averages before and after are printed with the results.
 
@@ -92,6 +94,16 @@ def max_rel_diff(a: dict, b: dict) -> dict[str, float | None]:
     return out
 
 
+def hooked_fisher(model, x, y) -> dict:
+    """All 14 proxies shared, fisher as before round 12: forward hooks on every layer in a
+    pass of its own (the network's output taps ignored), for an interleaved comparison."""
+    model.reports_outputs = lambda: False  # the instance attribute hides the method
+    try:
+        return compute_proxies(model, (x, y))
+    finally:
+        del model.reports_outputs
+
+
 def pass_seconds(model, x, y, names: list[str], repeats: int, clock) -> dict[str, float]:
     """Where the time of the shared computation goes: the fastest of ``repeats`` runs of
     every shared pass (``group:part`` seconds, the parts of
@@ -152,15 +164,14 @@ def cost(args: argparse.Namespace) -> dict:
         step_fn = train_step(model, x, y)
         step_fn()  # warm-up (lazy imports, allocators)
         compute_proxies(model, (x, y), names=names)
-        best = timed_interleaved(
-            {
-                "step": step_fn,
-                "shared": lambda m=model: compute_proxies(m, (x, y)),
-                "alone": lambda m=model: compute_proxies(m, (x, y), share=False),
-            },
-            args.repeats,
-            clock,
-        )
+        fns = {
+            "step": step_fn,
+            "shared": lambda m=model: compute_proxies(m, (x, y)),
+            "alone": lambda m=model: compute_proxies(m, (x, y), share=False),
+        }
+        if args.fisher_hooks:
+            fns["shared_hooked"] = lambda m=model: hooked_fisher(m, x, y)
+        best = timed_interleaved(fns, args.repeats, clock)
         step = best["step"][0]
         shared_s, shared = best["shared"]
         alone_s, alone = best["alone"]
@@ -186,6 +197,11 @@ def cost(args: argparse.Namespace) -> dict:
             "shared_vs_alone_rel": max_rel_diff(shared, alone),
             "proxies": rows,
         }
+        if args.fisher_hooks:
+            hooked_s, hooked = best["shared_hooked"]
+            report["depths"][depth]["all_shared_hooked_s"] = hooked_s
+            report["depths"][depth]["taps_speedup"] = hooked_s / shared_s
+            report["depths"][depth]["taps_vs_hooks_rel"] = max_rel_diff(shared, hooked)
         if args.passes:
             secs = pass_seconds(model, x, y, names, args.repeats, clock)
             report["depths"][depth]["passes_steps"] = {k: v / step for k, v in secs.items()}
@@ -219,6 +235,13 @@ def cost(args: argparse.Namespace) -> dict:
             f"{r['sharing_speedup']:.2f}x faster; shared vs alone max rel. difference "
             f"{max(diffs, default=0.0):.1e}; missing {r['missing']}"
         )
+        if "taps_speedup" in r:
+            rel = r["taps_vs_hooks_rel"].get("fisher")
+            print(
+                f"depth {d}: all 14 shared with fisher's hooked pass (before round 12) "
+                f"{r['all_shared_hooked_s']:.2f} s; output taps {r['taps_speedup']:.2f}x "
+                f"faster; fisher taps vs hooks rel. difference {rel:.1e}"
+            )
     print(f"clock {args.clock}; load average {report['load_before']} before, "
           f"{report['load_after']} after")  # fmt: skip
     return report
@@ -457,6 +480,12 @@ def main() -> None:
         default="wall",
         help="every figure in wall time, or in this process's CPU time (steadier on a "
         "loaded machine)",
+    )
+    p.add_argument(
+        "--fisher-hooks",
+        action="store_true",
+        help="also time all 14 shared with fisher's hooked pass of its own (before round "
+        "12), interleaved with the rest: the output taps' speed-up",
     )
     p.add_argument(
         "--passes",
