@@ -14,9 +14,9 @@ function; :mod:`rankzc.models.layout`); the BatchNorm module then sees ``(N, C, 
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rankzc.models.conv import Conv2d, conv2d
 from rankzc.models.init import bn_init, conv_init
 from rankzc.models.layout import hooked
 from rankzc.models.taps import current_tap
@@ -38,7 +38,7 @@ class UnitTCN(nn.Module):
         super().__init__()
         self.fuse = fuse
         pad = (kernel_size - 1) // 2
-        self.conv = nn.Conv2d(
+        self.conv = Conv2d(  # nn.Conv2d, guarded (rankzc.models.conv)
             in_channels, out_channels, (kernel_size, 1), padding=(pad, 0), stride=(stride, 1)
         )
         self.bn = nn.BatchNorm2d(out_channels)
@@ -55,7 +55,7 @@ class UnitTCN(nn.Module):
         conv = self.conv
         weight = conv.weight
         out_c, in_c, kh, _ = weight.shape
-        y = F.conv2d(
+        y = conv2d(
             x,
             weight.reshape(out_c, in_c, 1, kh),
             conv.bias,
