@@ -71,7 +71,7 @@ _AVX2_TRAINING = textwrap.dedent(
     from rankzc.space import Architecture
 
     torch.set_num_threads(1)
-    # depth 4: the third block doubles 4 -> 8 channels with stride 2 at the tiny preset
+    # depth 4 at the tiny preset: block 1 doubles 4 -> 8 channels with stride 2
     arch = Architecture.parse("11111111-11111111-11111111-11111111")
     torch.manual_seed(0)
     model = build_model(arch, preset="tiny")
