@@ -8,6 +8,7 @@ rule of :func:`rankzc.models.dynamic.tied_attention`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -27,7 +28,11 @@ from rankzc.space import sample_architectures
 THREAD_RTOL = 1e-5
 
 
-def _scores(arch, threads: int) -> dict[str, float]:
+@functools.cache
+def _scores(depth: int, threads: int) -> dict[str, float]:
+    """All 14 proxies of the test's architecture of ``depth`` with ``threads`` threads
+    (computed once per process: the thread and machine tests share the one-thread run)."""
+    arch = sample_architectures(1, seed=3, depths=[depth])[0]
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -44,8 +49,7 @@ def _scores(arch, threads: int) -> dict[str, float]:
 
 @pytest.mark.parametrize("depth", [4, 10])
 def test_every_proxy_agrees_between_one_and_two_threads(depth):
-    arch = sample_architectures(1, seed=3, depths=[depth])[0]
-    _assert_agree(_scores(arch, 1), _scores(arch, 2))
+    _assert_agree(_scores(depth, 1), _scores(depth, 2))
 
 
 #: what a CPU without AVX-512 runs: ATen's AVX2 kernels, oneDNN's and MKL's AVX2 code paths
@@ -77,9 +81,7 @@ def test_every_proxy_agrees_with_the_avx2_kernels_of_another_machine():
         import json, sys
         sys.path.insert(0, sys.argv[1])
         from test_proxy_stability import _scores
-        from rankzc.space import sample_architectures
-        out = {d: _scores(sample_architectures(1, seed=3, depths=[d])[0], 1) for d in (4, 10)}
-        print(json.dumps(out))
+        print(json.dumps({d: _scores(d, 1) for d in (4, 10)}))
         """
     )
     env = dict(os.environ, **AVX2_ENV)
@@ -90,8 +92,7 @@ def test_every_proxy_agrees_with_the_avx2_kernels_of_another_machine():
     assert proc.returncode == 0, proc.stderr[-2000:]
     other = json.loads(proc.stdout.strip().splitlines()[-1])
     for depth in (4, 10):
-        arch = sample_architectures(1, seed=3, depths=[depth])[0]
-        _assert_agree(_scores(arch, 1), other[str(depth)])
+        _assert_agree(_scores(depth, 1), other[str(depth)])
 
 
 def test_tie_rule_splits_exact_ties_evenly_whatever_the_last_bits():
