@@ -5,6 +5,8 @@ r"""Weight initialisation of the GCN-NAS network, as in the study.
 - the three ``conv_d`` branches: :math:`\mathcal{N}(0, 2 / (C_{out} C_{in} \cdot 1 \cdot 3))`,
   bias 0;
 - classifier weight :math:`\mathcal{N}(0, 2 / n_{classes})` (bias keeps PyTorch's default).
+
+The Gaussian draws are :mod:`rankzc.models.sampling`'s: the same numbers on every CPU.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import math
 
 from torch import nn
 
+from rankzc.models.sampling import kaiming_normal_, normal_
+
 
 def conv_init(conv: nn.Conv2d) -> None:
     """Kaiming-normal (fan_out) weight, zero bias."""
     if conv.weight.is_meta:  # nothing to initialise (e.g. counting parameters)
         return
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out")
+    kaiming_normal_(conv.weight, mode="fan_out")
     if conv.bias is not None:
         nn.init.constant_(conv.bias, 0)
 
@@ -36,6 +40,6 @@ def conv_branch_init(conv: nn.Conv2d, branches: int) -> None:
     if conv.weight.is_meta:
         return
     out_c, in_c, kh, _ = conv.weight.shape
-    nn.init.normal_(conv.weight, 0, math.sqrt(2.0 / (out_c * in_c * kh * branches)))
+    normal_(conv.weight, 0.0, math.sqrt(2.0 / (out_c * in_c * kh * branches)))
     if conv.bias is not None:
         nn.init.constant_(conv.bias, 0)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import math
 
-import torch
 from torch import Tensor, nn
 
 from rankzc.errors import RankzcError
@@ -34,6 +33,7 @@ from rankzc.models.block import Block
 from rankzc.models.graph import NUM_JOINTS, spatial_partition
 from rankzc.models.init import bn_init
 from rankzc.models.layout import hooked, unhooked
+from rankzc.models.sampling import normal_, randn
 from rankzc.models.taps import current_tap
 from rankzc.space import Architecture
 
@@ -120,7 +120,7 @@ class GCNNASNet(nn.Module):
         )
         self.out_channels = plan[-1][1]
         self.fc = nn.Linear(self.out_channels, num_classes)
-        nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_classes))
+        normal_(self.fc.weight, 0.0, math.sqrt(2.0 / num_classes))
         bn_init(self.data_bn, 1.0)
         self._convs = tuple(m for m in self.modules() if isinstance(m, nn.Conv2d))
 
@@ -132,7 +132,7 @@ class GCNNASNet(nn.Module):
     def example_input(self, batch_size: int = 2, num_frames: int | None = None) -> Tensor:
         """A random input of the shape the model expects, ``(N, C, T, V, M)``."""
         T = self.num_frames if num_frames is None else num_frames
-        return torch.randn(batch_size, self.in_channels, T, self.num_point, self.num_person)
+        return randn((batch_size, self.in_channels, T, self.num_point, self.num_person))
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C, T, V, M) -> (N, num_classes)`` logits."""

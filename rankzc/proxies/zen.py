@@ -9,6 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from rankzc.errors import RankzcError
+from rankzc.models.sampling import randn
 from rankzc.proxies.context import ProxyContext, find_layers, relu_calls
 from rankzc.proxies.registry import proxy
 
@@ -127,7 +128,7 @@ def zen(ctx: ProxyContext) -> float:
         # copying the model and overwriting each layer's weight would)
         new: dict[int, torch.Tensor] = {}
         for _, layer in find_layers(model):
-            w = torch.randn(layer.weight.shape, generator=gen, dtype=layer.weight.dtype)
+            w = randn(layer.weight.shape, generator=gen, dtype=layer.weight.dtype)
             new[id(layer.weight)] = w.to(device)
             bias = getattr(layer, "bias", None)
             if isinstance(bias, torch.Tensor):
@@ -150,8 +151,8 @@ def zen(ctx: ProxyContext) -> float:
             if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
                 raise RankzcError(f"option zen_batch: an integer >= 1, got {batch!r}")
             shape = (batch, *shape[1:])
-        x = torch.randn(shape, generator=gen, dtype=dtype).to(device)
-        eps = torch.randn(shape, generator=gen, dtype=dtype).to(device)
+        x = randn(shape, generator=gen, dtype=dtype).to(device)
+        eps = randn(shape, generator=gen, dtype=dtype).to(device)
         model.train()
         features = _Features(model, rule)
         out = functional_call(features, state, (x,), strict=False)
