@@ -20,6 +20,7 @@ from torch import nn
 
 from rankzc.models import build_model
 from rankzc.models.dynamic import tied_attention
+from rankzc.models.sampling import randn
 from rankzc.proxies import compute_proxies
 from rankzc.proxies.context import ProxyContext, bn_free_copy, find_layers, relu_calls
 from rankzc.proxies.epe_nas import epe_score
@@ -166,20 +167,22 @@ def test_nwot_duplicate_samples_give_a_finite_score():
 # ----------------------------------------------------------------------------- zen
 def zen_by_hand(model: nn.Module, x: torch.Tensor, seed: int, block: int) -> float:
     """Zen as the study: hook on ``block`` (1-based) while the whole net runs; only the
-    BatchNorm2d layers are reset and counted."""
+    BatchNorm2d layers are reset and counted. The Gaussian draws are rankzc's
+    (:func:`rankzc.models.sampling.randn`: torch's on AVX2 and AVX-512 CPUs, the same
+    numbers on every other CPU)."""
     net = copy.deepcopy(model)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for _, layer in find_layers(net):
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen))
+            layer.weight.copy_(randn(layer.weight.shape, generator=gen))
             if layer.bias is not None:
                 layer.bias.zero_()
         bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
         for bn in bns:
             bn.weight.fill_(1.0)
             bn.bias.zero_()
-        a = torch.randn(x.shape, generator=gen)
-        eps = torch.randn(x.shape, generator=gen)
+        a = randn(x.shape, generator=gen)
+        eps = randn(x.shape, generator=gen)
         net.train()
         kept = []
         net.blocks[block - 1].register_forward_hook(lambda m, i, o: kept.append(o))
