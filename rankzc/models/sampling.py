@@ -55,23 +55,35 @@ def native() -> bool:
 def _fma(a: np.ndarray, b, c) -> np.ndarray:
     """float32 ``a * b + c`` rounded once (a fused multiply-add).
 
-    The product of two float32 numbers is exact in float64; the float64 sum is corrected
-    where rounding it twice (to float64, then to float32) would land on the other side of
-    a float32 tie."""
-    a64 = np.asarray(a, dtype=np.float64)
-    p = a64 * np.float64(b) if np.ndim(b) == 0 else a64 * np.asarray(b, dtype=np.float64)
-    c64 = np.broadcast_to(np.asarray(c, dtype=np.float64), p.shape)
-    s = p + c64
+    The product of two float32 numbers is exact in float64, and so is its float64 sum
+    with ``c`` unless that sum is rounded; rounding it again to float32 is then wrong
+    only where the float64 sum lands exactly on a float32 tie (or in float32's subnormal
+    range). Those few entries are redone with the exact error of the sum (two-sum)."""
+    p = np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)
+    s = p + np.asarray(c, dtype=np.float64)
+    bits = np.ascontiguousarray(s).view(np.int64)
+    # a float32 tie: 1 then 28 zero bits below float32's last mantissa bit
+    suspect = ((bits & 0x1FFFFFFF) == 0x10000000) | (np.abs(s) < 2.0**-125)
+    r = s.astype(_F32)
+    if suspect.any():
+        i = np.nonzero(suspect)
+        pi, ci = np.broadcast_to(p, s.shape)[i], np.broadcast_to(c, s.shape)[i]
+        r[i] = _fma_exact(pi, np.asarray(ci, dtype=np.float64))
+    return r
+
+
+def _fma_exact(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32 of ``p + c`` (float64 ``p`` exact) rounded once: the float64 sum nudged by
+    one float64 step towards its exact error where it sits on a float32 tie."""
+    s = p + c
     v = s - p  # two-sum: e is the exact error of s
-    e = (p - (s - v)) + (c64 - v)
+    e = (p - (s - v)) + (c - v)
     r = s.astype(_F32)
     lo = r.astype(np.float64)
     other = np.nextafter(r, np.where(s > lo, _F32(np.inf), _F32(-np.inf))).astype(np.float64)
     tie = (s == (lo + other) / 2) & (e != 0)
-    if tie.any():
-        s = np.where(tie, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
-        r = s.astype(_F32)
-    return r
+    s = np.where(tie, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+    return s.astype(_F32)
 
 
 def _consts(*values: float) -> list[np.float32]:
