@@ -21,6 +21,7 @@ import torch
 
 from rankzc.models import build_model
 from rankzc.models.dynamic import TIE_RTOL, attention_softmax, tied_attention
+from rankzc.models.sampling import randn
 from rankzc.proxies import compute_proxies, proxy_names
 from rankzc.proxies.context import exact_sign
 from rankzc.space import sample_architectures
@@ -39,7 +40,7 @@ def _scores(depth: int, threads: int) -> dict[str, float]:
         torch.manual_seed(0)
         model = build_model(arch, "cpu", num_classes=4, num_person=1)
         gen = torch.Generator().manual_seed(1)
-        x = torch.randn(6, 3, 8, 25, 1, generator=gen)
+        x = randn((6, 3, 8, 25, 1), generator=gen)
         y = torch.tensor([0, 1, 2, 3, 0, 1])
         res = compute_proxies(model, (x, y), names=proxy_names(), seed=0)
     finally:
@@ -59,6 +60,14 @@ AVX2_ENV = {
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
 }
 
+#: ATen's portable kernels (what ARM CPUs and x86 CPUs without AVX2 run: another
+#: Gaussian sampler, no vectorised reductions), oneDNN's and MKL's SSE4 code paths
+PORTABLE_ENV = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+}
+
 
 def _assert_agree(one: dict, two: dict) -> None:
     assert set(one) == set(two) == set(proxy_names())
@@ -71,11 +80,12 @@ def _assert_agree(one: dict, two: dict) -> None:
             assert a == pytest.approx(b, rel=THREAD_RTOL, abs=1e-9), name
 
 
-def test_every_proxy_agrees_with_the_avx2_kernels_of_another_machine():
-    """Another x86 machine, emulated: the same scores with AVX2 kernels in a fresh process
-    (on a CPU without AVX-512 both sides run them). Random draws agree between the two
-    (ATen's AVX2 and AVX-512 samplers give the same numbers), the kernels' summation
-    orders do not."""
+@pytest.mark.parametrize("kernels", ["avx2", "portable"])
+def test_every_proxy_agrees_with_the_kernels_of_another_machine(kernels):
+    """Another machine, emulated in a fresh process: a CPU without AVX-512 (AVX2 kernels),
+    or one without AVX2 (ATen's portable kernels, as on ARM). Random draws are the same
+    numbers on both (:mod:`rankzc.models.sampling`), the kernels' summation orders are
+    not."""
     code = textwrap.dedent(
         """
         import json, sys
@@ -84,7 +94,7 @@ def test_every_proxy_agrees_with_the_avx2_kernels_of_another_machine():
         print(json.dumps({d: _scores(d, 1) for d in (4, 10)}))
         """
     )
-    env = dict(os.environ, **AVX2_ENV)
+    env = dict(os.environ, **(AVX2_ENV if kernels == "avx2" else PORTABLE_ENV))
     here = os.path.dirname(os.path.abspath(__file__))
     proc = subprocess.run(
         [sys.executable, "-c", code, here], env=env, capture_output=True, text=True, timeout=600
