@@ -131,3 +131,43 @@ def test_exact_sign_dead_zone():
     g = torch.tensor([1.0, -0.5, 1e-12, -1e-12, 0.0], dtype=torch.float64)
     assert exact_sign(g).tolist() == [1.0, -1.0, 0.0, 0.0, 0.0]
     assert exact_sign(g * 1e-30).tolist() == [1.0, -1.0, 0.0, 0.0, 0.0]  # scale-free
+
+
+def _softmax_grad_exact(z: list[float], g: list[float]) -> list[float]:
+    """The softmax's vector-Jacobian product in 60-digit decimal arithmetic."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    zs, gs = [Decimal(v) for v in z], [Decimal(v) for v in g]
+    top = max(zs)
+    e = [(v - top).exp() for v in zs]
+    p = [v / sum(e) for v in e]
+    pg = sum(a * b for a, b in zip(p, gs, strict=True))
+    return [float(a * (b - pg)) for a, b in zip(p, gs, strict=True)]
+
+
+def test_float64_attention_softmax_backward_is_exact_where_it_saturates():
+    """Definitions version 4: a saturated column's gradient is the mathematics' (what a
+    60-digit computation gives), where the usual backward returns rounding noise that
+    differs between machines (x86 and ARM gave other grad_sign values)."""
+    z = [0.0, -41.0, -45.5, -38.25]  # saturated: the top-two gap is 38.25
+    g = [0.3, -1.7, 0.9, 2.2]
+    want = _softmax_grad_exact(z, g)
+    logits = torch.tensor(z, dtype=torch.float64).view(4, 1).requires_grad_()
+    (got,) = torch.autograd.grad(
+        attention_softmax(logits, dim=-2), logits, torch.tensor(g, dtype=torch.float64).view(4, 1)
+    )
+    for a, b in zip(got.view(-1).tolist(), want, strict=True):
+        assert a == pytest.approx(b, rel=1e-12, abs=0.0)
+    # the usual backward loses the largest entry's gradient to cancellation
+    (usual,) = torch.autograd.grad(
+        torch.softmax(logits, dim=-2), logits, torch.tensor(g, dtype=torch.float64).view(4, 1)
+    )
+    assert usual[0, 0].item() != pytest.approx(want[0], rel=1e-3, abs=0.0)
+    # moderate logits: the same values as the usual backward
+    x = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 6, 5, dtype=torch.float64)
+    (a,) = torch.autograd.grad(attention_softmax(x, dim=-2), x, w)
+    (b,) = torch.autograd.grad(torch.softmax(x, dim=-2), x, w)
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert torch.autograd.gradgradcheck(lambda t: attention_softmax(t, dim=-2), (x,))

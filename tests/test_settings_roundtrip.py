@@ -52,9 +52,12 @@ def test_shipped_settings_records_follow_the_current_definitions():
     for settings in records:
         ps = ProxySettings.from_dict(settings)
         assert settings["definitions"] == ps.definitions
-        # the store was built under version 2; version 3 changed only the thread-stable
-        # definitions (synflow's tie rule, the float64 BatchNorm-free pass), which its
-        # settings name as stale until it is rebuilt
-        assert ps.definitions in (2, DEFINITIONS)
-        expected = set(DEFINITION_CHANGES[3]) if ps.definitions == 2 else set()
+        # a store built under an older version names the proxies whose definitions
+        # changed since as stale until it is rebuilt: the shipped one was built under
+        # version 3, and version 4 changed grad_sign only (the exact softmax backward)
+        assert 2 <= ps.definitions <= DEFINITIONS
+        expected = {
+            n for v, names in DEFINITION_CHANGES.items() if v > ps.definitions for n in names
+        }
         assert set(ps.stale_proxies()) == expected
+        assert expected <= {"grad_sign", "epe_nas", "synflow"}

@@ -67,9 +67,45 @@ def tied_attention() -> Iterator[None]:
         _TIED.reset(token)
 
 
+class _ExactSoftmax(torch.autograd.Function):
+    r"""``softmax(z)`` whose backward does not cancel where the softmax saturates.
+
+    The usual backward, :math:`p \odot (g - \sum_j p_j g_j)`, subtracts two nearly equal
+    numbers at a column's largest entry when :math:`p` is nearly one-hot, and the result
+    is rounding noise whose last bits depend on the kernels (this CPU's ``exp``, sums,
+    matrix products). Subtracting the largest entry's gradient first,
+    :math:`d = g - g_m` with :math:`m = \arg\max p`, gives the same mathematics,
+    :math:`p \odot (d - \sum_j p_j d_j)`, with no such cancellation (:math:`d_m = 0`).
+    """
+
+    generate_vmap_rule = True  # torch.func (vmap, grad) over it
+
+    @staticmethod
+    def forward(z: Tensor, dim: int) -> Tensor:
+        return torch.softmax(z, dim=dim)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(output)
+        ctx.dim = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        (p,) = ctx.saved_tensors
+        dim = ctx.dim
+        d = g - g.gather(dim, p.argmax(dim, keepdim=True))
+        return p * (d - (p * d).sum(dim, keepdim=True)), None
+
+
 def attention_softmax(logits: Tensor, dim: int = -2) -> Tensor:
-    """``softmax(logits, dim)``, or under :func:`tied_attention` the tie rule, detached."""
+    """``softmax(logits, dim)``, or under :func:`tied_attention` the tie rule, detached.
+
+    In float64 (the proxies' BatchNorm-free pass, where deep blocks' logits reach
+    :math:`10^3` and columns saturate) the backward is :class:`_ExactSoftmax`'s: the
+    gradients there are the mathematics', not rounding noise (definitions version 4)."""
     if not _TIED.get():
+        if logits.dtype == torch.float64 and logits.requires_grad:
+            return _ExactSoftmax.apply(logits, dim)
         return torch.softmax(logits, dim=dim)
     logits = logits.detach()
     top = logits.amax(dim=dim, keepdim=True)

@@ -34,7 +34,7 @@ SHARED_PARTS: tuple[str, ...] = (
 
 #: Version of the proxy definitions. Recorded in every :class:`ProxySettings`, so scores
 #: computed under an older definition can be told apart from today's.
-DEFINITIONS = 3
+DEFINITIONS = 4
 
 #: The proxies whose definition changed in each version (see docs/proxies.md).
 DEFINITION_CHANGES: dict[int, tuple[str, ...]] = {
@@ -48,6 +48,12 @@ DEFINITION_CHANGES: dict[int, tuple[str, ...]] = {
     # them as constants; the BatchNorm-free pass of grad_sign and epe_nas runs in
     # float64 and grad_sign counts entries within 1e-9 of a tensor's largest as 0.
     3: ("epe_nas", "grad_sign", "synflow"),
+    # version 4: in the float64 BatchNorm-free pass the attention softmaxes' backward
+    # subtracts the column's largest entry's gradient first, so saturated softmaxes give
+    # the exact gradients instead of rounding noise (which differed between x86 and ARM:
+    # grad_sign of a shipped depth-10 architecture 3.07699 against 3.07537). epe_nas's
+    # values did not change (to 1e-13) and it keeps version 3.
+    4: ("grad_sign",),
 }
 
 
