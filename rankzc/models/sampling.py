@@ -11,10 +11,9 @@ turns its uniform draws into Gaussian ones (Box-Muller) with two different kerne
 
 The two differ in the last bits (38 % of a million standard draws, by at most
 :math:`2.3 \cdot 10^{-6}`), so the same seed gave slightly different networks on the two
-kinds of CPU. That
-is enough to move the sign- and correlation-based proxies (grad_sign, epe_nas) by about
-:math:`2 \cdot 10^{-4}` relative: measured on this project's shipped store with ATen's
-portable kernels (``ATEN_CPU_CAPABILITY=default``).
+kinds of CPU. That is enough to move the sign- and correlation-based proxies (grad_sign,
+epe_nas) by about :math:`2 \cdot 10^{-4}` relative: measured on this project's shipped
+store with ATen's portable kernels (``ATEN_CPU_CAPABILITY=default``).
 
 :func:`normal_` therefore defines the draw as the vectorised kernel's, and computes it
 itself where ATen would not: the uniforms come from ``torch.rand`` (integer arithmetic,
