@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -146,7 +147,7 @@ def test_another_cpu_builds_the_same_network_and_zen():
             [sys.executable, "-c", code], env=e, capture_output=True, text=True, check=True
         )
         outs.append(run.stdout.strip().splitlines()[-1])
-    here, there = (__import__("json").loads(o) for o in outs)
+    here, there = (json.loads(o) for o in outs)
     assert here[:2] == there[:2]
     if sampling.native():  # the premise: torch's own draws do differ there
         assert here[2] != there[2]

@@ -67,8 +67,8 @@ def _fma(a: np.ndarray, b, c) -> np.ndarray:
     r = s.astype(_F32)
     if suspect.any():
         i = np.nonzero(suspect)
-        pi, ci = np.broadcast_to(p, s.shape)[i], np.broadcast_to(c, s.shape)[i]
-        r[i] = _fma_exact(pi, np.asarray(ci, dtype=np.float64))
+        c = np.broadcast_to(np.asarray(c, dtype=np.float64), s.shape)
+        r[i] = _fma_exact(np.broadcast_to(p, s.shape)[i], c[i])
     return r
 
 
